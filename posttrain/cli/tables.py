@@ -1,0 +1,106 @@
+"""``posttrain tables``, ``posttrain show`` and ``posttrain query``: look at the warehouse."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.table import Table as RichTable
+
+from posttrain.cli._app import HomeOption, app, console, open_warehouse
+from posttrain.platform.query import run_query
+
+MAX_CELL = 120
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+def _print_arrow(data: pa.Table, title: str | None = None) -> None:
+    view = RichTable(title=title, show_lines=False, header_style="bold")
+    for name in data.column_names:
+        view.add_column(name, overflow="fold")
+    for row in data.to_pylist():
+        view.add_row(*(_cell(row[name]) for name in data.column_names))
+    console.print(view)
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.1f} {unit}" if unit != "B" else f"{size} B"
+        value /= 1024
+    return f"{size} B"
+
+
+@app.command()
+def tables(home: HomeOption = None) -> None:
+    """List every table: name, rows, current snapshot id, size on disk, last update."""
+    warehouse = open_warehouse(home)
+    view = RichTable(header_style="bold")
+    for column in ("table", "rows", "snapshot", "size", "updated (UTC)"):
+        view.add_column(column, justify="right" if column in ("rows", "size") else "left")
+    for name in warehouse.table_names():
+        info = warehouse.info(name)
+        view.add_row(
+            name,
+            f"{info.rows:,}",
+            str(info.snapshot_id or "-"),
+            _human_bytes(info.size_bytes),
+            info.updated_at.strftime("%Y-%m-%d %H:%M:%S") if info.updated_at else "-",
+        )
+    if not view.row_count:
+        console.print("No tables yet. Run `make demo`, or `posttrain ingest PATH`.")
+        return
+    console.print(view)
+
+
+@app.command()
+def show(
+    table: Annotated[str, typer.Argument(help="Table name, e.g. silver.rejections")],
+    limit: Annotated[int, typer.Option(help="Rows to show.", min=1)] = 10,
+    where: Annotated[
+        str | None,
+        typer.Option(help="Row filter in Iceberg syntax, e.g. \"reason = 'near_dup'\"."),
+    ] = None,
+    columns: Annotated[
+        str | None, typer.Option(help="Comma-separated columns to show (default: all).")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Print the first rows of a table, optionally filtered."""
+    warehouse = open_warehouse(home)
+    selected = tuple(c.strip() for c in columns.split(",")) if columns else None
+    data = warehouse.read(table, columns=selected, row_filter=where or "True", limit=limit)
+    _print_arrow(data, title=f"{table} ({data.num_rows} rows shown)")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL; tables are named like bronze.records.")],
+    output: Annotated[
+        str, typer.Option("--format", help="table, json (one object per line) or csv.")
+    ] = "table",
+    home: HomeOption = None,
+) -> None:
+    """Run SQL (DuckDB) over the Iceberg tables.
+
+    Example: posttrain query "select reason, count(*) n from silver.rejections group by 1"
+    """
+    result = run_query(open_warehouse(home), sql)
+    if output == "json":
+        for row in result.to_pylist():
+            typer.echo(json.dumps(row, default=str, ensure_ascii=False))
+    elif output == "csv":
+        import pyarrow.csv as pacsv
+
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(result, sink)
+        typer.echo(sink.getvalue().to_pybytes().decode(), nl=False)
+    else:
+        _print_arrow(result)

@@ -1,0 +1,72 @@
+"""Every error posttrain raises on purpose derives from :class:`PosttrainError`.
+
+The messages are written for the person at the terminal: they name the file, the line or
+record, and what was expected, so the fix is obvious without reading a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PosttrainError(Exception):
+    """Root of every error raised deliberately by posttrain."""
+
+
+class ConfigError(PosttrainError):
+    """A configuration value is invalid; raised before any data is written."""
+
+
+class InputFormatError(PosttrainError):
+    """An input file is not what it claims to be (not JSONL, not Parquet, no known chat format)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        expectation: str,
+        *,
+        line: int | None = None,
+        found: str | None = None,
+    ) -> None:
+        self.path = str(path)
+        self.line = line
+        self.expectation = expectation
+        self.found = found
+        where = f"{self.path}, line {line}" if line is not None else self.path
+        message = f"{where}: expected {expectation}"
+        if found is not None:
+            message += f", found {found}"
+        super().__init__(message)
+
+
+class RecordError(PosttrainError):
+    """One record cannot be used; it becomes a row in ``silver.rejections``, not a crash.
+
+    ``reason`` is a :class:`~posttrain.platform.schemas.RejectionReason` value and
+    ``detail`` a human-readable explanation stored alongside it.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class CatalogError(PosttrainError):
+    """The Iceberg catalog or warehouse cannot be reached or is in an unexpected state."""
+
+
+class TableNotFoundError(CatalogError):
+    """A table name does not exist in the catalog."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        hint = ", ".join(sorted(known)) if known else "none yet: run `make demo` or materialize"
+        super().__init__(f"no table named {name!r}; tables in the warehouse: {hint}")
+
+
+class MissingDependencyError(PosttrainError):
+    """An optional dependency is needed for this feature; the message names the pip command."""
+
+    def __init__(self, feature: str, requirement: str) -> None:
+        super().__init__(f"{feature} needs {requirement}: pip install '{requirement}'")

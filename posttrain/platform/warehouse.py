@@ -1,0 +1,241 @@
+"""The Iceberg warehouse: open the catalog, create posttrain tables, read and write them.
+
+The embedded default is pyiceberg's ``SqlCatalog`` on SQLite with a local warehouse
+folder; a Postgres URI, a REST or Glue catalog and an S3 warehouse are configuration, not
+code (see :class:`WarehouseSettings`).
+
+Example:
+    >>> wh = Warehouse(WarehouseSettings.local("/tmp/posttrain-doc"))  # doctest: +SKIP
+    >>> wh.append("bronze.records", batch, Lineage("ingest"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import (
+    NamespaceAlreadyExistsError,
+    NoSuchNamespaceError,
+    NoSuchTableError,
+)
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.table import Table
+
+from posttrain.platform.config import FrozenConfig
+from posttrain.platform.errors import CatalogError, ConfigError, TableNotFoundError
+from posttrain.platform.lineage import Lineage
+from posttrain.platform.schemas import TABLES, TableSpec
+from posttrain.platform.settings import posttrain_home
+
+DEFAULT_TABLE_PROPERTIES = {
+    "write.parquet.compression-codec": "zstd",
+    "format-version": "2",
+}
+
+
+class WarehouseSettings(FrozenConfig):
+    """How to reach the Iceberg catalog and where table data lives.
+
+    ``catalog_type`` ``sql`` takes a SQLAlchemy URI (SQLite or Postgres); ``rest`` and
+    ``glue`` pass ``properties`` through to pyiceberg's ``load_catalog``, which is also
+    where S3 credentials and endpoints go (``s3.endpoint``, ``s3.access-key-id``, ...).
+    """
+
+    catalog_name: str = "posttrain"
+    catalog_type: str = "sql"
+    catalog_uri: str | None = None
+    warehouse: str
+    properties: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def local(cls, home: str | Path | None = None) -> WarehouseSettings:
+        """The embedded default: SQLite catalog and local warehouse under ``home``."""
+        root = Path(home).resolve() if home is not None else posttrain_home()
+        return cls(
+            catalog_uri=f"sqlite:///{root / 'catalog.db'}",
+            warehouse=(root / "warehouse").as_uri(),
+        )
+
+    def catalog_properties(self) -> dict[str, str]:
+        props = {"type": self.catalog_type, "warehouse": self.warehouse, **self.properties}
+        if self.catalog_uri is not None:
+            props["uri"] = self.catalog_uri
+        return props
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What ``posttrain tables`` prints for one table."""
+
+    name: str
+    rows: int
+    snapshot_id: int | None
+    size_bytes: int
+    updated_at: datetime | None
+
+
+class Warehouse:
+    """Typed access to the posttrain tables in one Iceberg catalog."""
+
+    def __init__(self, settings: WarehouseSettings) -> None:
+        self.settings = settings
+        self._prepare_local_paths()
+        try:
+            self.catalog: Catalog = load_catalog(
+                settings.catalog_name, **settings.catalog_properties()
+            )
+        except Exception as exc:  # pyiceberg raises many types; the user needs one message
+            raise CatalogError(
+                f"cannot open the {settings.catalog_type} catalog at "
+                f"{settings.catalog_uri or settings.warehouse}: {exc}"
+            ) from exc
+
+    def _prepare_local_paths(self) -> None:
+        uri = self.settings.catalog_uri or ""
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if self.settings.warehouse.startswith("file://"):
+            Path(self.settings.warehouse.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+    # -- tables -----------------------------------------------------------------------
+
+    def table_names(self) -> list[str]:
+        """Every table in the catalog as ``namespace.name``, sorted."""
+        names = []
+        for namespace in self.catalog.list_namespaces():
+            for identifier in self.catalog.list_tables(namespace):
+                names.append(".".join(identifier))
+        return sorted(names)
+
+    def exists(self, name: str) -> bool:
+        return name.count(".") == 1 and self.catalog.table_exists(name)
+
+    def table(self, name: str) -> Table:
+        """Load a table, or raise :class:`TableNotFoundError` listing the tables there are."""
+        if name.count(".") != 1:
+            raise TableNotFoundError(name, self.table_names())
+        try:
+            return self.catalog.load_table(name)
+        except (NoSuchTableError, NoSuchNamespaceError):
+            raise TableNotFoundError(name, self.table_names()) from None
+
+    def ensure_table(self, spec: TableSpec | str) -> Table:
+        """Create the table (and its namespace) if missing; return it."""
+        if isinstance(spec, str):
+            if spec not in TABLES:
+                raise ConfigError(f"{spec!r} is not a posttrain table; known: {sorted(TABLES)}")
+            spec = TABLES[spec]
+        try:
+            self.catalog.create_namespace(spec.namespace)
+        except NamespaceAlreadyExistsError:
+            pass
+        return self.catalog.create_table_if_not_exists(
+            spec.name,
+            schema=spec.schema,
+            properties={**DEFAULT_TABLE_PROPERTIES, **spec.properties},
+        )
+
+    def snapshot_id(self, name: str) -> int | None:
+        """Current snapshot id of ``name``; ``None`` when it is missing or empty."""
+        if not self.exists(name):
+            return None
+        snapshot = self.table(name).current_snapshot()
+        return snapshot.snapshot_id if snapshot else None
+
+    def info(self, name: str) -> TableInfo:
+        table = self.table(name)
+        snapshot = table.current_snapshot()
+        summary = snapshot.summary if snapshot and snapshot.summary else None
+        return TableInfo(
+            name=name,
+            rows=int(summary["total-records"]) if summary and "total-records" in summary else 0,
+            snapshot_id=snapshot.snapshot_id if snapshot else None,
+            size_bytes=(
+                int(summary["total-files-size"]) if summary and "total-files-size" in summary else 0
+            ),
+            updated_at=(
+                datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC) if snapshot else None
+            ),
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    def read(
+        self,
+        name: str,
+        *,
+        columns: tuple[str, ...] | None = None,
+        row_filter: str | BooleanExpression = AlwaysTrue(),
+        snapshot_id: int | None = None,
+        limit: int | None = None,
+    ) -> pa.Table:
+        """Scan a table into Arrow. ``row_filter`` uses pyiceberg's expression syntax."""
+        scan = self.table(name).scan(
+            row_filter=row_filter,
+            selected_fields=columns or ("*",),
+            snapshot_id=snapshot_id,
+            limit=limit,
+        )
+        return scan.to_arrow()
+
+    def read_batches(
+        self,
+        name: str,
+        *,
+        columns: tuple[str, ...] | None = None,
+        row_filter: str | BooleanExpression = AlwaysTrue(),
+        snapshot_id: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a table as record batches without materializing it."""
+        scan = self.table(name).scan(
+            row_filter=row_filter, selected_fields=columns or ("*",), snapshot_id=snapshot_id
+        )
+        yield from scan.to_arrow_batch_reader()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _conform(self, name: str, data: pa.Table) -> pa.Table:
+        schema = TABLES[name].schema if name in TABLES else self.table(name).schema().as_arrow()
+        missing = [column for column in schema.names if column not in data.column_names]
+        if missing:
+            raise CatalogError(f"cannot write {name}: the data lacks columns {missing}")
+        try:
+            return data.select(schema.names).cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+            raise CatalogError(f"cannot write {name}: data does not match its schema: {exc}") from exc
+
+    def append(self, name: str, data: pa.Table, lineage: Lineage) -> int | None:
+        """Append rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
+        table = self.ensure_table(name) if name in TABLES else self.table(name)
+        table.append(self._conform(name, data), snapshot_properties=lineage.summary())
+        return self.snapshot_id(name)
+
+    def overwrite(self, name: str, data: pa.Table, lineage: Lineage) -> int | None:
+        """Replace all rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
+        table = self.ensure_table(name) if name in TABLES else self.table(name)
+        conformed = self._conform(name, data)
+        if table.current_snapshot() is None:
+            # Overwriting an empty table would only add a no-op delete snapshot (and a warning).
+            table.append(conformed, snapshot_properties=lineage.summary())
+        else:
+            table.overwrite(conformed, snapshot_properties=lineage.summary())
+        return self.snapshot_id(name)
+
+    def snapshot_summary(self, name: str, snapshot_id: int | None = None) -> dict[str, Any]:
+        """The summary properties of a snapshot (the current one by default)."""
+        table = self.table(name)
+        snapshot = (
+            table.snapshot_by_id(snapshot_id) if snapshot_id is not None else table.current_snapshot()
+        )
+        if snapshot is None or snapshot.summary is None:
+            return {}
+        return dict(snapshot.summary.additional_properties) | {
+            "operation": snapshot.summary.operation.value
+        }
