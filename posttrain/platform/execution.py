@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from posttrain.platform.errors import ConfigError
 from posttrain.platform.progress import NullProgress, ProgressSink, ProgressTracker
 
 R = TypeVar("R")
@@ -32,6 +33,25 @@ DEFAULT_BATCH_ROWS = 4096
 def iter_batches(table: pa.Table, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
     """Split ``table`` into record batches of at most ``batch_rows`` rows, in order."""
     yield from table.to_batches(max_chunksize=batch_rows)
+
+
+def rebatch(batches: Iterable[pa.RecordBatch], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """Regroup a stream of record batches into batches of ``batch_rows`` rows (the last may be
+    shorter), holding at most one batch's worth of rows at a time."""
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    for batch in batches:
+        offset = 0
+        while offset < batch.num_rows:
+            take = min(batch_rows - pending_rows, batch.num_rows - offset)
+            pending.append(batch.slice(offset, take))
+            pending_rows += take
+            offset += take
+            if pending_rows == batch_rows:
+                yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+                pending, pending_rows = [], 0
+    if pending_rows:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 class Executor(ABC):
@@ -96,7 +116,8 @@ class RayExecutor(Executor):
 
     Connects to ``address`` when given (a cluster, ``ray://`` or ``auto``) and otherwise
     starts a local runtime with ``num_cpus`` workers. An already initialised Ray runtime in
-    this process is reused, so a Dagster run starts Ray once.
+    this process is reused, so a Dagster run starts Ray once. ``max_in_flight`` caps the
+    tasks running at once (``1`` runs one batch at a time: a one-worker run on any cluster).
     """
 
     def __init__(
@@ -104,12 +125,16 @@ class RayExecutor(Executor):
         *,
         address: str | None = None,
         num_cpus: int | None = None,
+        max_in_flight: int | None = None,
         progress: ProgressSink | None = None,
     ) -> None:
         super().__init__(progress)
         import ray
 
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ConfigError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self._ray = ray
+        self._max_in_flight = max_in_flight
         self._started_here = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {
@@ -127,11 +152,12 @@ class RayExecutor(Executor):
 
     @property
     def parallelism(self) -> int:
-        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        cpus = max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+        return min(cpus, self._max_in_flight) if self._max_in_flight else cpus
 
     def _map(self, fn: BatchFn[R], batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[int, R]]:
         fn_ref = self._ray.put(fn)
-        window = 2 * self.parallelism
+        window = self._max_in_flight or 2 * self.parallelism
         in_flight: deque[tuple[int, Any]] = deque()
         for batch in batches:
             in_flight.append((batch.num_rows, self._remote_apply.remote(fn_ref, batch)))

@@ -108,7 +108,6 @@ GOLD_SFT = pa.schema(
         _optional("source", pa.string()),
         _optional("workspace", pa.string()),
         _optional("license", pa.string()),
-        _optional("num_tokens", pa.int32()),
     ]
 )
 
@@ -116,7 +115,8 @@ GOLD_SFT_PACKED = pa.schema(
     [
         _required("pack_id", pa.int64()),
         _optional("input_ids", pa.list_(pa.int32())),
-        _optional("assistant_masks", pa.list_(pa.int8())),
+        # 1 where the token is trained on; int32 because Iceberg has no 8-bit integer.
+        _optional("assistant_masks", pa.list_(pa.int32())),
         _optional("seq_lengths", pa.list_(pa.int32())),
         _optional("record_ids", pa.list_(pa.string())),
         _optional("num_tokens", pa.int32()),

@@ -1,0 +1,107 @@
+"""Small helpers shared by the asset modules: asset keys, metadata, check results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from posttrain.platform.checks import CheckOutcome
+from posttrain.platform.schemas import TABLES
+from posttrain.platform.warehouse import Warehouse
+
+
+def table_key(name: str) -> dg.AssetKey:
+    """The asset key of an Iceberg table: ``silver.rejections`` → ``silver/rejections``."""
+    return dg.AssetKey(name.split("."))
+
+
+def column_schema(schema: pa.Schema) -> dg.TableSchema:
+    """The table's columns, shown in the asset's Overview tab in the UI."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(field.name, str(field.type), description=None)
+            for field in schema
+        ]
+    )
+
+
+def table_spec(name: str, *, group: str, deps: list[str] | None = None) -> dg.AssetSpec:
+    """An AssetSpec for a posttrain table, with its description and column schema."""
+    spec = TABLES[name]
+    return dg.AssetSpec(
+        key=table_key(name),
+        group_name=group,
+        description=spec.description,
+        deps=[table_key(dep) for dep in deps or []],
+        kinds={"iceberg", "pyarrow"},
+        metadata={"dagster/column_schema": column_schema(spec.schema), "table": name},
+    )
+
+
+@dataclass
+class Stopwatch:
+    """Wall time of a block, for the cost figures in materialization metadata."""
+
+    started: float = 0.0
+    seconds: float = 0.0
+
+    @classmethod
+    @contextmanager
+    def run(cls) -> Iterator[Stopwatch]:
+        watch = cls(started=time.monotonic())
+        try:
+            yield watch
+        finally:
+            watch.seconds = time.monotonic() - watch.started
+
+
+def table_metadata(
+    warehouse: Warehouse,
+    name: str,
+    *,
+    seconds: float,
+    rows_processed: int,
+    bytes_processed: int,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Rows, snapshot, lineage and cost figures of a table just written."""
+    info = warehouse.info(name)
+    summary = warehouse.snapshot_summary(name)
+    bytes_written = int(summary.get("added-files-size", 0))
+    seconds = max(seconds, 1e-9)
+    metadata: dict[str, Any] = {
+        "dagster/row_count": info.rows,
+        "snapshot_id": dg.MetadataValue.text(str(info.snapshot_id)),
+        "table_size_mb": round(info.size_bytes / 1e6, 3),
+        "bytes_written": bytes_written,
+        "duration_s": round(seconds, 3),
+        "rows_per_s": round(rows_processed / seconds, 1),
+        "mb_per_s": round(bytes_processed / 1e6 / seconds, 3),
+        "config_hash": summary.get("posttrain.config-hash", ""),
+        "code_version": summary.get("posttrain.code-version", ""),
+        "inputs": dg.MetadataValue.json(
+            {k.removeprefix("posttrain.input."): v for k, v in summary.items()
+             if k.startswith("posttrain.input.")}
+        ),
+    }
+    metadata.update(extra or {})
+    return metadata
+
+
+def check_result(
+    outcome: CheckOutcome, *, asset: str, check_name: str
+) -> dg.AssetCheckResult:
+    """Turn a platform :class:`CheckOutcome` into a Dagster check result."""
+    return dg.AssetCheckResult(
+        asset_key=table_key(asset),
+        check_name=check_name,
+        passed=outcome.passed,
+        description=outcome.description,
+        metadata=dict(outcome.metadata),
+    )

@@ -1,0 +1,42 @@
+"""``eval/*``: benchmark items, scored against and kept out of training data."""
+
+
+import dagster as dg
+
+from posttrain.assets._support import Stopwatch, check_result, table_key, table_metadata, table_spec
+from posttrain.platform import checks
+from posttrain.platform.evals import BENCHMARKS, Benchmark, seed_benchmark
+from posttrain.resources import WarehouseResource
+
+
+def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
+    """An asset that seeds ``benchmark``'s ``eval.*`` table from its shipped data."""
+    table = benchmark.table
+
+    @dg.multi_asset(
+        name=table.replace(".", "__"),
+        specs=[table_spec(table, group="eval")],
+        check_specs=[dg.AssetCheckSpec("item_id_unique", asset=table_key(table), blocking=True)],
+    )
+    def seed(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        wh = warehouse.open()
+        with Stopwatch.run() as watch:
+            seed_benchmark(wh, benchmark)
+        info = wh.info(table)
+        return dg.MaterializeResult(
+            asset_key=table_key(table),
+            metadata=table_metadata(
+                wh, table, seconds=watch.seconds, rows_processed=info.rows,
+                bytes_processed=info.size_bytes,
+                extra={"benchmark": benchmark.name,
+                       "decontam_columns": ", ".join(benchmark.text_columns)},
+            ),
+            check_results=[
+                check_result(checks.keys_unique(wh, table), asset=table, check_name="item_id_unique")
+            ],
+        )
+
+    return seed
+
+
+eval_assets = [benchmark_asset(benchmark) for benchmark in BENCHMARKS.values()]

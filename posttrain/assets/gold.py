@@ -1,0 +1,135 @@
+"""``gold/sft`` and ``gold/sft_packed``: SFT corpora that TRL and Axolotl read as they are."""
+
+
+import dagster as dg
+from pydantic import Field
+
+from posttrain.assets._support import Stopwatch, check_result, table_key, table_metadata, table_spec
+from posttrain.platform import checks
+from posttrain.platform.decontam import DecontamConfig
+from posttrain.platform.gold.build import (
+    SFT,
+    SFT_PACKED,
+    SILVER,
+    GoldSftConfig,
+    build_gold_packed,
+    build_gold_sft,
+)
+from posttrain.platform.gold.packing import PackConfig
+from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
+
+
+class GoldSftBuildConfig(dg.Config):
+    """Checks on what reaches gold."""
+
+    max_contamination_rate: float = Field(
+        default=0.0,
+        description="Block downstream assets when more than this share of gold.sft overlaps a benchmark.",
+    )
+
+
+@dg.multi_asset(
+    specs=[table_spec(SFT, group="gold", deps=[SILVER])],
+    check_specs=[
+        dg.AssetCheckSpec("rows_match_silver", asset=table_key(SFT), blocking=True,
+                          description="gold.sft holds exactly the records of silver.conversations"),
+        dg.AssetCheckSpec("contamination_within_bounds", asset=table_key(SFT), blocking=True,
+                          description="share of rows overlapping an eval benchmark ≤ the set rate"),
+        dg.AssetCheckSpec("record_id_unique", asset=table_key(SFT), blocking=True),
+        dg.AssetCheckSpec("schema_matches", asset=table_key(SFT), blocking=True),
+    ],
+)
+def gold_sft(
+    config: GoldSftBuildConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Each kept conversation in TRL's conversational format (``messages``), with provenance."""
+    wh = warehouse.open()
+    report = build_gold_sft(wh)
+    contamination = checks.contamination_at_most(wh, SFT, DecontamConfig(),
+                                                 config.max_contamination_rate)
+    return dg.MaterializeResult(
+        asset_key=table_key(SFT),
+        metadata=table_metadata(wh, SFT, seconds=report.seconds, rows_processed=report.rows,
+                                bytes_processed=report.input_bytes),
+        check_results=[
+            check_result(checks.same_records(wh, SILVER, SFT), asset=SFT,
+                         check_name="rows_match_silver"),
+            check_result(contamination, asset=SFT, check_name="contamination_within_bounds"),
+            check_result(checks.keys_unique(wh, SFT), asset=SFT, check_name="record_id_unique"),
+            check_result(checks.schema_matches(wh, SFT), asset=SFT, check_name="schema_matches"),
+        ],
+    )
+
+
+class PackBuildConfig(dg.Config):
+    """Sequence length and the packing-efficiency floor."""
+
+    seq_length: int = Field(default=PackConfig().seq_length, gt=0,
+                            description="Tokens per packed sequence.")
+    min_efficiency: float = Field(default=0.95, description="Warn below this packing efficiency.")
+
+
+@dg.multi_asset(
+    specs=[table_spec(SFT_PACKED, group="gold", deps=[SFT])],
+    check_specs=[
+        dg.AssetCheckSpec("every_record_packed_once", asset=table_key(SFT_PACKED), blocking=True),
+        dg.AssetCheckSpec("packs_fit_seq_length", asset=table_key(SFT_PACKED), blocking=True),
+        dg.AssetCheckSpec("pack_id_unique", asset=table_key(SFT_PACKED), blocking=True),
+        dg.AssetCheckSpec("schema_matches", asset=table_key(SFT_PACKED), blocking=True),
+        dg.AssetCheckSpec("packing_efficiency", asset=table_key(SFT_PACKED)),
+    ],
+)
+def gold_sft_packed(
+    context: dg.AssetExecutionContext,
+    config: PackBuildConfig,
+    warehouse: WarehouseResource,
+    ray: RayResource,
+    tokenizer: TokenizerResource,
+) -> dg.MaterializeResult:
+    """``gold.sft`` tokenized with the chat template (loss on assistant tokens only) and
+    packed best-fit-decreasing into padding-free sequences: ``input_ids``,
+    ``assistant_masks``, ``seq_lengths`` and the source ``record_ids``."""
+    gold_config = GoldSftConfig(
+        tokenize=tokenizer.tokenize_config(), pack=PackConfig(seq_length=config.seq_length)
+    )
+    wh = warehouse.open()
+    with Stopwatch.run() as watch:
+        report = build_gold_packed(wh, gold_config, ray.executor_for(context))
+    stats = report.stats
+    context.log.info(
+        f"packed {stats.examples:,} conversations into {stats.packs:,} sequences of "
+        f"{stats.seq_length} tokens, efficiency {stats.efficiency:.2%}"
+    )
+    efficiency = dg.AssetCheckResult(
+        asset_key=table_key(SFT_PACKED), check_name="packing_efficiency",
+        passed=stats.efficiency >= config.min_efficiency or stats.packs <= 1,
+        description=f"{stats.efficiency:.2%} of pack capacity holds real tokens "
+                    f"(floor {config.min_efficiency:.0%})",
+        metadata={"efficiency": stats.efficiency}, severity=dg.AssetCheckSeverity.WARN,
+    )
+    return dg.MaterializeResult(
+        asset_key=table_key(SFT_PACKED),
+        metadata=table_metadata(
+            wh, SFT_PACKED, seconds=watch.seconds, rows_processed=report.examples,
+            bytes_processed=report.input_bytes,
+            extra={
+                "packing_efficiency": round(stats.efficiency, 6),
+                "tokens": stats.tokens,
+                "tokens_per_s": round(stats.tokens / max(watch.seconds, 1e-9), 1),
+                "tokenizer": gold_config.tokenize.tokenizer,
+                "refused_by_tokenizer": dg.MetadataValue.json(report.refused),
+                **{f"packing/{k}": v for k, v in stats.as_metadata().items()},
+            },
+        ),
+        check_results=[
+            check_result(checks.packs_cover_records(wh, report.dropped_record_ids),
+                         asset=SFT_PACKED, check_name="every_record_packed_once"),
+            check_result(checks.packs_fit(wh, config.seq_length), asset=SFT_PACKED,
+                         check_name="packs_fit_seq_length"),
+            check_result(checks.keys_unique(wh, SFT_PACKED), asset=SFT_PACKED,
+                         check_name="pack_id_unique"),
+            check_result(checks.schema_matches(wh, SFT_PACKED), asset=SFT_PACKED,
+                         check_name="schema_matches"),
+            efficiency,
+        ],
+    )

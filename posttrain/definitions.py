@@ -1,0 +1,28 @@
+"""The one Dagster ``Definitions`` of posttrain: it only composes.
+
+Why the in-process executor: the heavy stages already fan out over Ray, so running each
+asset in its own subprocess would only start one Ray runtime per step and fight it for
+the same cores. One process per run keeps one Ray runtime for the whole run.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from posttrain.assets.bronze import bronze_records
+from posttrain.assets.evals import eval_assets
+from posttrain.assets.gold import gold_sft, gold_sft_packed
+from posttrain.assets.silver import silver_tables
+from posttrain.jobs import jobs
+from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
+
+defs = dg.Definitions(
+    assets=[bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed],
+    jobs=jobs,
+    resources={
+        "warehouse": WarehouseResource(),
+        "ray": RayResource(),
+        "tokenizer": TokenizerResource(),
+    },
+    executor=dg.in_process_executor,
+)

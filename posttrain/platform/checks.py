@@ -1,0 +1,248 @@
+"""Data checks on the warehouse tables, as plain functions.
+
+Dagster turns each :class:`CheckOutcome` into an asset check result (blocking where a
+failure must stop downstream assets); the CLI and tests call the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from posttrain.platform.decontam import (
+    DecontamConfig,
+    DecontamStep,
+    index_from_warehouse,
+    measure_contamination,
+)
+from posttrain.platform.execution import InProcessExecutor
+from posttrain.platform.schemas import TABLES
+from posttrain.platform.warehouse import Warehouse
+
+MetadataValue = int | float | str
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """Result of one check: pass/fail, a sentence for the UI, and figures."""
+
+    passed: bool
+    description: str
+    metadata: dict[str, MetadataValue] = field(default_factory=dict)
+
+
+def _ids(warehouse: Warehouse, name: str, column: str = "record_id") -> pa.Array:
+    if not warehouse.exists(name):
+        return pa.array([], type=pa.string())
+    return warehouse.read(name, columns=(column,)).column(column).combine_chunks()
+
+
+def _sample(values: pa.Array, limit: int = 5) -> str:
+    return ", ".join(str(v) for v in values.slice(0, limit).to_pylist())
+
+
+def keys_unique(warehouse: Warehouse, name: str) -> CheckOutcome:
+    """Every key of ``name`` (per its TableSpec) occurs once."""
+    (key,) = TABLES[name].key
+    values = _ids(warehouse, name, key)
+    distinct = pc.count_distinct(values).as_py() if len(values) else 0
+    duplicates = len(values) - distinct
+    if duplicates == 0:
+        return CheckOutcome(True, f"all {len(values):,} {key} values are unique", {"rows": len(values)})
+    counts = pc.value_counts(values)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    return CheckOutcome(
+        False,
+        f"{duplicates:,} duplicate {key} values, e.g. {_sample(repeated)}",
+        {"rows": len(values), "duplicates": duplicates},
+    )
+
+
+def schema_matches(warehouse: Warehouse, name: str) -> CheckOutcome:
+    """The table's Iceberg schema has exactly the columns and types posttrain expects."""
+    expected = TABLES[name].schema
+    actual = warehouse.table(name).schema().as_arrow()
+    problems = []
+    for expected_field in expected:
+        if expected_field.name not in actual.names:
+            problems.append(f"missing column {expected_field.name}")
+            continue
+        actual_type = actual.field(expected_field.name).type
+        if not _same_type(actual_type, expected_field.type):
+            problems.append(f"{expected_field.name}: {actual_type} != {expected_field.type}")
+    extra = sorted(set(actual.names) - set(expected.names))
+    problems += [f"unexpected column {column}" for column in extra]
+    if problems:
+        return CheckOutcome(False, "; ".join(problems), {"problems": len(problems)})
+    return CheckOutcome(True, f"{len(expected)} columns as declared", {"columns": len(expected)})
+
+
+def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
+    # Iceberg names list elements "element" and stores strings as large_string on read in
+    # some versions; compare the logical shape, not those spellings.
+    def normalize(data_type: pa.DataType) -> str:
+        return (
+            str(data_type)
+            .replace("large_string", "string")
+            .replace("large_list", "list")
+            .replace("large_binary", "binary")
+            .replace("string_view", "string")
+            .replace("element: ", "item: ")
+        )
+
+    return normalize(actual) == normalize(expected)
+
+
+def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
+    """Every bronze record is in exactly one of silver.conversations and silver.rejections."""
+    bronze = _ids(warehouse, "bronze.records")
+    kept = _ids(warehouse, "silver.conversations")
+    rejected = _ids(warehouse, "silver.rejections")
+    accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept
+    figures: dict[str, MetadataValue] = {
+        "bronze_rows": len(bronze), "silver_rows": len(kept), "rejected_rows": len(rejected),
+    }
+    missing = pc.filter(bronze, pc.invert(pc.is_in(bronze, value_set=accounted)))
+    unknown = pc.filter(accounted, pc.invert(pc.is_in(accounted, value_set=bronze)))
+    both = pc.filter(kept, pc.is_in(kept, value_set=rejected))
+    problems = []
+    if len(missing):
+        problems.append(f"{len(missing):,} bronze records in neither table, e.g. {_sample(missing)}")
+    if len(unknown):
+        problems.append(f"{len(unknown):,} silver rows not in bronze, e.g. {_sample(unknown)}")
+    if len(both):
+        problems.append(f"{len(both):,} records both kept and rejected, e.g. {_sample(both)}")
+    if len(bronze) != len(accounted):
+        problems.append(f"bronze {len(bronze):,} != silver {len(kept):,} + rejections {len(rejected):,}")
+    if problems:
+        return CheckOutcome(False, "; ".join(problems), figures)
+    return CheckOutcome(
+        True, f"bronze {len(bronze):,} = silver {len(kept):,} + rejections {len(rejected):,}", figures
+    )
+
+
+def duplicates_point_to_kept(warehouse: Warehouse) -> CheckOutcome:
+    """Every duplicate rejection names a kept record that is in silver.conversations."""
+    rejections = warehouse.read("silver.rejections", columns=("record_id", "reason", "kept_record_id"))
+    is_dup = pc.is_in(rejections["reason"], value_set=pa.array(["exact_dup", "near_dup"]))
+    dups = rejections.filter(pc.and_(is_dup, pc.is_valid(rejections["kept_record_id"])))
+    kept = _ids(warehouse, "silver.conversations")
+    dangling = dups.filter(pc.invert(pc.is_in(dups["kept_record_id"], value_set=kept)))
+    if dangling.num_rows:
+        return CheckOutcome(
+            False,
+            f"{dangling.num_rows:,} duplicates point to records not in silver, "
+            f"e.g. {_sample(dangling['record_id'].combine_chunks())}",
+            {"duplicates": dups.num_rows, "dangling": dangling.num_rows},
+        )
+    return CheckOutcome(True, f"{dups.num_rows:,} duplicates all point to kept records",
+                        {"duplicates": dups.num_rows})
+
+
+def rate_at_most(what: str, count: int, total: int, max_rate: float) -> CheckOutcome:
+    """``count / total`` is within ``max_rate`` (e.g. the share of contaminated rows)."""
+    rate = count / total if total else 0.0
+    figures: dict[str, MetadataValue] = {"count": count, "total": total, "rate": round(rate, 6),
+                                         "max_rate": max_rate}
+    passed = rate <= max_rate
+    verb = "within" if passed else "above"
+    return CheckOutcome(passed, f"{what}: {count:,}/{total:,} = {rate:.2%}, {verb} {max_rate:.2%}",
+                        figures)
+
+
+def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckOutcome:
+    """``downstream`` holds exactly the records of ``upstream`` (no row lost or invented)."""
+    up = _ids(warehouse, upstream)
+    down = _ids(warehouse, downstream)
+    lost = pc.filter(up, pc.invert(pc.is_in(up, value_set=down)))
+    invented = pc.filter(down, pc.invert(pc.is_in(down, value_set=up)))
+    figures: dict[str, MetadataValue] = {f"{upstream}_rows": len(up), f"{downstream}_rows": len(down)}
+    if len(lost) or len(invented) or len(up) != len(down):
+        return CheckOutcome(
+            False,
+            f"{len(lost):,} records of {upstream} missing from {downstream} "
+            f"(e.g. {_sample(lost)}); {len(invented):,} not in {upstream}",
+            figures,
+        )
+    return CheckOutcome(True, f"{downstream} holds the {len(up):,} records of {upstream}", figures)
+
+
+def packs_cover_records(
+    warehouse: Warehouse, dropped: list[str] | None = None
+) -> CheckOutcome:
+    """Every ``gold.sft`` record is in exactly one pack, or was dropped for a stated reason."""
+    records = _ids(warehouse, "gold.sft")
+    packed = warehouse.read("gold.sft_packed", columns=("record_ids",))
+    placed = pc.list_flatten(packed["record_ids"]).combine_chunks() if packed.num_rows else (
+        pa.array([], pa.string()))
+    excused = pa.array(dropped or [], pa.string())
+    distinct_placed = pc.unique(placed)
+    repeated = len(placed) - len(distinct_placed)
+    expected = pc.filter(records, pc.invert(pc.is_in(records, value_set=excused)))
+    missing = pc.filter(expected, pc.invert(pc.is_in(expected, value_set=distinct_placed)))
+    unknown = pc.filter(distinct_placed, pc.invert(pc.is_in(distinct_placed, value_set=records)))
+    figures: dict[str, MetadataValue] = {
+        "records": len(records), "placed": len(placed), "dropped": len(excused),
+    }
+    problems = []
+    if repeated:
+        problems.append(f"{repeated:,} records placed more than once")
+    if len(missing):
+        problems.append(f"{len(missing):,} records in no pack, e.g. {_sample(missing)}")
+    if len(unknown):
+        problems.append(f"{len(unknown):,} packed records not in gold.sft, e.g. {_sample(unknown)}")
+    if problems:
+        return CheckOutcome(False, "; ".join(problems), figures)
+    return CheckOutcome(
+        True, f"{len(placed):,} records packed once each, {len(excused):,} dropped", figures
+    )
+
+
+def packs_fit(warehouse: Warehouse, seq_length: int) -> CheckOutcome:
+    """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens."""
+    packed = warehouse.read(
+        "gold.sft_packed", columns=("pack_id", "input_ids", "assistant_masks", "seq_lengths")
+    )
+    if packed.num_rows == 0:
+        return CheckOutcome(True, "no packs", {"packs": 0})
+    tokens = pc.list_value_length(packed["input_ids"])
+    masks = pc.list_value_length(packed["assistant_masks"])
+    parents = pc.list_parent_indices(packed["seq_lengths"])
+    sums = pa.table({"pack": parents, "n": pc.list_flatten(packed["seq_lengths"])}).group_by(
+        "pack").aggregate([("n", "sum")]).sort_by("pack")["n_sum"]
+    longest = pc.max(tokens).as_py()
+    too_long = pc.sum(pc.greater(tokens, seq_length)).as_py() or 0
+    misaligned = pc.sum(pc.not_equal(tokens, masks)).as_py() or 0
+    bad_sums = int(sum(1 for t, s in zip(tokens.to_pylist(), sums.to_pylist(), strict=True) if t != s))
+    figures: dict[str, MetadataValue] = {"packs": packed.num_rows, "longest": longest,
+                                         "seq_length": seq_length}
+    problems = []
+    if too_long:
+        problems.append(f"{too_long:,} packs longer than {seq_length}")
+    if misaligned:
+        problems.append(f"{misaligned:,} packs whose mask length differs from input_ids")
+    if bad_sums:
+        problems.append(f"{bad_sums:,} packs whose seq_lengths do not sum to their length")
+    if problems:
+        return CheckOutcome(False, "; ".join(problems), figures)
+    return CheckOutcome(True, f"{packed.num_rows:,} packs, longest {longest} ≤ {seq_length}", figures)
+
+
+def contamination_at_most(
+    warehouse: Warehouse, name: str, config: DecontamConfig, max_rate: float
+) -> CheckOutcome:
+    """At most ``max_rate`` of ``name``'s rows share n-grams with an ``eval.*`` benchmark.
+
+    Silver already refuses contaminated records; this re-scan of what reaches gold catches
+    benchmarks added after a record was published and rows that bypassed silver.
+    """
+    data = warehouse.read(name, columns=("record_id", "messages"))
+    step = DecontamStep(index_from_warehouse(warehouse, config), config)
+    summary = measure_contamination(data, step, InProcessExecutor())
+    return CheckOutcome(
+        not summary.exceeds(max_rate),
+        summary.describe() + f" (limit {max_rate:.2%})",
+        {key: value for key, value in summary.metadata().items()},
+    )
