@@ -16,8 +16,10 @@ from posttrain.assets.silver import silver_tables
 from posttrain.jobs import jobs
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
+all_assets = [bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed]
+
 defs = dg.Definitions(
-    assets=[bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed],
+    assets=all_assets,
     jobs=jobs,
     resources={
         "warehouse": WarehouseResource(),

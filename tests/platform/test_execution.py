@@ -1,0 +1,60 @@
+"""Executors map a step over Arrow batches and return results in input order."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from posttrain.platform.execution import InProcessExecutor, RayExecutor, rebatch
+from posttrain.platform.progress import ProgressUpdate
+
+
+def _double(batch: pa.RecordBatch) -> list[int]:
+    return [value * 2 for value in batch.column("x").to_pylist()]
+
+
+def _batches(sizes: list[int]) -> list[pa.RecordBatch]:
+    start, batches = 0, []
+    for size in sizes:
+        batches.append(pa.record_batch({"x": list(range(start, start + size))}))
+        start += size
+    return batches
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.updates: list[ProgressUpdate] = []
+        self.finished: ProgressUpdate | None = None
+
+    def update(self, progress: ProgressUpdate) -> None:
+        self.updates.append(progress)
+
+    def finish(self, progress: ProgressUpdate) -> None:
+        self.finished = progress
+
+
+def test_rebatch_regroups_rows_without_losing_or_reordering() -> None:
+    out = list(rebatch(iter(_batches([3, 7, 1, 5])), 4))
+    assert [b.num_rows for b in out] == [4, 4, 4, 4]
+    assert [v for b in out for v in b.column("x").to_pylist()] == list(range(16))
+
+
+def test_in_process_executor_keeps_input_order_and_reports_progress() -> None:
+    recorder = Recorder()
+    results = list(InProcessExecutor(recorder).map_batches(
+        _double, _batches([2, 3]), stage="double", total_rows=5))
+    assert results == [[0, 2], [4, 6, 8]]
+    assert recorder.finished is not None and recorder.finished.rows_done == 5
+    assert "double: 5/5 rows" in recorder.finished.describe()
+
+
+@pytest.mark.slow
+def test_ray_executor_returns_the_same_results_in_the_same_order(ray_runtime: None) -> None:
+    import sys
+
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    batches = _batches([5] * 20)
+    expected = list(InProcessExecutor().map_batches(_double, batches, stage="double"))
+    assert list(RayExecutor().map_batches(_double, batches, stage="double")) == expected

@@ -1,0 +1,69 @@
+"""The Iceberg warehouse: tables from the registry, lineage on every snapshot, clear errors."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from posttrain.platform.errors import CatalogError, TableNotFoundError
+from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, STAGE_KEY, Lineage, inputs_from_summary
+from posttrain.platform.schemas import SILVER_REJECTIONS
+from posttrain.platform.warehouse import Warehouse
+
+
+def _rejections(*ids: str) -> pa.Table:
+    return pa.table({"record_id": list(ids), "reason": ["empty"] * len(ids)}).append_column(
+        "detail", pa.array(["no text"] * len(ids))
+    )
+
+
+def _full(table: pa.Table) -> pa.Table:
+    columns = {name: table[name] if name in table.column_names else pa.nulls(table.num_rows)
+               for name in SILVER_REJECTIONS.names}
+    return pa.table(columns).cast(SILVER_REJECTIONS)
+
+
+def test_append_creates_the_table_and_stamps_lineage(warehouse: Warehouse) -> None:
+    snapshot = warehouse.append("silver.rejections", _full(_rejections("a", "b")),
+                                Lineage("silver", {"bronze.records": 7}, "cafe"))
+    summary = warehouse.snapshot_summary("silver.rejections")
+    assert snapshot == warehouse.snapshot_id("silver.rejections")
+    assert summary[STAGE_KEY] == "silver"
+    assert summary[CONFIG_HASH_KEY] == "cafe"
+    assert summary[INPUT_PREFIX + "bronze.records"] == "7"
+    assert inputs_from_summary(summary) == {"bronze.records": 7}
+
+
+def test_overwrite_replaces_rows_and_keeps_history(warehouse: Warehouse) -> None:
+    first = warehouse.overwrite("silver.rejections", _full(_rejections("a", "b")), Lineage("t"))
+    warehouse.overwrite("silver.rejections", _full(_rejections("c")), Lineage("t"))
+    assert warehouse.read("silver.rejections")["record_id"].to_pylist() == ["c"]
+    assert warehouse.read("silver.rejections", snapshot_id=first).num_rows == 2
+
+
+def test_read_filters_with_iceberg_expressions(warehouse: Warehouse) -> None:
+    warehouse.append("silver.rejections", _full(_rejections("a", "b", "c")), Lineage("t"))
+    rows = warehouse.read("silver.rejections", row_filter="record_id != 'b'", columns=("record_id",))
+    assert sorted(rows["record_id"].to_pylist()) == ["a", "c"]
+
+
+def test_data_missing_a_column_is_refused_before_writing(warehouse: Warehouse) -> None:
+    with pytest.raises(CatalogError, match="lacks columns"):
+        warehouse.append("silver.rejections", pa.table({"record_id": ["a"]}), Lineage("t"))
+    assert warehouse.snapshot_id("silver.rejections") is None
+
+
+def test_unknown_table_names_the_tables_that_exist(warehouse: Warehouse) -> None:
+    warehouse.append("silver.rejections", _full(_rejections("a")), Lineage("t"))
+    with pytest.raises(TableNotFoundError, match="silver.rejections"):
+        warehouse.table("silver.rejection")
+    with pytest.raises(TableNotFoundError):
+        warehouse.table("no_namespace")
+
+
+def test_info_reports_rows_snapshot_and_size(warehouse: Warehouse) -> None:
+    warehouse.append("silver.rejections", _full(_rejections("a", "b")), Lineage("t"))
+    info = warehouse.info("silver.rejections")
+    assert info.rows == 2
+    assert info.snapshot_id == warehouse.snapshot_id("silver.rejections")
+    assert info.size_bytes > 0
