@@ -27,12 +27,14 @@ class InputFormatError(PosttrainError):
         *,
         line: int | None = None,
         found: str | None = None,
+        unit: str = "line",
     ) -> None:
         self.path = str(path)
         self.line = line
         self.expectation = expectation
         self.found = found
-        where = f"{self.path}, line {line}" if line is not None else self.path
+        # ``unit`` names what ``line`` counts: "line" in JSONL, "row" in Parquet.
+        where = f"{self.path}, {unit} {line}" if line is not None else self.path
         message = f"{where}: expected {expectation}"
         if found is not None:
             message += f", found {found}"

@@ -1,0 +1,80 @@
+"""The chat formats posttrain ingests, and how a record's or a file's format is detected.
+
+A record's format follows from its keys; a file's format is the majority over its first
+decodable records, so one odd record does not change how the whole file is parsed.
+
+Example:
+    >>> detect_format({"conversations": [{"from": "human", "value": "hi"}]})
+    <ChatFormat.SHAREGPT: 'sharegpt'>
+    >>> majority_format([{"prompt": "2+2?", "completion": "4"}, {"text": "?"}])
+    <ChatFormat.PROMPT_COMPLETION: 'prompt_completion'>
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+
+class ChatFormat(StrEnum):
+    """A chat-data layout; the value is what ``bronze.records.format`` stores."""
+
+    OPENAI = "openai"  # {"messages": [{"role", "content", "tool_calls"?, ...}]}
+    SHAREGPT = "sharegpt"  # {"conversations": [{"from", "value"}]}
+    ALPACA = "alpaca"  # {"instruction", "input"?, "output"}
+    PROMPT_COMPLETION = "prompt_completion"  # {"prompt", "completion"}
+
+
+# Checked in this order, so a record carrying the keys of two formats gets the first.
+FORMAT_KEYS: dict[ChatFormat, tuple[str, ...]] = {
+    ChatFormat.OPENAI: ("messages",),
+    ChatFormat.SHAREGPT: ("conversations",),
+    ChatFormat.ALPACA: ("instruction", "output"),
+    ChatFormat.PROMPT_COMPLETION: ("prompt", "completion"),
+}
+
+
+def describe_format(fmt: ChatFormat) -> str:
+    """``fmt`` and its identifying keys for messages: ``alpaca ('instruction', 'output')``."""
+    keys = ", ".join(repr(key) for key in FORMAT_KEYS[fmt])
+    return f"{fmt.value} ({keys})"
+
+
+def matching_formats(record: Any) -> list[ChatFormat]:
+    """Every format whose identifying keys ``record`` has, in detection order."""
+    if not isinstance(record, Mapping):
+        return []
+    return [fmt for fmt, keys in FORMAT_KEYS.items() if all(key in record for key in keys)]
+
+
+def detect_format(record: Any) -> ChatFormat | None:
+    """The format of one decoded record, judged by its keys; ``None`` if none fits.
+
+    Example:
+        >>> detect_format({"instruction": "Add 2 and 3.", "input": "", "output": "5"})
+        <ChatFormat.ALPACA: 'alpaca'>
+        >>> detect_format(["not", "an", "object"]) is None
+        True
+    """
+    matches = matching_formats(record)
+    return matches[0] if matches else None
+
+
+def json_error(exc: json.JSONDecodeError) -> str:
+    """json's own wording with the position, e.g. ``Expecting ',' delimiter at char 41``."""
+    return f"{exc.msg.removesuffix(' at')} at char {exc.pos}"
+
+
+def majority_format(records: Iterable[Any]) -> ChatFormat | None:
+    """The most common detected format among ``records``; ties go to the earlier format.
+
+    Records whose format cannot be detected do not vote. ``None`` when none can be.
+    """
+    votes = Counter(fmt for fmt in map(detect_format, records) if fmt is not None)
+    if not votes:
+        return None
+    order = list(ChatFormat)
+    return max(votes, key=lambda fmt: (votes[fmt], -order.index(fmt)))

@@ -1,0 +1,84 @@
+"""Small real chat files in each format, written to a temporary folder."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from posttrain.platform.ingest.formats import ChatFormat
+
+OPENAI: dict[str, Any] = {
+    "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Weather in Oslo?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                }
+            ],
+        },
+        {"role": "tool", "content": '{"temperature": 6}', "tool_call_id": "call_1"},
+        {"role": "assistant", "content": "6 °C in Oslo."},
+    ]
+}
+SHAREGPT: dict[str, Any] = {
+    "conversations": [
+        {"from": "human", "value": "What is 7 × 6?"},
+        {"from": "gpt", "value": "7 × 6 = 42."},
+    ]
+}
+ALPACA: dict[str, Any] = {
+    "instruction": "Translate to French.",
+    "input": "Good morning",
+    "output": "Bonjour",
+}
+PROMPT_COMPLETION: dict[str, Any] = {"prompt": "Reverse 'abc'.", "completion": "'cba'"}
+
+WriteJsonl = Callable[[str, Sequence[Any]], Path]
+
+
+@pytest.fixture
+def chat_records() -> dict[ChatFormat, dict[str, Any]]:
+    """One valid record per chat format (fresh copies, safe to modify)."""
+    records = {
+        ChatFormat.OPENAI: OPENAI,
+        ChatFormat.SHAREGPT: SHAREGPT,
+        ChatFormat.ALPACA: ALPACA,
+        ChatFormat.PROMPT_COMPLETION: PROMPT_COMPLETION,
+    }
+    return copy.deepcopy(records)
+
+
+@pytest.fixture
+def write_jsonl(tmp_path: Path) -> WriteJsonl:
+    """Write records (dicts are JSON-encoded, strings written as raw lines) to ``name``."""
+
+    def write(name: str, records: Sequence[Any]) -> Path:
+        path = tmp_path / name
+        lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def write_parquet(tmp_path: Path) -> Callable[[str, list[dict[str, Any]]], Path]:
+    def write(name: str, rows: list[dict[str, Any]]) -> Path:
+        path = tmp_path / name
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        return path
+
+    return write
