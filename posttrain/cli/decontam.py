@@ -1,0 +1,146 @@
+"""``posttrain decontam``: find benchmark text in a file of training records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pyarrow as pa
+import typer
+from pydantic import ValidationError
+from rich.table import Table as RichTable
+
+from posttrain.cli._app import HomeOption, app, console, open_warehouse
+from posttrain.platform.decontam import (
+    DecontamConfig,
+    DecontamStep,
+    ReferenceSet,
+    build_index,
+    find_contaminated,
+    reference_from_benchmark,
+    reference_from_file,
+    reference_from_table,
+    summarize_contamination,
+)
+from posttrain.platform.decontam.files import (
+    JSONL_SUFFIXES,
+    PARQUET_SUFFIXES,
+    read_table_file,
+    write_table_file,
+)
+from posttrain.platform.errors import ConfigError, TableNotFoundError
+from posttrain.platform.evals import BENCHMARKS
+from posttrain.platform.execution import InProcessExecutor
+from posttrain.platform.messages import TextView
+
+INPUT_ROW = "input_row"
+_DEFAULTS = DecontamConfig()
+
+
+def _config(**settings: object) -> DecontamConfig:
+    try:
+        return DecontamConfig.model_validate(settings)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(part) for part in error['loc']).replace('_', '-')}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid decontamination settings: {problems}") from None
+
+
+def _reference(spec: str, home: Path | None) -> ReferenceSet:
+    """A benchmark file, a shipped benchmark name, or an ``eval.*`` table in the warehouse."""
+    if spec.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES):
+        return reference_from_file(spec)
+    if spec in BENCHMARKS:
+        return reference_from_benchmark(spec)
+    warehouse = open_warehouse(home)
+    if not warehouse.exists(spec):
+        try:
+            warehouse.table(spec)
+        except TableNotFoundError as exc:
+            raise ConfigError(
+                f"{exc}; --against also takes a benchmark file (.parquet, .jsonl) or a shipped "
+                f"benchmark name: {', '.join(sorted(BENCHMARKS))}"
+            ) from None
+    return reference_from_table(warehouse, spec)
+
+
+def _print_summary(found: pa.Table, total: int) -> None:
+    summary = summarize_contamination(found, total)
+    view = RichTable(header_style="bold")
+    for column in ("benchmark", "contaminated rows", "items matched", "matching n-grams"):
+        view.add_column(column, justify="left" if column == "benchmark" else "right")
+    for entry in summary.benchmarks:
+        view.add_row(
+            entry.benchmark, f"{entry.records:,}", f"{entry.items:,}", f"{entry.matched_ngrams:,}"
+        )
+    if summary.benchmarks:
+        console.print(view)
+    console.print(summary.describe())
+
+
+@app.command()
+def decontam(
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="Records to check: Parquet or JSONL with a `messages` column or a text column.",
+        ),
+    ],
+    against: Annotated[
+        list[str],
+        typer.Option(
+            "--against",
+            help=(
+                "Benchmark to compare with: an eval table in the warehouse (eval.humaneval), a "
+                "shipped benchmark by name (humaneval, no warehouse needed) or a Parquet/JSONL "
+                "file of items (id from item_id/task_id/id, text from its string columns). "
+                "Repeat for several."
+            ),
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the contaminated rows with their evidence here (.parquet or .jsonl)."
+        ),
+    ] = None,
+    ngram: Annotated[int, typer.Option(help="Words per n-gram.")] = _DEFAULTS.ngram,
+    min_matches: Annotated[
+        int,
+        typer.Option(help="Distinct n-grams shared with one item that make a row contaminated."),
+    ] = _DEFAULTS.min_matches,
+    text_column: Annotated[
+        str | None, typer.Option(help="Check this string column instead of `messages`.")
+    ] = None,
+    text_view: Annotated[
+        TextView,
+        typer.Option(
+            help="Turns of `messages` to check: all, prompt (system/user/tool) or response."
+        ),
+    ] = _DEFAULTS.text_view,
+    home: HomeOption = None,
+) -> None:
+    """Find training records that contain benchmark text (n-gram overlap).
+
+    Text is compared after NFKC normalization and case folding, ignoring punctuation, \
+quotes, whitespace and indentation. Prints the contaminated rows per benchmark; with \
+--out, writes each contaminated row with `benchmark`, `benchmark_item_id`, \
+`matched_ngrams`, `detail` and its 1-based `input_row`.
+
+    Example: posttrain decontam chats.jsonl --against humaneval --out hits.parquet
+    """
+    config = _config(ngram=ngram, min_matches=min_matches, text_view=text_view)
+    references = [_reference(spec, home) for spec in against]
+    records = read_table_file(input_path)
+    if INPUT_ROW not in records.column_names:
+        records = records.append_column(INPUT_ROW, pa.array(np.arange(1, records.num_rows + 1)))
+    step = DecontamStep(build_index(references, config), config, text_column=text_column)
+    found = find_contaminated(records, step, InProcessExecutor())
+    _print_summary(found, records.num_rows)
+    if out is not None:
+        write_table_file(found, out)
+        console.print(f"wrote {found.num_rows:,} contaminated rows to {out}")

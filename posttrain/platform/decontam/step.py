@@ -1,0 +1,187 @@
+"""The silver decontamination step, and running it over a table through an executor.
+
+:class:`DecontamStep` honours the step contract (:mod:`posttrain.platform.steps`): it maps
+one Arrow batch with ``record_id`` and ``messages`` (other columns are kept as they are)
+to the rows it keeps and ``silver.rejections`` rows with reason ``contaminated`` and the
+evidence — benchmark, the item with most matching n-grams, their count — e.g.
+``13-gram overlap with humaneval HumanEval/12 (7 matching n-grams)``.
+
+Example:
+    >>> step = DecontamStep(index_from_warehouse(wh, config), config)  # doctest: +SKIP
+    >>> result = run_decontam(conversations, step, RayExecutor())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from posttrain.platform.decontam.config import DecontamConfig
+from posttrain.platform.decontam.index import Matches, NgramIndex
+from posttrain.platform.decontam.texts import batch_tokens
+from posttrain.platform.errors import ConfigError, InputFormatError, RecordError
+from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, iter_batches
+from posttrain.platform.schemas import RejectionReason
+from posttrain.platform.steps import StepResult, empty_rejections, rejection_rows
+
+RECORD_ID = "record_id"
+# Columns the standalone command appends to each contaminated row.
+EVIDENCE_FIELDS = [
+    pa.field("benchmark", pa.string()),
+    pa.field("benchmark_item_id", pa.string()),
+    pa.field("matched_ngrams", pa.int32()),
+    pa.field("detail", pa.string()),
+]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Which rows of a batch are contaminated, and by what (lists aligned with ``rows``)."""
+
+    rows: np.ndarray
+    benchmark: list[str]
+    item_id: list[str]
+    matched_ngrams: list[int]
+    detail: list[str]
+
+
+@dataclass(frozen=True)
+class DecontamStep:
+    """Refuses records that share benchmark n-grams; picklable, so Ray ships it once.
+
+    Attributes:
+        index: n-grams of the benchmarks, built with ``config``'s n-gram settings.
+        config: the thresholds and the text view.
+        text_column: read each row's text from this string column instead of ``messages``.
+    """
+
+    index: NgramIndex
+    config: DecontamConfig
+    text_column: str | None = None
+    name: str = "decontam"
+
+    def __post_init__(self) -> None:
+        built = {"ngram": self.index.ngram, "min_ngram_words": self.index.min_ngram_words}
+        if built != self.config.index_scheme():
+            raise ConfigError(
+                f"the n-gram index was built with {built} but the config asks for "
+                f"{self.config.index_scheme()}; rebuild the index from this config"
+            )
+
+    def matches(self, table: pa.Table) -> Matches:
+        """Best benchmark item and matching n-gram count for every row of ``table``."""
+        where = f"batch given to the {self.name!r} step"
+        tokens = batch_tokens(
+            table, view=self.config.text_view, text_column=self.text_column, where=where
+        )
+        return self.index.match_tokens(tokens, table.num_rows)
+
+    def evidence(self, table: pa.Table) -> Evidence:
+        """The contaminated rows of ``table`` with their benchmark, item, count and detail."""
+        found = self.matches(table)
+        rows = np.flatnonzero(found.matched >= self.config.min_matches)
+        items = [int(k) for k in found.item[rows]]
+        counts = [int(c) for c in found.matched[rows]]
+        benchmarks = [self.index.benchmark(k) for k in items]
+        item_ids = [self.index.item_id(k) for k in items]
+        details = [
+            f"{self.config.ngram}-gram overlap with {benchmark} {item_id} "
+            f"({count} matching n-gram{'s' if count != 1 else ''})"
+            for benchmark, item_id, count in zip(benchmarks, item_ids, counts, strict=True)
+        ]
+        return Evidence(rows, benchmarks, item_ids, counts, details)
+
+    def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        if RECORD_ID not in table.column_names:
+            raise InputFormatError(
+                f"batch given to the {self.name!r} step",
+                f"a {RECORD_ID!r} column",
+                found=f"columns {table.column_names}",
+            )
+        found = self.evidence(table)
+        if len(found.rows) == 0:
+            return StepResult(kept=table, rejected=empty_rejections())
+        keep = np.ones(table.num_rows, dtype=bool)
+        keep[found.rows] = False
+        provenance = [c for c in (RECORD_ID, "source", "batch_id") if c in table.column_names]
+        refused_rows = table.take(pa.array(found.rows)).select(provenance).to_pylist()
+        refused = [
+            (row, RecordError(RejectionReason.CONTAMINATED.value, detail))
+            for row, detail in zip(refused_rows, found.detail, strict=True)
+        ]
+        rejected = rejection_rows(
+            refused,
+            benchmark=found.benchmark,
+            benchmark_item_id=found.item_id,
+            matched_ngrams=found.matched_ngrams,
+        )
+        return StepResult(kept=table.filter(pa.array(keep)), rejected=rejected)
+
+    def contaminated_rows(self, batch: pa.RecordBatch | pa.Table) -> pa.Table:
+        """The contaminated rows of ``batch`` as they are, with :data:`EVIDENCE_FIELDS` appended."""
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        found = self.evidence(table)
+        rows = table.take(pa.array(found.rows, type=pa.int64()))
+        values = (found.benchmark, found.item_id, found.matched_ngrams, found.detail)
+        for field, column in zip(EVIDENCE_FIELDS, values, strict=True):
+            rows = rows.append_column(field, pa.array(column, type=field.type))
+        return rows
+
+
+def _concat(tables: list[pa.Table], empty: pa.Table) -> pa.Table:
+    return pa.concat_tables(tables, promote_options="permissive") if tables else empty
+
+
+def run_decontam(
+    data: pa.Table | Iterable[pa.RecordBatch],
+    step: DecontamStep,
+    executor: Executor,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    total_rows: int | None = None,
+) -> StepResult:
+    """Apply ``step`` to every batch of ``data`` through ``executor``; results in input order.
+
+    The output is the same whichever executor runs it and however many workers it has.
+    """
+    if isinstance(data, pa.Table):
+        total_rows = data.num_rows if total_rows is None else total_rows
+        schema: pa.Schema | None = data.schema
+        batches: Iterable[pa.RecordBatch] = iter_batches(data, batch_rows)
+    else:
+        schema, batches = None, data
+    kept: list[pa.Table] = []
+    rejected: list[pa.Table] = []
+    for result in executor.map_batches(step, batches, stage=step.name, total_rows=total_rows):
+        kept.append(result.kept)
+        rejected.append(result.rejected)
+        schema = schema or result.kept.schema
+    empty_kept = schema.empty_table() if schema is not None else pa.table({})
+    return StepResult(
+        kept=_concat(kept, empty_kept), rejected=_concat(rejected, empty_rejections())
+    )
+
+
+def find_contaminated(
+    data: pa.Table,
+    step: DecontamStep,
+    executor: Executor,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> pa.Table:
+    """The contaminated rows of ``data`` with evidence (:meth:`DecontamStep.contaminated_rows`)."""
+    parts = list(
+        executor.map_batches(
+            step.contaminated_rows,
+            iter_batches(data, batch_rows),
+            stage=f"{step.name} scan",
+            total_rows=data.num_rows,
+        )
+    )
+    if parts:
+        return pa.concat_tables(parts)
+    return step.contaminated_rows(data.slice(0, 0))

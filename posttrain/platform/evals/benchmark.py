@@ -1,0 +1,113 @@
+"""What an evaluation benchmark is to posttrain, and how its ``eval.*`` table is seeded.
+
+A :class:`Benchmark` names its table (a :class:`~posttrain.platform.schemas.TableSpec`
+in the ``eval`` namespace), a loader that returns every item as Arrow with an ``item_id``
+column, and — through the table property ``DECONTAM_COLUMNS_PROPERTY`` — which columns
+are the benchmark text that training data must not contain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from posttrain.platform.errors import ConfigError
+from posttrain.platform.lineage import CONFIG_HASH_KEY, Lineage
+from posttrain.platform.schemas import DECONTAM_COLUMNS_PROPERTY, TableSpec
+from posttrain.platform.warehouse import Warehouse
+
+EVAL_NAMESPACE = "eval"
+ITEM_ID = "item_id"
+
+
+def _is_string(data_type: pa.DataType) -> bool:
+    return bool(pa.types.is_string(data_type) or pa.types.is_large_string(data_type))
+
+
+def decontam_text_columns(
+    schema: pa.Schema, properties: Mapping[str, str], *, table: str
+) -> tuple[str, ...]:
+    """The columns of an eval table whose text decontamination looks for.
+
+    Named by the table property ``DECONTAM_COLUMNS_PROPERTY`` (comma-separated); without
+    it, every string column except ``item_id``.
+
+    Raises:
+        ConfigError: the property names a column that is missing or not a string.
+    """
+    declared = properties.get(DECONTAM_COLUMNS_PROPERTY)
+    if declared is None:
+        return tuple(f.name for f in schema if f.name != ITEM_ID and _is_string(f.type))
+    columns = tuple(name.strip() for name in declared.split(",") if name.strip())
+    for name in columns:
+        if name not in schema.names or not _is_string(schema.field(name).type):
+            raise ConfigError(
+                f"{table}: table property {DECONTAM_COLUMNS_PROPERTY}={declared!r} names "
+                f"{name!r}, which is not a string column; string columns: "
+                f"{[f.name for f in schema if _is_string(f.type)]}"
+            )
+    if not columns:
+        raise ConfigError(f"{table}: table property {DECONTAM_COLUMNS_PROPERTY} names no column")
+    return columns
+
+
+def content_hash(data: pa.Table) -> str:
+    """First 16 hex digits of the SHA-256 of the rows as canonical JSON (order included)."""
+    payload = json.dumps(data.to_pylist(), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark whose items live in one ``eval.*`` table.
+
+    Attributes:
+        name: short name used in evidence and summaries, e.g. ``humaneval``.
+        spec: the table it is stored in (namespace ``eval``, key ``item_id``).
+        load: returns every item as an Arrow table with ``spec.schema``; no network.
+    """
+
+    name: str
+    spec: TableSpec
+    load: Callable[[], pa.Table]
+
+    def __post_init__(self) -> None:
+        if self.spec.namespace != EVAL_NAMESPACE or ITEM_ID not in self.spec.schema.names:
+            raise ConfigError(
+                f"benchmark {self.name!r}: its table must be eval.<name> with an {ITEM_ID!r} "
+                f"column, got {self.spec.name} with columns {self.spec.schema.names}"
+            )
+
+    @property
+    def table(self) -> str:
+        return self.spec.name
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        """Columns decontamination compares training text against."""
+        return decontam_text_columns(self.spec.schema, self.spec.properties, table=self.table)
+
+
+def seed_benchmark(warehouse: Warehouse, benchmark: Benchmark) -> int | None:
+    """Write ``benchmark``'s items to its ``eval.*`` table; idempotent.
+
+    The snapshot's config hash is the content hash of the items, so a second call with the
+    same items writes nothing and returns the current snapshot id; changed items (or a
+    table someone else wrote to) are overwritten.
+
+    Returns:
+        The snapshot id holding the benchmark items.
+    """
+    data = benchmark.load()
+    digest = content_hash(data)
+    if warehouse.exists(benchmark.table):
+        if warehouse.snapshot_summary(benchmark.table).get(CONFIG_HASH_KEY) == digest:
+            return warehouse.snapshot_id(benchmark.table)
+    else:
+        warehouse.ensure_table(benchmark.spec)
+    lineage = Lineage(stage=f"seed {benchmark.table}", config_hash=digest)
+    return warehouse.overwrite(benchmark.table, data, lineage)
