@@ -1,0 +1,232 @@
+"""``posttrain dedup``: find exact and near duplicates in a Parquet or JSONL file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import typer
+from pydantic import ValidationError
+from rich.table import Table as RichTable
+
+from posttrain.cli._app import app, console, err_console
+from posttrain.cli._progress import rich_progress
+from posttrain.platform.decontam.files import (
+    JSONL_SUFFIXES,
+    PARQUET_SUFFIXES,
+    read_table_file,
+    write_table_file,
+)
+from posttrain.platform.dedup import DedupConfig, DedupResult, deduplicate
+from posttrain.platform.errors import ConfigError, InputFormatError
+from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor
+from posttrain.platform.messages import TextView
+from posttrain.platform.progress import ProgressSink
+
+OUTPUT_COLUMNS = ("cluster_id", "keep", "matched_id", "similarity", "reason")
+_DEFAULTS = DedupConfig()
+
+HELP = (
+    "Find exact and near-duplicate rows of a Parquet or JSONL file.\n\n"
+    "Writes every input row to OUT (.parquet or .jsonl) with five more columns: "
+    "[bold]cluster_id[/] (the id of the row kept for its cluster), [bold]keep[/] (true for "
+    "one row per cluster), [bold]matched_id[/] (for the other rows: the kept row they "
+    "duplicate), [bold]similarity[/] (estimated Jaccard similarity to it; 1.0 for exact "
+    "duplicates) and [bold]reason[/] (exact_dup or near_dup).\n\n"
+    "[bold]Exact duplicates[/] have the same text after normalization: Unicode NFKC, lower "
+    "case, invisible characters removed, whitespace collapsed.\n\n"
+    "[bold]Near duplicates[/] share at least --threshold of their word n-grams: the "
+    "estimated Jaccard similarity of their sets of --ngram-word sequences, punctuation "
+    f"ignored. At the default {_DEFAULTS.threshold}, 70 % of the distinct "
+    f"{_DEFAULTS.ngram}-word sequences of two texts together occur in both; higher is "
+    "stricter. Similarity is estimated from --num-perm MinHash slots; LSH with --bands "
+    "bands finds candidate pairs and every candidate is checked against the threshold.\n\n"
+    "The row kept in each cluster is the one with the smallest id (--id-column; without "
+    "one, the row number, so the first occurrence is kept).\n\n"
+    "[bold]Example:[/] posttrain dedup chats.jsonl --text-view prompt --out deduped.parquet"
+)
+
+
+def _config(**settings: object) -> DedupConfig:
+    try:
+        return DedupConfig.model_validate(settings)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(part) for part in error['loc']).replace('_', '-') or 'bands'}: "
+            f"{error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid dedup settings: {problems}") from None
+
+
+def _record_ids(records: pa.Table, id_column: str | None, path: Path) -> pa.Array:
+    """String ids: from ``id_column``, or the zero-padded 1-based row number."""
+    if id_column is None:
+        width = max(6, len(str(records.num_rows)))
+        numbers = pc.cast(pa.array(np.arange(1, records.num_rows + 1)), pa.string())
+        return pc.binary_join_element_wise("row-", pc.utf8_lpad(numbers, width, "0"), "")
+    if id_column not in records.column_names:
+        raise InputFormatError(
+            path, f"an id column {id_column!r}", found=f"columns {records.column_names}"
+        )
+    return records[id_column].combine_chunks().cast(pa.string())
+
+
+def _text_column(records: pa.Table, requested: str | None, path: Path) -> str:
+    for name in [requested] if requested else ["messages", "text"]:
+        if name in records.column_names:
+            return name
+    expected = (
+        f"a column {requested!r}"
+        if requested
+        else "a 'messages' or 'text' column (or --text-column)"
+    )
+    raise InputFormatError(path, expected, found=f"columns {records.column_names}")
+
+
+def _executor(workers: int, ray_address: str | None, progress: ProgressSink) -> Executor:
+    if ray_address:
+        return RayExecutor(address=ray_address, progress=progress)
+    if workers > 1:
+        return RayExecutor(num_cpus=workers, progress=progress)
+    return InProcessExecutor(progress)
+
+
+def _annotated(records: pa.Table, ids: pa.Array, result: DedupResult) -> pa.Table:
+    """The input rows, in input order, with the dedup columns appended."""
+    clash = [name for name in OUTPUT_COLUMNS if name in records.column_names]
+    if clash:
+        raise ConfigError(f"the input already has column(s) {', '.join(clash)}; rename them first")
+    assignments = result.assignments
+    ordered = assignments.take(pc.index_in(ids, value_set=assignments["record_id"]))
+    for name in OUTPUT_COLUMNS:
+        records = records.append_column(name, ordered[name])
+    return records
+
+
+def _check_output(path: Path) -> None:
+    if not path.name.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES):
+        raise ConfigError(f"--out {path}: name a .parquet or .jsonl file")
+
+
+def _print_summary(result: DedupResult, seconds: float) -> None:
+    stats = result.stats
+    view = RichTable(header_style="bold", show_header=False)
+    view.add_column("", justify="left")
+    view.add_column("", justify="right")
+    for label, value in (
+        ("rows", stats.rows),
+        ("kept", stats.kept),
+        ("exact duplicates", stats.exact_duplicates),
+        ("near duplicates", stats.near_duplicates),
+        ("duplicate clusters", stats.clusters),
+        ("rows without text", stats.without_text),
+        ("LSH candidate pairs", stats.candidate_pairs),
+        ("verified near-duplicate pairs", stats.verified_pairs),
+    ):
+        view.add_row(label, f"{value:,}")
+    console.print(view)
+    rate = stats.rows / seconds if seconds > 0 else float("inf")
+    console.print(
+        f"{stats.rows - stats.kept:,} of {stats.rows:,} rows are duplicates "
+        f"({np.divide(stats.rows - stats.kept, max(stats.rows, 1)):.2%}); "
+        f"{seconds:.1f} s, {rate:,.0f} rows/s"
+    )
+
+
+@app.command(help=HELP)
+def dedup(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Parquet or JSONL file.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file: .parquet or .jsonl.")],
+    text_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Column compared: a string column, or a `messages` list (see --text-view). "
+            "Default: `messages`, else `text`.",
+            show_default=False,
+        ),
+    ] = None,
+    text_view: Annotated[
+        TextView,
+        typer.Option(
+            help="Turns of a messages column compared: all, prompt (system/user/tool) or response.",
+        ),
+    ] = _DEFAULTS.text_view,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Unique row id; the smallest id of a cluster is kept. Default: `record_id` if "
+            "present, else the row number (the first occurrence is kept).",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            help="Minimum estimated Jaccard similarity of the word n-gram sets of near "
+            "duplicates, in (0, 1].",
+        ),
+    ] = _DEFAULTS.threshold,
+    ngram: Annotated[int, typer.Option(help="Words per n-gram (shingle).")] = _DEFAULTS.ngram,
+    num_perm: Annotated[
+        int, typer.Option(help="MinHash signature slots (more: finer estimate).")
+    ] = (_DEFAULTS.num_perm),
+    bands: Annotated[
+        int | None,
+        typer.Option(
+            help="LSH bands; must divide --num-perm. Default: num_perm / 4 (32 for 128).",
+            show_default=False,
+        ),
+    ] = None,
+    drop_whole_cluster: Annotated[
+        bool,
+        typer.Option(
+            help="Keep no row of a duplicate cluster (all get keep=false).",
+        ),
+    ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="CPUs: 1 runs in this process; more start a local Ray runtime.",
+        ),
+    ] = 1,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on this Ray cluster (e.g. auto, ray://head:10001) instead.",
+            envvar="POSTTRAIN_RAY_ADDRESS",
+        ),
+    ] = None,
+) -> None:
+    config = _config(
+        threshold=threshold,
+        ngram=ngram,
+        num_perm=num_perm,
+        bands=bands,
+        text_view=text_view,
+        drop_whole_cluster=drop_whole_cluster,
+    )
+    _check_output(out)
+    records = read_table_file(input_path)
+    id_column = id_column or ("record_id" if "record_id" in records.column_names else None)
+    column = _text_column(records, text_column, input_path)
+    ids = _record_ids(records, id_column, input_path)
+    candidates = pa.table({"record_id": ids, column: records[column]})
+    start = time.perf_counter()
+    with rich_progress(err_console) as progress:
+        executor = _executor(workers, ray_address, progress)
+        try:
+            result = deduplicate(
+                candidates, config, executor, text_column=column, name=str(input_path)
+            )
+        finally:
+            executor.close()
+    seconds = time.perf_counter() - start
+    write_table_file(_annotated(records, ids, result), out)
+    _print_summary(result, seconds)
+    console.print(f"wrote {records.num_rows:,} rows to {out}")

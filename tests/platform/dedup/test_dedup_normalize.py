@@ -1,0 +1,89 @@
+"""Normalization: the exact-match normal form and the words near-dup shingles are made of."""
+
+from __future__ import annotations
+
+import random
+from itertools import pairwise
+
+import pyarrow as pa
+
+from posttrain.platform.dedup._ascii import ascii_normal_form, ascii_words
+from posttrain.platform.dedup.normalize import (
+    _unicode_normal_form,
+    _unicode_words,
+    normal_form,
+    words,
+)
+
+
+def _normal(*texts: str | None) -> list[str | None]:
+    normalized: list[str | None] = normal_form(pa.array(texts, pa.string())).to_pylist()
+    return normalized
+
+
+def test_normal_form_folds_case_whitespace_and_line_endings() -> None:
+    assert _normal("  Hello\tWORLD \r\n\n  again  ") == ["hello world again"]
+
+
+def test_normal_form_maps_compatibility_characters_and_drops_invisible_ones() -> None:
+    # full-width letters, a ligature, a no-break space, a zero-width space, a soft hyphen
+    assert _normal("Ｈｅｌｌｏ\u00a0ﬁle\u200b co\u00adop") == ["hello file coop"]
+
+
+def test_normal_form_keeps_punctuation() -> None:
+    assert _normal("a.b", "a b") == ["a.b", "a b"]
+
+
+def test_normal_form_keeps_nulls_and_empties() -> None:
+    assert _normal(None, "", " \n ") == [None, "", ""]
+
+
+def test_words_drop_punctuation_and_symbols_including_typographic_ones() -> None:
+    flat, offsets = words(normal_form(pa.array(["\u201cDon't\u201d \u2014 x+y=z; foo_bar()!"])))
+    assert flat.to_pylist() == ["don", "t", "x", "y", "z", "foo", "bar"]
+    assert offsets.tolist() == [0, 7]
+
+
+def test_words_give_empty_lists_for_null_empty_and_punctuation_only_texts() -> None:
+    flat, offsets = words(normal_form(pa.array([None, "", "!!! ...", "ok"], pa.string())))
+    assert flat.to_pylist() == ["ok"]
+    assert offsets.tolist() == [0, 0, 0, 0, 1]
+
+
+def test_mixed_ascii_and_unicode_batch_keeps_row_order() -> None:
+    texts = ["Plain ASCII", "Ünïcödé  Text", None, "more, ASCII", "ＦＵＬＬ width"]
+    normalized = normal_form(pa.array(texts))
+    assert normalized.to_pylist() == [
+        "plain ascii",
+        "ünïcödé text",
+        None,
+        "more, ascii",
+        "full width",
+    ]
+    flat, offsets = words(normalized)
+    per_text = [flat.to_pylist()[a:b] for a, b in pairwise(offsets)]
+    assert per_text == [
+        ["plain", "ascii"],
+        ["ünïcödé", "text"],
+        [],
+        ["more", "ascii"],
+        ["full", "width"],
+    ]
+
+
+def test_ascii_fast_path_matches_the_unicode_rules_on_every_ascii_character() -> None:
+    rng = random.Random(7)
+    alphabet = [chr(code) for code in range(128)]
+    texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 80))) for _ in range(2000)]
+    texts += ["", " ", "  a  ", "\x00", "\x1f\x1c", None]  # type: ignore[list-item]
+    array = pa.array(texts, pa.string())
+    fast, reference = ascii_normal_form(array), _unicode_normal_form(array)
+    assert fast.to_pylist() == reference.to_pylist()
+    assert ascii_words(fast).to_pylist() == _unicode_words(reference).to_pylist()
+
+
+def test_normal_form_of_a_sliced_array_ignores_the_rows_outside_the_slice() -> None:
+    array = pa.array(["DROPPED  ", "Kept  Row", "also   dropped"])
+    assert normal_form(array.slice(1, 1)).to_pylist() == ["kept row"]
+    flat, offsets = words(normal_form(array).slice(1, 1))
+    assert flat.to_pylist() == ["kept", "row"] and offsets.tolist() == [0, 2]
