@@ -27,7 +27,9 @@ def _print_tables(warehouse: Warehouse) -> None:
         view.add_column(column, justify="right" if column in ("rows", "size") else "left")
     for name in warehouse.table_names():
         info = warehouse.info(name)
-        view.add_row(name, f"{info.rows:,}", str(info.snapshot_id), f"{info.size_bytes / 1e3:,.1f} KB")
+        view.add_row(
+            name, f"{info.rows:,}", str(info.snapshot_id), f"{info.size_bytes / 1e3:,.1f} KB"
+        )
     console.print(view)
 
 
@@ -51,12 +53,15 @@ def main() -> int:
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
     console.rule("posttrain demo: materializing bronze → silver → gold")
-    result = defs.resolve_job_def("sft_pipeline").execute_in_process(instance=instance,
-                                                                     raise_on_error=False)
+    result = defs.resolve_job_def("sft_pipeline").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
     elapsed = time.monotonic() - started
     if not result.success:
-        console.print(f"[bold red]The pipeline run {result.run_id} failed[/]; see the log above "
-                      "or open the run in the UI (make ui).")
+        console.print(
+            f"[bold red]The pipeline run {result.run_id} failed[/]; see the log above "
+            "or open the run in the UI (make ui)."
+        )
         return 1
     warehouse = Warehouse(WarehouseSettings.local())
     console.rule(f"done in {elapsed:.0f}s (run {result.run_id})")
@@ -71,7 +76,7 @@ def main() -> int:
         "(asset graph, metadata, checks, this run)\n"
         "  .venv/bin/posttrain tables               every table, rows, snapshot, size\n"
         "  .venv/bin/posttrain show silver.rejections --where \"reason = 'near_dup'\"\n"
-        "  .venv/bin/posttrain query \"select source, count(*) from gold.sft group by 1\"\n",
+        '  .venv/bin/posttrain query "select source, count(*) from gold.sft group by 1"\n',
         highlight=False,
     )
     return 0

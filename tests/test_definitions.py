@@ -65,27 +65,42 @@ def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:
 
 
 def test_dagster_cli_validates_the_code_location(tmp_path: Path) -> None:
-    env = {**os.environ, "DAGSTER_HOME": str(REPO_ROOT),
-           "POSTTRAIN_DAGSTER_STORAGE": str(tmp_path), "POSTTRAIN_HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(REPO_ROOT),
+        "POSTTRAIN_DAGSTER_STORAGE": str(tmp_path),
+        "POSTTRAIN_HOME": str(tmp_path),
+    }
     result = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "All code locations passed validation" in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize("bad", [{"near_dup_threshold": 1.5}, {"near_dup_threshold": -0.1}])
-def test_bad_silver_config_fails_before_anything_is_written(bad: dict[str, float], tmp_path: Path) -> None:
+def test_bad_silver_config_fails_before_anything_is_written(
+    bad: dict[str, float], tmp_path: Path
+) -> None:
     from posttrain.platform.warehouse import Warehouse, WarehouseSettings
     from posttrain.resources import RayResource, WarehouseResource
 
     result = dg.materialize(
-        all_assets, selection=["silver/conversations", "silver/rejections"],
-        resources={"warehouse": WarehouseResource(home=str(tmp_path)),
-                   "ray": RayResource(mode="in_process"), "tokenizer": dg.ResourceDefinition.none_resource()},
+        all_assets,
+        selection=["silver/conversations", "silver/rejections"],
+        resources={
+            "warehouse": WarehouseResource(home=str(tmp_path)),
+            "ray": RayResource(mode="in_process"),
+            "tokenizer": dg.ResourceDefinition.none_resource(),
+        },
         run_config={"ops": {"silver_tables": {"config": bad}}},
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
     )
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure)

@@ -24,10 +24,7 @@ def table_key(name: str) -> dg.AssetKey:
 def column_schema(schema: pa.Schema) -> dg.TableSchema:
     """The table's columns, shown in the asset's Overview tab in the UI."""
     return dg.TableSchema(
-        columns=[
-            dg.TableColumn(field.name, str(field.type), description=None)
-            for field in schema
-        ]
+        columns=[dg.TableColumn(field.name, str(field.type), description=None) for field in schema]
     )
 
 
@@ -86,17 +83,18 @@ def table_metadata(
         "config_hash": summary.get("posttrain.config-hash", ""),
         "code_version": summary.get("posttrain.code-version", ""),
         "inputs": dg.MetadataValue.json(
-            {k.removeprefix("posttrain.input."): v for k, v in summary.items()
-             if k.startswith("posttrain.input.")}
+            {
+                k.removeprefix("posttrain.input."): v
+                for k, v in summary.items()
+                if k.startswith("posttrain.input.")
+            }
         ),
     }
     metadata.update(extra or {})
     return metadata
 
 
-def check_result(
-    outcome: CheckOutcome, *, asset: str, check_name: str
-) -> dg.AssetCheckResult:
+def check_result(outcome: CheckOutcome, *, asset: str, check_name: str) -> dg.AssetCheckResult:
     """Turn a platform :class:`CheckOutcome` into a Dagster check result."""
     return dg.AssetCheckResult(
         asset_key=table_key(asset),

@@ -1,6 +1,5 @@
 """``bronze/records``: raw input records exactly as received, append-only."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -27,7 +26,10 @@ class IngestSourcesConfig(dg.Config):
 
 
 def _files_table(report: IngestReport) -> str:
-    lines = ["| file | source | format | rows | added | already present |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| file | source | format | rows | added | already present |",
+        "|---|---|---|---|---|---|",
+    ]
     for file in report.files:
         lines.append(
             f"| {Path(file.path).name} | {file.source} | {file.format} | {file.rows_read:,} "
@@ -64,7 +66,10 @@ def bronze_records(
         f"{report.rows_added:,} new, {report.rows_read - report.rows_added:,} already present"
     )
     metadata = table_metadata(
-        wh, TABLE, seconds=watch.seconds, rows_processed=report.rows_read,
+        wh,
+        TABLE,
+        seconds=watch.seconds,
+        rows_processed=report.rows_read,
         bytes_processed=input_bytes,
         extra={
             "rows_read": report.rows_read,
@@ -78,6 +83,8 @@ def bronze_records(
         metadata=metadata,
         check_results=[
             check_result(checks.keys_unique(wh, TABLE), asset=TABLE, check_name="record_id_unique"),
-            check_result(checks.schema_matches(wh, TABLE), asset=TABLE, check_name="schema_matches"),
+            check_result(
+                checks.schema_matches(wh, TABLE), asset=TABLE, check_name="schema_matches"
+            ),
         ],
     )

@@ -1,6 +1,5 @@
 """``eval/*``: benchmark items, scored against and kept out of training data."""
 
-
 import dagster as dg
 
 from posttrain.assets._support import Stopwatch, check_result, table_key, table_metadata, table_spec
@@ -26,13 +25,20 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             asset_key=table_key(table),
             metadata=table_metadata(
-                wh, table, seconds=watch.seconds, rows_processed=info.rows,
+                wh,
+                table,
+                seconds=watch.seconds,
+                rows_processed=info.rows,
                 bytes_processed=info.size_bytes,
-                extra={"benchmark": benchmark.name,
-                       "decontam_columns": ", ".join(benchmark.text_columns)},
+                extra={
+                    "benchmark": benchmark.name,
+                    "decontam_columns": ", ".join(benchmark.text_columns),
+                },
             ),
             check_results=[
-                check_result(checks.keys_unique(wh, table), asset=table, check_name="item_id_unique")
+                check_result(
+                    checks.keys_unique(wh, table), asset=table, check_name="item_id_unique"
+                )
             ],
         )
 

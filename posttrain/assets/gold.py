@@ -1,6 +1,5 @@
 """``gold/sft`` and ``gold/sft_packed``: SFT corpora that TRL and Axolotl read as they are."""
 
-
 import dagster as dg
 from pydantic import Field
 
@@ -24,36 +23,49 @@ class GoldSftBuildConfig(dg.Config):
 
     max_contamination_rate: float = Field(
         default=0.0,
-        description="Block downstream assets when more than this share of gold.sft overlaps a benchmark.",
+        description="Block downstream when more of gold.sft than this overlaps a benchmark.",
     )
 
 
 @dg.multi_asset(
     specs=[table_spec(SFT, group="gold", deps=[SILVER])],
     check_specs=[
-        dg.AssetCheckSpec("rows_match_silver", asset=table_key(SFT), blocking=True,
-                          description="gold.sft holds exactly the records of silver.conversations"),
-        dg.AssetCheckSpec("contamination_within_bounds", asset=table_key(SFT), blocking=True,
-                          description="share of rows overlapping an eval benchmark ≤ the set rate"),
+        dg.AssetCheckSpec(
+            "rows_match_silver",
+            asset=table_key(SFT),
+            blocking=True,
+            description="gold.sft holds exactly the records of silver.conversations",
+        ),
+        dg.AssetCheckSpec(
+            "contamination_within_bounds",
+            asset=table_key(SFT),
+            blocking=True,
+            description="share of rows overlapping an eval benchmark ≤ the set rate",
+        ),
         dg.AssetCheckSpec("record_id_unique", asset=table_key(SFT), blocking=True),
         dg.AssetCheckSpec("schema_matches", asset=table_key(SFT), blocking=True),
     ],
 )
-def gold_sft(
-    config: GoldSftBuildConfig, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Each kept conversation in TRL's conversational format (``messages``), with provenance."""
     wh = warehouse.open()
     report = build_gold_sft(wh)
-    contamination = checks.contamination_at_most(wh, SFT, DecontamConfig(),
-                                                 config.max_contamination_rate)
+    contamination = checks.contamination_at_most(
+        wh, SFT, DecontamConfig(), config.max_contamination_rate
+    )
     return dg.MaterializeResult(
         asset_key=table_key(SFT),
-        metadata=table_metadata(wh, SFT, seconds=report.seconds, rows_processed=report.rows,
-                                bytes_processed=report.input_bytes),
+        metadata=table_metadata(
+            wh,
+            SFT,
+            seconds=report.seconds,
+            rows_processed=report.rows,
+            bytes_processed=report.input_bytes,
+        ),
         check_results=[
-            check_result(checks.same_records(wh, SILVER, SFT), asset=SFT,
-                         check_name="rows_match_silver"),
+            check_result(
+                checks.same_records(wh, SILVER, SFT), asset=SFT, check_name="rows_match_silver"
+            ),
             check_result(contamination, asset=SFT, check_name="contamination_within_bounds"),
             check_result(checks.keys_unique(wh, SFT), asset=SFT, check_name="record_id_unique"),
             check_result(checks.schema_matches(wh, SFT), asset=SFT, check_name="schema_matches"),
@@ -64,8 +76,9 @@ def gold_sft(
 class PackBuildConfig(dg.Config):
     """Sequence length and the packing-efficiency floor."""
 
-    seq_length: int = Field(default=PackConfig().seq_length, gt=0,
-                            description="Tokens per packed sequence.")
+    seq_length: int = Field(
+        default=PackConfig().seq_length, gt=0, description="Tokens per packed sequence."
+    )
     min_efficiency: float = Field(default=0.95, description="Warn below this packing efficiency.")
 
 
@@ -101,16 +114,21 @@ def gold_sft_packed(
         f"{stats.seq_length} tokens, efficiency {stats.efficiency:.2%}"
     )
     efficiency = dg.AssetCheckResult(
-        asset_key=table_key(SFT_PACKED), check_name="packing_efficiency",
+        asset_key=table_key(SFT_PACKED),
+        check_name="packing_efficiency",
         passed=stats.efficiency >= config.min_efficiency or stats.packs <= 1,
         description=f"{stats.efficiency:.2%} of pack capacity holds real tokens "
-                    f"(floor {config.min_efficiency:.0%})",
-        metadata={"efficiency": stats.efficiency}, severity=dg.AssetCheckSeverity.WARN,
+        f"(floor {config.min_efficiency:.0%})",
+        metadata={"efficiency": stats.efficiency},
+        severity=dg.AssetCheckSeverity.WARN,
     )
     return dg.MaterializeResult(
         asset_key=table_key(SFT_PACKED),
         metadata=table_metadata(
-            wh, SFT_PACKED, seconds=watch.seconds, rows_processed=report.examples,
+            wh,
+            SFT_PACKED,
+            seconds=watch.seconds,
+            rows_processed=report.examples,
             bytes_processed=report.input_bytes,
             extra={
                 "packing_efficiency": round(stats.efficiency, 6),
@@ -122,14 +140,22 @@ def gold_sft_packed(
             },
         ),
         check_results=[
-            check_result(checks.packs_cover_records(wh, report.dropped_record_ids),
-                         asset=SFT_PACKED, check_name="every_record_packed_once"),
-            check_result(checks.packs_fit(wh, config.seq_length), asset=SFT_PACKED,
-                         check_name="packs_fit_seq_length"),
-            check_result(checks.keys_unique(wh, SFT_PACKED), asset=SFT_PACKED,
-                         check_name="pack_id_unique"),
-            check_result(checks.schema_matches(wh, SFT_PACKED), asset=SFT_PACKED,
-                         check_name="schema_matches"),
+            check_result(
+                checks.packs_cover_records(wh, report.dropped_record_ids),
+                asset=SFT_PACKED,
+                check_name="every_record_packed_once",
+            ),
+            check_result(
+                checks.packs_fit(wh, config.seq_length),
+                asset=SFT_PACKED,
+                check_name="packs_fit_seq_length",
+            ),
+            check_result(
+                checks.keys_unique(wh, SFT_PACKED), asset=SFT_PACKED, check_name="pack_id_unique"
+            ),
+            check_result(
+                checks.schema_matches(wh, SFT_PACKED), asset=SFT_PACKED, check_name="schema_matches"
+            ),
             efficiency,
         ],
     )

@@ -1,5 +1,5 @@
-"""``silver/conversations`` and ``silver/rejections``: clean conversations, and why the rest was refused."""
-
+"""``silver/conversations`` and ``silver/rejections``: clean conversations, and why the
+rest was refused."""
 
 import dagster as dg
 from pydantic import Field
@@ -22,11 +22,11 @@ class SilverBuildConfig(dg.Config):
     )
     near_dup_threshold: float = Field(
         default=_DEFAULT_DEDUP.threshold,
-        description="Estimated Jaccard similarity at or above which two records are near duplicates.",
+        description="Estimated Jaccard similarity from which two records are near duplicates.",
     )
     dedup_text_view: TextView = Field(
         default=_DEFAULT_DEDUP.text_view,
-        description="Text deduplicated: all turns, prompt (system/user/tool) or response (assistant).",
+        description="Text compared: all turns, prompt (system/user/tool) or response.",
     )
     max_dedup_ratio: float = Field(
         default=0.5, description="Warn when more than this share of new records are duplicates."
@@ -45,8 +45,12 @@ class SilverBuildConfig(dg.Config):
         table_spec(REJECTIONS, group="silver", deps=["bronze.records", "eval.humaneval"]),
     ],
     check_specs=[
-        dg.AssetCheckSpec("rows_conserved", asset=table_key(CONVERSATIONS), blocking=True,
-                          description="bronze rows = silver rows + rejections, record by record"),
+        dg.AssetCheckSpec(
+            "rows_conserved",
+            asset=table_key(CONVERSATIONS),
+            blocking=True,
+            description="bronze rows = silver rows + rejections, record by record",
+        ),
         dg.AssetCheckSpec("record_id_unique", asset=table_key(CONVERSATIONS), blocking=True),
         dg.AssetCheckSpec("schema_matches", asset=table_key(CONVERSATIONS), blocking=True),
         dg.AssetCheckSpec("duplicates_point_to_kept", asset=table_key(REJECTIONS), blocking=True),
@@ -69,7 +73,10 @@ def silver_tables(
     silver_config = config.silver_config()  # validated before anything is read
     wh = warehouse.open()
     report = build_silver(
-        wh, silver_config, ray.executor_for(context), full_refresh=config.full_refresh,
+        wh,
+        silver_config,
+        ray.executor_for(context),
+        full_refresh=config.full_refresh,
         log=context.log.info,
     )
     context.log.info(
@@ -78,51 +85,83 @@ def silver_tables(
     )
     common = {"mode": report.mode, "rows_in": report.rows_in}
     conversations = table_metadata(
-        wh, CONVERSATIONS, seconds=report.seconds, rows_processed=report.rows_in,
+        wh,
+        CONVERSATIONS,
+        seconds=report.seconds,
+        rows_processed=report.rows_in,
         bytes_processed=report.input_bytes,
-        extra={**common, "kept": report.kept,
-               "redactions": dg.MetadataValue.json(report.redactions_by_kind),
-               **{f"dedup/{k}": v for k, v in report.dedup.as_metadata().items()}},
+        extra={
+            **common,
+            "kept": report.kept,
+            "redactions": dg.MetadataValue.json(report.redactions_by_kind),
+            **{f"dedup/{k}": v for k, v in report.dedup.as_metadata().items()},
+        },
     )
     rejections = table_metadata(
-        wh, REJECTIONS, seconds=report.seconds, rows_processed=report.rows_in,
+        wh,
+        REJECTIONS,
+        seconds=report.seconds,
+        rows_processed=report.rows_in,
         bytes_processed=report.input_bytes,
-        extra={**common, "rejected": report.rejected,
-               "rejected_by_reason": dg.MetadataValue.json(report.rejected_by_reason),
-               "exact_duplicates": report.dedup.exact_duplicates,
-               "near_duplicates": report.dedup.near_duplicates,
-               **{f"decontam/{k}": v for k, v in report.contamination.metadata().items()}},
+        extra={
+            **common,
+            "rejected": report.rejected,
+            "rejected_by_reason": dg.MetadataValue.json(report.rejected_by_reason),
+            "exact_duplicates": report.dedup.exact_duplicates,
+            "near_duplicates": report.dedup.near_duplicates,
+            **{f"decontam/{k}": v for k, v in report.contamination.metadata().items()},
+        },
     )
     duplicates = report.dedup.exact_duplicates + report.dedup.near_duplicates
-    dedup_rate = checks.rate_at_most("duplicates among new records", duplicates,
-                                     report.rows_in, config.max_dedup_ratio)
+    dedup_rate = checks.rate_at_most(
+        "duplicates among new records", duplicates, report.rows_in, config.max_dedup_ratio
+    )
     return (
         dg.MaterializeResult(
             asset_key=table_key(CONVERSATIONS),
             metadata=conversations,
             check_results=[
-                check_result(checks.rows_conserved(wh), asset=CONVERSATIONS,
-                             check_name="rows_conserved"),
-                check_result(checks.keys_unique(wh, CONVERSATIONS), asset=CONVERSATIONS,
-                             check_name="record_id_unique"),
-                check_result(checks.schema_matches(wh, CONVERSATIONS), asset=CONVERSATIONS,
-                             check_name="schema_matches"),
+                check_result(
+                    checks.rows_conserved(wh), asset=CONVERSATIONS, check_name="rows_conserved"
+                ),
+                check_result(
+                    checks.keys_unique(wh, CONVERSATIONS),
+                    asset=CONVERSATIONS,
+                    check_name="record_id_unique",
+                ),
+                check_result(
+                    checks.schema_matches(wh, CONVERSATIONS),
+                    asset=CONVERSATIONS,
+                    check_name="schema_matches",
+                ),
             ],
         ),
         dg.MaterializeResult(
             asset_key=table_key(REJECTIONS),
             metadata=rejections,
             check_results=[
-                check_result(checks.duplicates_point_to_kept(wh), asset=REJECTIONS,
-                             check_name="duplicates_point_to_kept"),
-                check_result(checks.keys_unique(wh, REJECTIONS), asset=REJECTIONS,
-                             check_name="record_id_unique"),
-                check_result(checks.schema_matches(wh, REJECTIONS), asset=REJECTIONS,
-                             check_name="schema_matches"),
+                check_result(
+                    checks.duplicates_point_to_kept(wh),
+                    asset=REJECTIONS,
+                    check_name="duplicates_point_to_kept",
+                ),
+                check_result(
+                    checks.keys_unique(wh, REJECTIONS),
+                    asset=REJECTIONS,
+                    check_name="record_id_unique",
+                ),
+                check_result(
+                    checks.schema_matches(wh, REJECTIONS),
+                    asset=REJECTIONS,
+                    check_name="schema_matches",
+                ),
                 dg.AssetCheckResult(
-                    asset_key=table_key(REJECTIONS), check_name="dedup_ratio_within_bounds",
-                    passed=dedup_rate.passed, description=dedup_rate.description,
-                    metadata=dict(dedup_rate.metadata), severity=dg.AssetCheckSeverity.WARN,
+                    asset_key=table_key(REJECTIONS),
+                    check_name="dedup_ratio_within_bounds",
+                    passed=dedup_rate.passed,
+                    description=dedup_rate.description,
+                    metadata=dict(dedup_rate.metadata),
+                    severity=dg.AssetCheckSeverity.WARN,
                 ),
             ],
         ),

@@ -50,7 +50,9 @@ def keys_unique(warehouse: Warehouse, name: str) -> CheckOutcome:
     distinct = pc.count_distinct(values).as_py() if len(values) else 0
     duplicates = len(values) - distinct
     if duplicates == 0:
-        return CheckOutcome(True, f"all {len(values):,} {key} values are unique", {"rows": len(values)})
+        return CheckOutcome(
+            True, f"all {len(values):,} {key} values are unique", {"rows": len(values)}
+        )
     counts = pc.value_counts(values)
     repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
     return CheckOutcome(
@@ -102,30 +104,40 @@ def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
     rejected = _ids(warehouse, "silver.rejections")
     accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept
     figures: dict[str, MetadataValue] = {
-        "bronze_rows": len(bronze), "silver_rows": len(kept), "rejected_rows": len(rejected),
+        "bronze_rows": len(bronze),
+        "silver_rows": len(kept),
+        "rejected_rows": len(rejected),
     }
     missing = pc.filter(bronze, pc.invert(pc.is_in(bronze, value_set=accounted)))
     unknown = pc.filter(accounted, pc.invert(pc.is_in(accounted, value_set=bronze)))
     both = pc.filter(kept, pc.is_in(kept, value_set=rejected))
     problems = []
     if len(missing):
-        problems.append(f"{len(missing):,} bronze records in neither table, e.g. {_sample(missing)}")
+        problems.append(
+            f"{len(missing):,} bronze records in neither table, e.g. {_sample(missing)}"
+        )
     if len(unknown):
         problems.append(f"{len(unknown):,} silver rows not in bronze, e.g. {_sample(unknown)}")
     if len(both):
         problems.append(f"{len(both):,} records both kept and rejected, e.g. {_sample(both)}")
     if len(bronze) != len(accounted):
-        problems.append(f"bronze {len(bronze):,} != silver {len(kept):,} + rejections {len(rejected):,}")
+        problems.append(
+            f"bronze {len(bronze):,} != silver {len(kept):,} + rejections {len(rejected):,}"
+        )
     if problems:
         return CheckOutcome(False, "; ".join(problems), figures)
     return CheckOutcome(
-        True, f"bronze {len(bronze):,} = silver {len(kept):,} + rejections {len(rejected):,}", figures
+        True,
+        f"bronze {len(bronze):,} = silver {len(kept):,} + rejections {len(rejected):,}",
+        figures,
     )
 
 
 def duplicates_point_to_kept(warehouse: Warehouse) -> CheckOutcome:
     """Every duplicate rejection names a kept record that is in silver.conversations."""
-    rejections = warehouse.read("silver.rejections", columns=("record_id", "reason", "kept_record_id"))
+    rejections = warehouse.read(
+        "silver.rejections", columns=("record_id", "reason", "kept_record_id")
+    )
     is_dup = pc.is_in(rejections["reason"], value_set=pa.array(["exact_dup", "near_dup"]))
     dups = rejections.filter(pc.and_(is_dup, pc.is_valid(rejections["kept_record_id"])))
     kept = _ids(warehouse, "silver.conversations")
@@ -137,19 +149,27 @@ def duplicates_point_to_kept(warehouse: Warehouse) -> CheckOutcome:
             f"e.g. {_sample(dangling['record_id'].combine_chunks())}",
             {"duplicates": dups.num_rows, "dangling": dangling.num_rows},
         )
-    return CheckOutcome(True, f"{dups.num_rows:,} duplicates all point to kept records",
-                        {"duplicates": dups.num_rows})
+    return CheckOutcome(
+        True,
+        f"{dups.num_rows:,} duplicates all point to kept records",
+        {"duplicates": dups.num_rows},
+    )
 
 
 def rate_at_most(what: str, count: int, total: int, max_rate: float) -> CheckOutcome:
     """``count / total`` is within ``max_rate`` (e.g. the share of contaminated rows)."""
     rate = count / total if total else 0.0
-    figures: dict[str, MetadataValue] = {"count": count, "total": total, "rate": round(rate, 6),
-                                         "max_rate": max_rate}
+    figures: dict[str, MetadataValue] = {
+        "count": count,
+        "total": total,
+        "rate": round(rate, 6),
+        "max_rate": max_rate,
+    }
     passed = rate <= max_rate
     verb = "within" if passed else "above"
-    return CheckOutcome(passed, f"{what}: {count:,}/{total:,} = {rate:.2%}, {verb} {max_rate:.2%}",
-                        figures)
+    return CheckOutcome(
+        passed, f"{what}: {count:,}/{total:,} = {rate:.2%}, {verb} {max_rate:.2%}", figures
+    )
 
 
 def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckOutcome:
@@ -158,7 +178,10 @@ def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckO
     down = _ids(warehouse, downstream)
     lost = pc.filter(up, pc.invert(pc.is_in(up, value_set=down)))
     invented = pc.filter(down, pc.invert(pc.is_in(down, value_set=up)))
-    figures: dict[str, MetadataValue] = {f"{upstream}_rows": len(up), f"{downstream}_rows": len(down)}
+    figures: dict[str, MetadataValue] = {
+        f"{upstream}_rows": len(up),
+        f"{downstream}_rows": len(down),
+    }
     if len(lost) or len(invented) or len(up) != len(down):
         return CheckOutcome(
             False,
@@ -169,14 +192,15 @@ def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckO
     return CheckOutcome(True, f"{downstream} holds the {len(up):,} records of {upstream}", figures)
 
 
-def packs_cover_records(
-    warehouse: Warehouse, dropped: list[str] | None = None
-) -> CheckOutcome:
+def packs_cover_records(warehouse: Warehouse, dropped: list[str] | None = None) -> CheckOutcome:
     """Every ``gold.sft`` record is in exactly one pack, or was dropped for a stated reason."""
     records = _ids(warehouse, "gold.sft")
     packed = warehouse.read("gold.sft_packed", columns=("record_ids",))
-    placed = pc.list_flatten(packed["record_ids"]).combine_chunks() if packed.num_rows else (
-        pa.array([], pa.string()))
+    placed = (
+        pc.list_flatten(packed["record_ids"]).combine_chunks()
+        if packed.num_rows
+        else (pa.array([], pa.string()))
+    )
     excused = pa.array(dropped or [], pa.string())
     distinct_placed = pc.unique(placed)
     repeated = len(placed) - len(distinct_placed)
@@ -184,7 +208,9 @@ def packs_cover_records(
     missing = pc.filter(expected, pc.invert(pc.is_in(expected, value_set=distinct_placed)))
     unknown = pc.filter(distinct_placed, pc.invert(pc.is_in(distinct_placed, value_set=records)))
     figures: dict[str, MetadataValue] = {
-        "records": len(records), "placed": len(placed), "dropped": len(excused),
+        "records": len(records),
+        "placed": len(placed),
+        "dropped": len(excused),
     }
     problems = []
     if repeated:
@@ -210,14 +236,23 @@ def packs_fit(warehouse: Warehouse, seq_length: int) -> CheckOutcome:
     tokens = pc.list_value_length(packed["input_ids"])
     masks = pc.list_value_length(packed["assistant_masks"])
     parents = pc.list_parent_indices(packed["seq_lengths"])
-    sums = pa.table({"pack": parents, "n": pc.list_flatten(packed["seq_lengths"])}).group_by(
-        "pack").aggregate([("n", "sum")]).sort_by("pack")["n_sum"]
+    sums = (
+        pa.table({"pack": parents, "n": pc.list_flatten(packed["seq_lengths"])})
+        .group_by("pack")
+        .aggregate([("n", "sum")])
+        .sort_by("pack")["n_sum"]
+    )
     longest = pc.max(tokens).as_py()
     too_long = pc.sum(pc.greater(tokens, seq_length)).as_py() or 0
     misaligned = pc.sum(pc.not_equal(tokens, masks)).as_py() or 0
-    bad_sums = int(sum(1 for t, s in zip(tokens.to_pylist(), sums.to_pylist(), strict=True) if t != s))
-    figures: dict[str, MetadataValue] = {"packs": packed.num_rows, "longest": longest,
-                                         "seq_length": seq_length}
+    bad_sums = int(
+        sum(1 for t, s in zip(tokens.to_pylist(), sums.to_pylist(), strict=True) if t != s)
+    )
+    figures: dict[str, MetadataValue] = {
+        "packs": packed.num_rows,
+        "longest": longest,
+        "seq_length": seq_length,
+    }
     problems = []
     if too_long:
         problems.append(f"{too_long:,} packs longer than {seq_length}")
@@ -227,7 +262,9 @@ def packs_fit(warehouse: Warehouse, seq_length: int) -> CheckOutcome:
         problems.append(f"{bad_sums:,} packs whose seq_lengths do not sum to their length")
     if problems:
         return CheckOutcome(False, "; ".join(problems), figures)
-    return CheckOutcome(True, f"{packed.num_rows:,} packs, longest {longest} ≤ {seq_length}", figures)
+    return CheckOutcome(
+        True, f"{packed.num_rows:,} packs, longest {longest} ≤ {seq_length}", figures
+    )
 
 
 def contamination_at_most(

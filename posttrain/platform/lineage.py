@@ -31,11 +31,17 @@ def code_version() -> str:
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, check=True, timeout=5,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True, timeout=5,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return __version__
@@ -47,7 +53,8 @@ class Lineage:
     """Where a write came from: the stage, its inputs' snapshot ids and its config.
 
     Example:
-        >>> Lineage("silver", {"bronze.records": 42}, "abc123").summary()["posttrain.input.bronze.records"]
+        >>> summary = Lineage("silver", {"bronze.records": 42}, "abc123").summary()
+        >>> summary["posttrain.input.bronze.records"]
         '42'
     """
 

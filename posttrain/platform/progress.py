@@ -55,7 +55,7 @@ class NullProgress:
 class LogProgress:
     """Sends a line to ``log`` at most every ``interval_s`` seconds, and once at the end."""
 
-    log: "LogFn"
+    log: LogFn
     interval_s: float = 5.0
     _last: float = field(default=0.0, init=False)
 
@@ -90,7 +90,9 @@ class ProgressTracker:
         self._start = time.monotonic()
 
     def _snapshot(self) -> ProgressUpdate:
-        return ProgressUpdate(self.stage, self.rows_done, self.total, time.monotonic() - self._start)
+        return ProgressUpdate(
+            self.stage, self.rows_done, self.total, time.monotonic() - self._start
+        )
 
     def advance(self, rows: int) -> None:
         self.rows_done += rows

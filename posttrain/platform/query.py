@@ -7,7 +7,7 @@ back to a pyiceberg scan registered as an Arrow table.
 
 Example:
     >>> con = connect(warehouse)  # doctest: +SKIP
-    >>> con.sql("select reason, count(*) from silver.rejections group by 1").fetchall()  # doctest: +SKIP
+    >>> con.sql("select reason, count(*) from silver.rejections group by 1")  # doctest: +SKIP
 """
 
 from __future__ import annotations

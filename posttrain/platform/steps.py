@@ -40,7 +40,9 @@ class StepResult:
         if self.rejected.num_rows == 0:
             return {}
         counts = self.rejected.group_by("reason").aggregate([("reason", "count")])
-        return dict(zip(counts["reason"].to_pylist(), counts["reason_count"].to_pylist(), strict=True))
+        return dict(
+            zip(counts["reason"].to_pylist(), counts["reason_count"].to_pylist(), strict=True)
+        )
 
 
 def rejection_rows(
@@ -60,8 +62,13 @@ def rejection_rows(
         columns["detail"].append(error.detail)
         columns["source"].append(row.get("source"))
         columns["batch_id"].append(row.get("batch_id"))
-        for name in ("kept_record_id", "similarity", "benchmark", "benchmark_item_id",
-                     "matched_ngrams"):
+        for name in (
+            "kept_record_id",
+            "similarity",
+            "benchmark",
+            "benchmark_item_id",
+            "matched_ngrams",
+        ):
             values = evidence.get(name)
             columns[name].append(values[index] if values is not None else None)
     return pa.table(columns, schema=SILVER_REJECTIONS)

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ from posttrain.platform.errors import CatalogError, ConfigError, TableNotFoundEr
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.schemas import TABLES, TableSpec
 from posttrain.platform.settings import posttrain_home
+
+ALL_ROWS: BooleanExpression = AlwaysTrue()
 
 DEFAULT_TABLE_PROPERTIES = {
     "write.parquet.compression-codec": "zstd",
@@ -132,10 +135,8 @@ class Warehouse:
             if spec not in TABLES:
                 raise ConfigError(f"{spec!r} is not a posttrain table; known: {sorted(TABLES)}")
             spec = TABLES[spec]
-        try:
+        with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(spec.namespace)
-        except NamespaceAlreadyExistsError:
-            pass
         return self.catalog.create_table_if_not_exists(
             spec.name,
             schema=spec.schema,
@@ -155,11 +156,9 @@ class Warehouse:
         summary = snapshot.summary if snapshot and snapshot.summary else None
         return TableInfo(
             name=name,
-            rows=int(summary["total-records"]) if summary and "total-records" in summary else 0,
+            rows=int(summary.get("total-records") or 0) if summary else 0,
             snapshot_id=snapshot.snapshot_id if snapshot else None,
-            size_bytes=(
-                int(summary["total-files-size"]) if summary and "total-files-size" in summary else 0
-            ),
+            size_bytes=int(summary.get("total-files-size") or 0) if summary else 0,
             updated_at=(
                 datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC) if snapshot else None
             ),
@@ -172,7 +171,7 @@ class Warehouse:
         name: str,
         *,
         columns: tuple[str, ...] | None = None,
-        row_filter: str | BooleanExpression = AlwaysTrue(),
+        row_filter: str | BooleanExpression = ALL_ROWS,
         snapshot_id: int | None = None,
         limit: int | None = None,
     ) -> pa.Table:
@@ -190,7 +189,7 @@ class Warehouse:
         name: str,
         *,
         columns: tuple[str, ...] | None = None,
-        row_filter: str | BooleanExpression = AlwaysTrue(),
+        row_filter: str | BooleanExpression = ALL_ROWS,
         snapshot_id: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Stream a table as record batches without materializing it."""
@@ -209,7 +208,9 @@ class Warehouse:
         try:
             return data.select(schema.names).cast(schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
-            raise CatalogError(f"cannot write {name}: data does not match its schema: {exc}") from exc
+            raise CatalogError(
+                f"cannot write {name}: data does not match its schema: {exc}"
+            ) from exc
 
     def append(self, name: str, data: pa.Table, lineage: Lineage) -> int | None:
         """Append rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
@@ -232,7 +233,9 @@ class Warehouse:
         """The summary properties of a snapshot (the current one by default)."""
         table = self.table(name)
         snapshot = (
-            table.snapshot_by_id(snapshot_id) if snapshot_id is not None else table.current_snapshot()
+            table.snapshot_by_id(snapshot_id)
+            if snapshot_id is not None
+            else table.current_snapshot()
         )
         if snapshot is None or snapshot.summary is None:
             return {}

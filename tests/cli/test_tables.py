@@ -19,10 +19,13 @@ runner = CliRunner()
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     warehouse = Warehouse(WarehouseSettings.local(tmp_path))
-    rows = [{"record_id": "r1", "reason": "near_dup", "kept_record_id": "k1"},
-            {"record_id": "r2", "reason": "empty"}]
-    warehouse.append("silver.rejections", pa.Table.from_pylist(rows, schema=SILVER_REJECTIONS),
-                     Lineage("t"))
+    rows = [
+        {"record_id": "r1", "reason": "near_dup", "kept_record_id": "k1"},
+        {"record_id": "r2", "reason": "empty"},
+    ]
+    warehouse.append(
+        "silver.rejections", pa.Table.from_pylist(rows, schema=SILVER_REJECTIONS), Lineage("t")
+    )
     return tmp_path
 
 
@@ -34,15 +37,25 @@ def test_tables_lists_name_rows_and_snapshot(home: Path) -> None:
 
 
 def test_show_filters_rows(home: Path) -> None:
-    result = runner.invoke(app, ["show", "silver.rejections", "--where", "reason = 'near_dup'",
-                                 "--home", str(home)])
+    result = runner.invoke(
+        app, ["show", "silver.rejections", "--where", "reason = 'near_dup'", "--home", str(home)]
+    )
     assert result.exit_code == 0, result.output
     assert "r1" in result.output and "r2" not in result.output
 
 
 def test_query_prints_json_lines(home: Path) -> None:
-    result = runner.invoke(app, ["query", "select record_id from silver.rejections order by 1",
-                                 "--format", "json", "--home", str(home)])
+    result = runner.invoke(
+        app,
+        [
+            "query",
+            "select record_id from silver.rejections order by 1",
+            "--format",
+            "json",
+            "--home",
+            str(home),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == ['{"record_id": "r1"}', '{"record_id": "r2"}']
 
@@ -59,8 +72,12 @@ def test_errors_print_one_line_and_exit_2(tmp_path: Path) -> None:
     import sys
 
     script = Path(sys.executable).parent / "posttrain"
-    result = subprocess.run([str(script), "show", "silver.nothing", "--home", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(script), "show", "silver.nothing", "--home", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "no table named 'silver.nothing'" in result.stderr
     assert "Traceback" not in result.stderr

@@ -28,8 +28,9 @@ def silver(pipeline_home: Path) -> tuple[dict[str, dict[str, Any]], dict[str, An
     rejections = {row["record_id"]: row for row in warehouse.read("silver.rejections").to_pylist()}
     kept = {
         row["record_id"]: row
-        for row in warehouse.read("silver.conversations", columns=("record_id", "messages"))
-        .to_pylist()
+        for row in warehouse.read(
+            "silver.conversations", columns=("record_id", "messages")
+        ).to_pylist()
     }
     return rejections, kept
 
@@ -45,7 +46,9 @@ def test_planted_duplicate_pair_keeps_exactly_one(item: dict[str, Any], silver: 
 
 
 @pytest.mark.parametrize("item", _of_kind("contaminated"), ids=lambda i: i["record_id"])
-def test_planted_benchmark_item_is_rejected_with_evidence(item: dict[str, Any], silver: Any) -> None:
+def test_planted_benchmark_item_is_rejected_with_evidence(
+    item: dict[str, Any], silver: Any
+) -> None:
     rejection = silver[0][item["record_id"]]
     assert rejection["reason"] == "contaminated"
     assert rejection["benchmark"] == item["benchmark"]

@@ -11,11 +11,10 @@ import pyarrow.compute as pc
 import pytest
 
 from posttrain.platform import checks
-from posttrain.platform.lineage import CODE_VERSION_KEY, CONFIG_HASH_KEY, INPUT_PREFIX
-from posttrain.platform.warehouse import Warehouse
-from posttrain.resources import RayResource
 from posttrain.platform.decontam import DecontamConfig
-from posttrain.platform.warehouse import WarehouseSettings
+from posttrain.platform.lineage import CODE_VERSION_KEY, CONFIG_HASH_KEY, INPUT_PREFIX
+from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+from posttrain.resources import RayResource
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +39,14 @@ def _gold_file_digests(warehouse: Warehouse) -> dict[str, list[str]]:
 
 def test_every_table_is_populated(pipeline_home: Path) -> None:
     warehouse = open_home(pipeline_home)
-    for name in ("bronze.records", "eval.humaneval", "silver.conversations",
-                 "silver.rejections", "gold.sft", "gold.sft_packed"):
+    for name in (
+        "bronze.records",
+        "eval.humaneval",
+        "silver.conversations",
+        "silver.rejections",
+        "gold.sft",
+        "gold.sft_packed",
+    ):
         assert warehouse.info(name).rows > 0, name
 
 
@@ -85,18 +90,25 @@ def test_snapshots_record_inputs_config_hash_and_code_version(pipeline_home: Pat
     assert packed[INPUT_PREFIX + "gold.sft"] == str(warehouse.snapshot_id("gold.sft"))
 
 
-def test_rematerializing_adds_no_bronze_rows_and_keeps_silver(pipeline_home: Path, materialize) -> None:
+def test_rematerializing_adds_no_bronze_rows_and_keeps_silver(
+    pipeline_home: Path, materialize
+) -> None:
     warehouse = open_home(pipeline_home)
-    before = {name: warehouse.info(name).rows for name in ("bronze.records", "silver.conversations")}
-    result = materialize(pipeline_home, selection=["bronze/records", "silver/conversations",
-                                                  "silver/rejections"])
+    before = {
+        name: warehouse.info(name).rows for name in ("bronze.records", "silver.conversations")
+    }
+    result = materialize(
+        pipeline_home, selection=["bronze/records", "silver/conversations", "silver/rejections"]
+    )
     assert result.success
     after = {name: warehouse.info(name).rows for name in before}
     assert after == before
     assert checks.rows_conserved(warehouse).passed
 
 
-def test_same_inputs_give_byte_identical_gold_files(tmp_path: Path, pipeline_home: Path, materialize) -> None:
+def test_same_inputs_give_byte_identical_gold_files(
+    tmp_path: Path, pipeline_home: Path, materialize
+) -> None:
     result = materialize(tmp_path / "again")
     assert result.success
     assert _gold_file_digests(open_home(tmp_path / "again")) == _gold_file_digests(
@@ -127,8 +139,14 @@ def test_asset_metadata_reports_counts_and_costs(tmp_path: Path, materialize) ->
     packed = by_key["gold/sft_packed"]
     assert packed["packing_efficiency"].value > 0.9
     for metadata in by_key.values():
-        for figure in ("dagster/row_count", "snapshot_id", "duration_s", "rows_per_s", "mb_per_s",
-                       "bytes_written"):
+        for figure in (
+            "dagster/row_count",
+            "snapshot_id",
+            "duration_s",
+            "rows_per_s",
+            "mb_per_s",
+            "bytes_written",
+        ):
             assert figure in metadata
 
 
@@ -145,11 +163,20 @@ def test_contamination_reaching_gold_blocks_the_packed_corpus(
     texts = ["\n".join(m["content"] for m in row) for row in leaked["messages"].to_pylist()]
     warehouse.catalog.create_table(
         "eval.leaked_bench",
-        schema=pa.schema([pa.field("item_id", pa.string(), nullable=False),
-                          pa.field("question", pa.string())]),
-    ).append(pa.table({"item_id": ["q1", "q2", "q3"], "question": texts},
-                      schema=pa.schema([pa.field("item_id", pa.string(), nullable=False),
-                                        pa.field("question", pa.string())])))
+        schema=pa.schema(
+            [pa.field("item_id", pa.string(), nullable=False), pa.field("question", pa.string())]
+        ),
+    ).append(
+        pa.table(
+            {"item_id": ["q1", "q2", "q3"], "question": texts},
+            schema=pa.schema(
+                [
+                    pa.field("item_id", pa.string(), nullable=False),
+                    pa.field("question", pa.string()),
+                ]
+            ),
+        )
+    )
     packed_before = warehouse.snapshot_id("gold.sft_packed")
 
     result = materialize(home, selection=["gold/sft", "gold/sft_packed"])

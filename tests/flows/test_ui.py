@@ -60,7 +60,10 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
     (home / "dagster").mkdir()
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
@@ -77,8 +80,9 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
 def _graphql(port: int, query: str) -> dict:
     deadline = time.monotonic() + 60
     while True:
-        response = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": query},
-                                 timeout=30)
+        response = requests.post(
+            f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=30
+        )
         data = response.json()["data"]
         if data["assetNodes"] or time.monotonic() > deadline:  # code location still loading
             return data
@@ -106,8 +110,11 @@ def test_materializing_from_the_ui_fills_every_table(dagster_dev: tuple[int, Pat
     run_id = client.submit_job_execution("sft_pipeline")
     deadline = time.monotonic() + 300
     status = client.get_run_status(run_id)
-    while status not in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE,
-                         DagsterRunStatus.CANCELED) and time.monotonic() < deadline:
+    while (
+        status
+        not in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+        and time.monotonic() < deadline
+    ):
         time.sleep(2)
         status = client.get_run_status(run_id)
     assert status == DagsterRunStatus.SUCCESS

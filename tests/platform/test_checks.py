@@ -15,8 +15,11 @@ def _write(warehouse: Warehouse, name: str, rows: list[dict[str, object]]) -> No
 
 
 def _bronze(warehouse: Warehouse, *ids: str) -> None:
-    _write(warehouse, "bronze.records", [{"record_id": i, "payload": "{}", "row_index": n}
-                                         for n, i in enumerate(ids)])
+    _write(
+        warehouse,
+        "bronze.records",
+        [{"record_id": i, "payload": "{}", "row_index": n} for n, i in enumerate(ids)],
+    )
 
 
 def test_rows_conserved_when_every_bronze_record_is_kept_or_rejected(warehouse: Warehouse) -> None:
@@ -53,10 +56,14 @@ def test_keys_unique_names_a_repeated_key(warehouse: Warehouse) -> None:
 
 def test_duplicates_must_point_to_a_kept_record(warehouse: Warehouse) -> None:
     _write(warehouse, "silver.conversations", [{"record_id": "keeper"}])
-    _write(warehouse, "silver.rejections", [
-        {"record_id": "b", "reason": "exact_dup", "kept_record_id": "keeper"},
-        {"record_id": "c", "reason": "near_dup", "kept_record_id": "gone"},
-    ])
+    _write(
+        warehouse,
+        "silver.rejections",
+        [
+            {"record_id": "b", "reason": "exact_dup", "kept_record_id": "keeper"},
+            {"record_id": "c", "reason": "near_dup", "kept_record_id": "gone"},
+        ],
+    )
     outcome = checks.duplicates_point_to_kept(warehouse)
     assert not outcome.passed
     assert "c" in outcome.description
@@ -84,10 +91,20 @@ def test_same_records_detects_a_row_lost_between_layers(warehouse: Warehouse) ->
 
 def test_packs_must_fit_and_cover_every_record(warehouse: Warehouse) -> None:
     _write(warehouse, "gold.sft", [{"record_id": "a"}, {"record_id": "b"}])
-    _write(warehouse, "gold.sft_packed", [
-        {"pack_id": 0, "input_ids": [1, 2, 3], "assistant_masks": [0, 1, 1],
-         "seq_lengths": [2, 1], "record_ids": ["a", "b"], "num_tokens": 3},
-    ])
+    _write(
+        warehouse,
+        "gold.sft_packed",
+        [
+            {
+                "pack_id": 0,
+                "input_ids": [1, 2, 3],
+                "assistant_masks": [0, 1, 1],
+                "seq_lengths": [2, 1],
+                "record_ids": ["a", "b"],
+                "num_tokens": 3,
+            },
+        ],
+    )
     assert checks.packs_cover_records(warehouse).passed
     assert checks.packs_fit(warehouse, 3).passed
     assert not checks.packs_fit(warehouse, 2).passed
@@ -95,9 +112,19 @@ def test_packs_must_fit_and_cover_every_record(warehouse: Warehouse) -> None:
 
 def test_a_record_in_no_pack_fails_unless_it_was_dropped(warehouse: Warehouse) -> None:
     _write(warehouse, "gold.sft", [{"record_id": "a"}, {"record_id": "b"}])
-    _write(warehouse, "gold.sft_packed", [
-        {"pack_id": 0, "input_ids": [1], "assistant_masks": [1], "seq_lengths": [1],
-         "record_ids": ["a"], "num_tokens": 1},
-    ])
+    _write(
+        warehouse,
+        "gold.sft_packed",
+        [
+            {
+                "pack_id": 0,
+                "input_ids": [1],
+                "assistant_masks": [1],
+                "seq_lengths": [1],
+                "record_ids": ["a"],
+                "num_tokens": 1,
+            },
+        ],
+    )
     assert not checks.packs_cover_records(warehouse).passed
     assert checks.packs_cover_records(warehouse, dropped=["b"]).passed

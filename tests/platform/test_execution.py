@@ -41,8 +41,11 @@ def test_rebatch_regroups_rows_without_losing_or_reordering() -> None:
 
 def test_in_process_executor_keeps_input_order_and_reports_progress() -> None:
     recorder = Recorder()
-    results = list(InProcessExecutor(recorder).map_batches(
-        _double, _batches([2, 3]), stage="double", total_rows=5))
+    results = list(
+        InProcessExecutor(recorder).map_batches(
+            _double, _batches([2, 3]), stage="double", total_rows=5
+        )
+    )
     assert results == [[0, 2], [4, 6, 8]]
     assert recorder.finished is not None and recorder.finished.rows_done == 5
     assert "double: 5/5 rows" in recorder.finished.describe()

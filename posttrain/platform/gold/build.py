@@ -75,12 +75,16 @@ def build_gold_packed(
     """Tokenize ``gold.sft`` with the chat template and pack it into ``gold.sft_packed``."""
     started = time.monotonic()
     source_snapshot = warehouse.snapshot_id(SFT)
-    conversations = warehouse.read(SFT, columns=("record_id", "messages"), snapshot_id=source_snapshot)
+    conversations = warehouse.read(
+        SFT, columns=("record_id", "messages"), snapshot_id=source_snapshot
+    )
     tokenized = tokenize_conversations(conversations, config.tokenize, executor)
     result = pack_sequences(tokenized.kept, config.pack)
     lineage = Lineage("gold.sft_packed", {SFT: source_snapshot}, config.config_hash())
     snapshot_id = warehouse.overwrite(SFT_PACKED, result.packs, lineage)
-    truncated = int(pc.sum(tokenized.kept["truncated"]).as_py() or 0) if tokenized.kept.num_rows else 0
+    truncated = (
+        int(pc.sum(tokenized.kept["truncated"]).as_py() or 0) if tokenized.kept.num_rows else 0
+    )
     return PackedReport(
         examples=conversations.num_rows,
         refused=tokenized.rejected_by_reason,
@@ -98,6 +102,8 @@ def build_gold_packed(
 def packed_record_ids(warehouse: Warehouse) -> pa.Array:
     """Every ``record_id`` placed in ``gold.sft_packed`` (one entry per placed piece)."""
     packed = warehouse.read(SFT_PACKED, columns=("record_ids",))
-    return pc.list_flatten(packed["record_ids"]).combine_chunks() if packed.num_rows else pa.array(
-        [], pa.string()
+    return (
+        pc.list_flatten(packed["record_ids"]).combine_chunks()
+        if packed.num_rows
+        else pa.array([], pa.string())
     )

@@ -113,12 +113,14 @@ def record_stages(config: SilverConfig, index: NgramIndex) -> RecordStages:
     are exact duplicates; decontamination precedes dedup so a duplicate never points to a
     kept record that is later refused as contaminated.
     """
-    return RecordStages([
-        ParseStep(),
-        QualityStep(config.quality),
-        RedactStep(config.redaction),
-        DecontamStep(index, config.decontam),
-    ])
+    return RecordStages(
+        [
+            ParseStep(),
+            QualityStep(config.quality),
+            RedactStep(config.redaction),
+            DecontamStep(index, config.decontam),
+        ]
+    )
 
 
 def _summary_inputs(warehouse: Warehouse, table: str) -> dict[str, str]:
@@ -183,8 +185,11 @@ def _counts(table: pa.Table, column: str) -> dict[str, int]:
     if table.num_rows == 0:
         return {}
     grouped = table.group_by(column).aggregate([(column, "count")])
-    return dict(sorted(zip(grouped[column].to_pylist(), grouped[f"{column}_count"].to_pylist(),
-                           strict=True)))
+    return dict(
+        sorted(
+            zip(grouped[column].to_pylist(), grouped[f"{column}_count"].to_pylist(), strict=True)
+        )
+    )
 
 
 def _redaction_totals(kept: pa.Table) -> dict[str, int]:
@@ -193,8 +198,10 @@ def _redaction_totals(kept: pa.Table) -> dict[str, int]:
     counts = kept["redactions"].combine_chunks()
     if len(counts.keys) == 0:
         return {}
-    totals = pa.table({"kind": counts.keys, "n": counts.items}).group_by("kind").aggregate(
-        [("n", "sum")]
+    totals = (
+        pa.table({"kind": counts.keys, "n": counts.items})
+        .group_by("kind")
+        .aggregate([("n", "sum")])
     )
     return dict(sorted(zip(totals["kind"].to_pylist(), totals["n_sum"].to_pylist(), strict=True)))
 
@@ -231,7 +238,8 @@ def build_silver(
     kept_parts: list[pa.Table] = []
     refused_parts: list[pa.Table] = []
     for result in executor.map_batches(
-        stages, rebatch(_pending_batches(warehouse, done, counter), batch_rows),
+        stages,
+        rebatch(_pending_batches(warehouse, done, counter), batch_rows),
         stage="silver: parse, filter, redact, decontaminate",
     ):
         kept_parts.append(result.kept)
@@ -242,13 +250,16 @@ def build_silver(
 
     published = (
         PublishedIndex.from_table(
-            warehouse.read(CONVERSATIONS, columns=("record_id", "exact_hash", "minhash")), config.dedup
+            warehouse.read(CONVERSATIONS, columns=("record_id", "exact_hash", "minhash")),
+            config.dedup,
         )
         if mode == "incremental"
         else None
     )
     dedup = deduplicate(kept, config.dedup, executor, published, batch_rows=batch_rows)
-    conversations = _sorted(_conversation_columns(dedup.kept(kept))).select(SILVER_CONVERSATIONS.names)
+    conversations = _sorted(_conversation_columns(dedup.kept(kept))).select(
+        SILVER_CONVERSATIONS.names
+    )
     rejections = _sorted(pa.concat_tables([*refused_parts, dedup.rejected]).cast(SILVER_REJECTIONS))
 
     lineage = Lineage(
@@ -278,6 +289,9 @@ def build_silver(
 
 
 def _empty_candidates() -> pa.Table:
-    names = [name for name in SILVER_CONVERSATIONS.names
-             if name not in ("num_turns", "num_chars", "exact_hash", "minhash")]
+    names = [
+        name
+        for name in SILVER_CONVERSATIONS.names
+        if name not in ("num_turns", "num_chars", "exact_hash", "minhash")
+    ]
     return SILVER_CONVERSATIONS.empty_table().select(names)
