@@ -11,8 +11,9 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from posttrain.platform import checks
 from posttrain.platform.checks import CheckOutcome
-from posttrain.platform.schemas import TABLES
+from posttrain.platform.schemas import TABLES, TableSpec
 from posttrain.platform.warehouse import Warehouse
 
 
@@ -28,9 +29,16 @@ def column_schema(schema: pa.Schema) -> dg.TableSchema:
     )
 
 
-def table_spec(name: str, *, group: str, deps: list[str] | None = None) -> dg.AssetSpec:
+def _table(spec: TableSpec | str) -> TableSpec:
+    return TABLES[spec] if isinstance(spec, str) else spec
+
+
+def table_spec(
+    table: TableSpec | str, *, group: str, deps: list[str] | None = None
+) -> dg.AssetSpec:
     """An AssetSpec for a posttrain table, with its description and column schema."""
-    spec = TABLES[name]
+    spec = _table(table)
+    name = spec.name
     return dg.AssetSpec(
         key=table_key(name),
         group_name=group,
@@ -94,7 +102,13 @@ def table_metadata(
     return metadata
 
 
-def check_result(outcome: CheckOutcome, *, asset: str, check_name: str) -> dg.AssetCheckResult:
+def check_result(
+    outcome: CheckOutcome,
+    *,
+    asset: str,
+    check_name: str,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetCheckResult:
     """Turn a platform :class:`CheckOutcome` into a Dagster check result."""
     return dg.AssetCheckResult(
         asset_key=table_key(asset),
@@ -102,4 +116,35 @@ def check_result(outcome: CheckOutcome, *, asset: str, check_name: str) -> dg.As
         passed=outcome.passed,
         description=outcome.description,
         metadata=dict(outcome.metadata),
+        severity=severity,
     )
+
+
+def integrity_check_specs(spec: TableSpec | str) -> list[dg.AssetCheckSpec]:
+    """The blocking checks every table has: its key is unique, its schema is as declared."""
+    table = _table(spec)
+    (key,) = table.key
+    return [
+        dg.AssetCheckSpec(f"{key}_unique", asset=table_key(table.name), blocking=True),
+        dg.AssetCheckSpec("schema_matches", asset=table_key(table.name), blocking=True),
+    ]
+
+
+def integrity_check_results(
+    warehouse: Warehouse, spec: TableSpec | str
+) -> list[dg.AssetCheckResult]:
+    """Results for :func:`integrity_check_specs`, read from the table as written."""
+    table = _table(spec)
+    (key,) = table.key
+    return [
+        check_result(
+            checks.keys_unique(warehouse, table.name, key),
+            asset=table.name,
+            check_name=f"{key}_unique",
+        ),
+        check_result(
+            checks.schema_matches(warehouse, table.name, table.schema),
+            asset=table.name,
+            check_name="schema_matches",
+        ),
+    ]

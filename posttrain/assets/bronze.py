@@ -5,8 +5,14 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from posttrain.assets._support import Stopwatch, check_result, table_key, table_metadata, table_spec
-from posttrain.platform import checks
+from posttrain.assets._support import (
+    Stopwatch,
+    integrity_check_results,
+    integrity_check_specs,
+    table_key,
+    table_metadata,
+    table_spec,
+)
 from posttrain.platform.ingest.bronze import IngestReport, ingest
 from posttrain.platform.ingest.sources import load_sources
 from posttrain.platform.progress import LogProgress
@@ -40,10 +46,7 @@ def _files_table(report: IngestReport) -> str:
 
 @dg.multi_asset(
     specs=[table_spec(TABLE, group="bronze")],
-    check_specs=[
-        dg.AssetCheckSpec("record_id_unique", asset=table_key(TABLE), blocking=True),
-        dg.AssetCheckSpec("schema_matches", asset=table_key(TABLE), blocking=True),
-    ],
+    check_specs=integrity_check_specs(TABLE),
 )
 def bronze_records(
     context: dg.AssetExecutionContext, config: IngestSourcesConfig, warehouse: WarehouseResource
@@ -81,10 +84,5 @@ def bronze_records(
     return dg.MaterializeResult(
         asset_key=table_key(TABLE),
         metadata=metadata,
-        check_results=[
-            check_result(checks.keys_unique(wh, TABLE), asset=TABLE, check_name="record_id_unique"),
-            check_result(
-                checks.schema_matches(wh, TABLE), asset=TABLE, check_name="schema_matches"
-            ),
-        ],
+        check_results=integrity_check_results(wh, TABLE),
     )

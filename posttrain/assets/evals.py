@@ -2,8 +2,14 @@
 
 import dagster as dg
 
-from posttrain.assets._support import Stopwatch, check_result, table_key, table_metadata, table_spec
-from posttrain.platform import checks
+from posttrain.assets._support import (
+    Stopwatch,
+    integrity_check_results,
+    integrity_check_specs,
+    table_key,
+    table_metadata,
+    table_spec,
+)
 from posttrain.platform.evals import BENCHMARKS, Benchmark, seed_benchmark
 from posttrain.resources import WarehouseResource
 
@@ -14,8 +20,8 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=table.replace(".", "__"),
-        specs=[table_spec(table, group="eval")],
-        check_specs=[dg.AssetCheckSpec("item_id_unique", asset=table_key(table), blocking=True)],
+        specs=[table_spec(benchmark.spec, group="eval")],
+        check_specs=integrity_check_specs(benchmark.spec),
     )
     def seed(warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.open()
@@ -35,11 +41,7 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
                     "decontam_columns": ", ".join(benchmark.text_columns),
                 },
             ),
-            check_results=[
-                check_result(
-                    checks.keys_unique(wh, table), asset=table, check_name="item_id_unique"
-                )
-            ],
+            check_results=integrity_check_results(wh, benchmark.spec),
         )
 
     return seed

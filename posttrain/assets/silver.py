@@ -4,7 +4,14 @@ rest was refused."""
 import dagster as dg
 from pydantic import Field
 
-from posttrain.assets._support import check_result, table_key, table_metadata, table_spec
+from posttrain.assets._support import (
+    check_result,
+    integrity_check_results,
+    integrity_check_specs,
+    table_key,
+    table_metadata,
+    table_spec,
+)
 from posttrain.platform import checks
 from posttrain.platform.dedup import DedupConfig
 from posttrain.platform.messages import TextView
@@ -51,11 +58,9 @@ class SilverBuildConfig(dg.Config):
             blocking=True,
             description="bronze rows = silver rows + rejections, record by record",
         ),
-        dg.AssetCheckSpec("record_id_unique", asset=table_key(CONVERSATIONS), blocking=True),
-        dg.AssetCheckSpec("schema_matches", asset=table_key(CONVERSATIONS), blocking=True),
+        *integrity_check_specs(CONVERSATIONS),
         dg.AssetCheckSpec("duplicates_point_to_kept", asset=table_key(REJECTIONS), blocking=True),
-        dg.AssetCheckSpec("record_id_unique", asset=table_key(REJECTIONS), blocking=True),
-        dg.AssetCheckSpec("schema_matches", asset=table_key(REJECTIONS), blocking=True),
+        *integrity_check_specs(REJECTIONS),
         dg.AssetCheckSpec("dedup_ratio_within_bounds", asset=table_key(REJECTIONS)),
     ],
 )
@@ -124,16 +129,7 @@ def silver_tables(
                 check_result(
                     checks.rows_conserved(wh), asset=CONVERSATIONS, check_name="rows_conserved"
                 ),
-                check_result(
-                    checks.keys_unique(wh, CONVERSATIONS),
-                    asset=CONVERSATIONS,
-                    check_name="record_id_unique",
-                ),
-                check_result(
-                    checks.schema_matches(wh, CONVERSATIONS),
-                    asset=CONVERSATIONS,
-                    check_name="schema_matches",
-                ),
+                *integrity_check_results(wh, CONVERSATIONS),
             ],
         ),
         dg.MaterializeResult(
@@ -145,22 +141,11 @@ def silver_tables(
                     asset=REJECTIONS,
                     check_name="duplicates_point_to_kept",
                 ),
+                *integrity_check_results(wh, REJECTIONS),
                 check_result(
-                    checks.keys_unique(wh, REJECTIONS),
+                    dedup_rate,
                     asset=REJECTIONS,
-                    check_name="record_id_unique",
-                ),
-                check_result(
-                    checks.schema_matches(wh, REJECTIONS),
-                    asset=REJECTIONS,
-                    check_name="schema_matches",
-                ),
-                dg.AssetCheckResult(
-                    asset_key=table_key(REJECTIONS),
                     check_name="dedup_ratio_within_bounds",
-                    passed=dedup_rate.passed,
-                    description=dedup_rate.description,
-                    metadata=dict(dedup_rate.metadata),
                     severity=dg.AssetCheckSeverity.WARN,
                 ),
             ],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
+from posttrain.platform.errors import ConfigError
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 app = typer.Typer(
@@ -35,6 +37,26 @@ HomeOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def options_config(model: type[ConfigT], what: str, **options: object) -> ConfigT:
+    """Validate command-line options into ``model``, naming each bad option as its flag.
+
+    Raises:
+        ConfigError: e.g. ``invalid dedup settings: --threshold: Input should be ≤ 1``.
+    """
+    try:
+        return model.model_validate(options)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{'-'.join(str(part) for part in error['loc']).replace('_', '-') or 'options'}: "
+            f"{error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid {what} settings: {problems}") from None
 
 
 def open_warehouse(home: Path | None) -> Warehouse:

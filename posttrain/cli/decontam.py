@@ -8,10 +8,9 @@ from typing import Annotated
 import numpy as np
 import pyarrow as pa
 import typer
-from pydantic import ValidationError
 from rich.table import Table as RichTable
 
-from posttrain.cli._app import HomeOption, app, console, open_warehouse
+from posttrain.cli._app import HomeOption, app, console, open_warehouse, options_config
 from posttrain.platform.decontam import (
     DecontamConfig,
     DecontamStep,
@@ -36,17 +35,6 @@ from posttrain.platform.messages import TextView
 
 INPUT_ROW = "input_row"
 _DEFAULTS = DecontamConfig()
-
-
-def _config(**settings: object) -> DecontamConfig:
-    try:
-        return DecontamConfig.model_validate(settings)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"--{'-'.join(str(part) for part in error['loc']).replace('_', '-')}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigError(f"invalid decontamination settings: {problems}") from None
 
 
 def _reference(spec: str, home: Path | None) -> ReferenceSet:
@@ -133,7 +121,9 @@ quotes, whitespace and indentation. Prints the contaminated rows per benchmark; 
 
     Example: posttrain decontam chats.jsonl --against humaneval --out hits.parquet
     """
-    config = _config(ngram=ngram, min_matches=min_matches, text_view=text_view)
+    config = options_config(
+        DecontamConfig, "decontamination", ngram=ngram, min_matches=min_matches, text_view=text_view
+    )
     references = [_reference(spec, home) for spec in against]
     records = read_table_file(input_path)
     if INPUT_ROW not in records.column_names:

@@ -10,10 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import typer
-from pydantic import ValidationError
 from rich.table import Table as RichTable
 
-from posttrain.cli._app import app, console, err_console
+from posttrain.cli._app import app, console, err_console, options_config
 from posttrain.cli._progress import rich_progress
 from posttrain.platform.decontam.files import (
     JSONL_SUFFIXES,
@@ -49,18 +48,6 @@ HELP = (
     "one, the row number, so the first occurrence is kept).\n\n"
     "[bold]Example:[/] posttrain dedup chats.jsonl --text-view prompt --out deduped.parquet"
 )
-
-
-def _config(**settings: object) -> DedupConfig:
-    try:
-        return DedupConfig.model_validate(settings)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"--{'-'.join(str(part) for part in error['loc']).replace('_', '-') or 'bands'}: "
-            f"{error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigError(f"invalid dedup settings: {problems}") from None
 
 
 def _record_ids(records: pa.Table, id_column: str | None, path: Path) -> pa.Array:
@@ -203,7 +190,9 @@ def dedup(
         ),
     ] = None,
 ) -> None:
-    config = _config(
+    config = options_config(
+        DedupConfig,
+        "dedup",
         threshold=threshold,
         ngram=ngram,
         num_perm=num_perm,

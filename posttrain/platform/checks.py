@@ -43,9 +43,10 @@ def _sample(values: pa.Array, limit: int = 5) -> str:
     return ", ".join(str(v) for v in values.slice(0, limit).to_pylist())
 
 
-def keys_unique(warehouse: Warehouse, name: str) -> CheckOutcome:
-    """Every key of ``name`` (per its TableSpec) occurs once."""
-    (key,) = TABLES[name].key
+def keys_unique(warehouse: Warehouse, name: str, key: str | None = None) -> CheckOutcome:
+    """Every ``key`` value of ``name`` occurs once (default: the key in its TableSpec)."""
+    if key is None:
+        (key,) = TABLES[name].key
     values = _ids(warehouse, name, key)
     distinct = pc.count_distinct(values).as_py() if len(values) else 0
     duplicates = len(values) - distinct
@@ -62,9 +63,11 @@ def keys_unique(warehouse: Warehouse, name: str) -> CheckOutcome:
     )
 
 
-def schema_matches(warehouse: Warehouse, name: str) -> CheckOutcome:
+def schema_matches(
+    warehouse: Warehouse, name: str, expected: pa.Schema | None = None
+) -> CheckOutcome:
     """The table's Iceberg schema has exactly the columns and types posttrain expects."""
-    expected = TABLES[name].schema
+    expected = expected if expected is not None else TABLES[name].schema
     actual = warehouse.table(name).schema().as_arrow()
     problems = []
     for expected_field in expected:
@@ -169,6 +172,16 @@ def rate_at_most(what: str, count: int, total: int, max_rate: float) -> CheckOut
     verb = "within" if passed else "above"
     return CheckOutcome(
         passed, f"{what}: {count:,}/{total:,} = {rate:.2%}, {verb} {max_rate:.2%}", figures
+    )
+
+
+def share_at_least(what: str, share: float, floor: float) -> CheckOutcome:
+    """``share`` (a fraction such as packing efficiency) is at least ``floor``."""
+    verb = "at or above" if share >= floor else "below"
+    return CheckOutcome(
+        share >= floor,
+        f"{what}: {share:.2%}, {verb} the floor of {floor:.2%}",
+        {"share": round(share, 6), "floor": floor},
     )
 
 
