@@ -54,7 +54,10 @@ def main() -> int:
     instance = dg.DagsterInstance.get()
     console.rule("posttrain demo: materializing bronze → silver → gold")
     result = defs.resolve_job_def("sft_pipeline").execute_in_process(
-        instance=instance, raise_on_error=False
+        instance=instance,
+        raise_on_error=False,
+        # Progress and check results, without Dagster's per-event debug lines.
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     elapsed = time.monotonic() - started
     if not result.success:
