@@ -34,9 +34,12 @@ class CheckOutcome:
 
 
 def _ids(warehouse: Warehouse, name: str, column: str = "record_id") -> pa.Array:
+    """One column of a table as a single array; strings as large_string, because an empty
+    table reads back as string and a written one as large_string."""
     if not warehouse.exists(name):
-        return pa.array([], type=pa.string())
-    return warehouse.read(name, columns=(column,)).column(column).combine_chunks()
+        return pa.array([], type=pa.large_string())
+    values = warehouse.read(name, columns=(column,)).column(column).combine_chunks()
+    return values.cast(pa.large_string()) if pa.types.is_string(values.type) else values
 
 
 def _sample(values: pa.Array, limit: int = 5) -> str:

@@ -222,7 +222,7 @@ class Warehouse:
         """Replace all rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
         table = self.ensure_table(name) if name in TABLES else self.table(name)
         conformed = self._conform(name, data)
-        if table.current_snapshot() is None:
+        if self.info(name).rows == 0:
             # Overwriting an empty table would only add a no-op delete snapshot (and a warning).
             table.append(conformed, snapshot_properties=lineage.summary())
         else:

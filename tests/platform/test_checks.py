@@ -128,3 +128,10 @@ def test_a_record_in_no_pack_fails_unless_it_was_dropped(warehouse: Warehouse) -
     )
     assert not checks.packs_cover_records(warehouse).passed
     assert checks.packs_cover_records(warehouse, dropped=["b"]).passed
+
+
+def test_rows_conserved_when_nothing_was_rejected(warehouse: Warehouse) -> None:
+    _bronze(warehouse, "a")
+    _write(warehouse, "silver.conversations", [{"record_id": "a"}])
+    _write(warehouse, "silver.rejections", [])
+    assert checks.rows_conserved(warehouse).passed

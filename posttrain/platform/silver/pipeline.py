@@ -145,12 +145,16 @@ def needs_full_rebuild(
 
 
 def _accounted_ids(warehouse: Warehouse) -> pa.Array:
+    # An empty table reads back as string, a written one as large_string: unify.
     ids = [
-        warehouse.read(name, columns=("record_id",)).column("record_id").combine_chunks()
+        warehouse.read(name, columns=("record_id",))
+        .column("record_id")
+        .combine_chunks()
+        .cast(pa.large_string())
         for name in (CONVERSATIONS, REJECTIONS)
         if warehouse.exists(name)
     ]
-    return pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    return pa.concat_arrays(ids) if ids else pa.array([], pa.large_string())
 
 
 def _pending_batches(

@@ -1,0 +1,131 @@
+"""build_silver: every bronze record accounted for, incremental runs, dedup across time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from posttrain.platform import checks
+from posttrain.platform.dedup import DedupConfig
+from posttrain.platform.evals import seed_humaneval
+from posttrain.platform.execution import InProcessExecutor
+from posttrain.platform.ingest.bronze import ingest
+from posttrain.platform.ingest.sources import SourceSpec
+from posttrain.platform.lineage import CONFIG_HASH_KEY
+from posttrain.platform.silver.pipeline import SilverConfig, build_silver
+from posttrain.platform.warehouse import Warehouse
+
+
+def _chat(question: str, answer: str) -> str:
+    return json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer},
+            ]
+        }
+    )
+
+
+ORIGINALS = [
+    _chat(
+        f"How do I reverse a list of {n} items in Python without copying it?",
+        f"Call items.reverse() on the list of {n}; it reverses in place and returns None, "
+        "so do not assign its result. Use reversed(items) to iterate backwards lazily.",
+    )
+    for n in ("three", "seven", "twelve", "forty")
+]
+
+
+def _ingest(warehouse: Warehouse, tmp_path: Path, name: str, lines: list[str]) -> None:
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    ingest(warehouse, [SourceSpec(path=path, source=name)])
+
+
+@pytest.fixture
+def seeded(warehouse: Warehouse) -> Warehouse:
+    seed_humaneval(warehouse)
+    return warehouse
+
+
+def test_first_build_accounts_for_every_record(seeded: Warehouse, tmp_path: Path) -> None:
+    _ingest(seeded, tmp_path, "first", [*ORIGINALS, ORIGINALS[0], "{not json"])
+    report = build_silver(seeded, SilverConfig(), InProcessExecutor())
+    assert report.mode == "full"
+    assert report.kept == 4
+    assert report.rejected_by_reason == {"exact_dup": 1, "malformed": 1}
+    assert checks.rows_conserved(seeded).passed
+
+
+def test_second_build_processes_only_new_records(seeded: Warehouse, tmp_path: Path) -> None:
+    _ingest(seeded, tmp_path, "first", ORIGINALS)
+    build_silver(seeded, SilverConfig(), InProcessExecutor())
+    _ingest(
+        seeded,
+        tmp_path,
+        "second",
+        [
+            _chat(
+                "What is a Python generator, in one line?",
+                "A function that yields values lazily, one at a time.",
+            )
+        ],
+    )
+    report = build_silver(seeded, SilverConfig(), InProcessExecutor())
+    assert (report.mode, report.rows_in, report.kept) == ("incremental", 1, 1)
+    assert seeded.info("silver.conversations").rows == 5
+    assert checks.rows_conserved(seeded).passed
+
+
+def test_new_copies_of_published_records_are_rejected_pointing_to_them(
+    seeded: Warehouse, tmp_path: Path
+) -> None:
+    _ingest(seeded, tmp_path, "first", ORIGINALS)
+    build_silver(seeded, SilverConfig(), InProcessExecutor())
+    published = set(seeded.read("silver.conversations")["record_id"].to_pylist())
+    edited = ORIGINALS[1].replace("reverses in place", "reverses it in place")
+    _ingest(seeded, tmp_path, "later", [ORIGINALS[2], edited])
+
+    report = build_silver(seeded, SilverConfig(), InProcessExecutor())
+
+    assert report.kept == 0
+    rejections = {
+        row["reason"]: row
+        for row in seeded.read(
+            "silver.rejections", row_filter="reason in ('exact_dup', 'near_dup')"
+        ).to_pylist()
+    }
+    assert set(rejections) == {"exact_dup", "near_dup"}
+    assert rejections["exact_dup"]["kept_record_id"] in published
+    assert rejections["exact_dup"]["similarity"] == 1.0
+    assert rejections["near_dup"]["kept_record_id"] in published
+    assert 0.7 <= rejections["near_dup"]["similarity"] < 1.0
+    assert set(seeded.read("silver.conversations")["record_id"].to_pylist()) == published
+
+
+def test_changed_config_rebuilds_from_all_of_bronze(seeded: Warehouse, tmp_path: Path) -> None:
+    _ingest(seeded, tmp_path, "first", ORIGINALS)
+    build_silver(seeded, SilverConfig(), InProcessExecutor())
+    stricter = SilverConfig(dedup=DedupConfig(threshold=0.95))
+    logged: list[str] = []
+
+    report = build_silver(seeded, stricter, InProcessExecutor(), log=logged.append)
+
+    assert report.mode == "full" and report.rows_in == 4
+    assert "config changed" in logged[0]
+    summary = seeded.snapshot_summary("silver.conversations")
+    assert summary[CONFIG_HASH_KEY] == stricter.config_hash()
+    assert seeded.info("silver.conversations").rows == 4
+
+
+def test_nothing_new_writes_nothing_and_keeps_silver(seeded: Warehouse, tmp_path: Path) -> None:
+    _ingest(seeded, tmp_path, "first", ORIGINALS)
+    build_silver(seeded, SilverConfig(), InProcessExecutor())
+    before = seeded.snapshot_id("silver.conversations")
+    report = build_silver(seeded, SilverConfig(), InProcessExecutor())
+    assert (report.mode, report.rows_in, report.kept) == ("incremental", 0, 0)
+    assert seeded.info("silver.conversations").rows == 4
+    assert before is not None
