@@ -28,31 +28,43 @@ MESSAGES_TYPE = pa.list_(MESSAGE_TYPE)
 TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 
 
-def _required(name: str, type_: pa.DataType) -> pa.Field:
-    return pa.field(name, type_, nullable=False)
+def _required(name: str, type_: pa.DataType, doc: str = "") -> pa.Field:
+    return pa.field(name, type_, nullable=False, metadata=_doc(doc))
 
 
-def _optional(name: str, type_: pa.DataType) -> pa.Field:
-    return pa.field(name, type_, nullable=True)
+def _optional(name: str, type_: pa.DataType, doc: str = "") -> pa.Field:
+    return pa.field(name, type_, nullable=True, metadata=_doc(doc))
+
+
+def _doc(doc: str) -> dict[bytes, bytes] | None:
+    # pyiceberg turns the "doc" field metadata into the Iceberg column doc, which the
+    # Dagster UI and any Iceberg client then show beside the column.
+    return {b"doc": doc.encode()} if doc else None
+
+
+def column_doc(field: pa.Field) -> str:
+    """The description of a column declared here ("" when it has none)."""
+    doc: bytes = (field.metadata or {}).get(b"doc", b"")
+    return doc.decode()
 
 
 # Columns every row below bronze carries so it can be traced back without a join.
 PROVENANCE_FIELDS = [
-    _optional("source", pa.string()),
-    _optional("source_uri", pa.string()),
-    _optional("workspace", pa.string()),
-    _optional("license", pa.string()),
-    _optional("batch_id", pa.string()),
-    _optional("format", pa.string()),
+    _optional("source", pa.string(), "Source name given at ingest, e.g. a dataset or product."),
+    _optional("source_uri", pa.string(), "The file the record was read from."),
+    _optional("workspace", pa.string(), "Team or project the record belongs to."),
+    _optional("license", pa.string(), "License of the source, e.g. CC-BY-4.0."),
+    _optional("batch_id", pa.string(), "The ingest call that brought the record in."),
+    _optional("format", pa.string(), "Chat format: openai, sharegpt, alpaca, prompt_completion."),
 ]
 
 BRONZE_RECORDS = pa.schema(
     [
-        _required("record_id", pa.string()),
-        _required("payload", pa.string()),
-        _required("row_index", pa.int64()),
+        _required("record_id", pa.string(), "Hash of source, file name, line and payload."),
+        _required("payload", pa.string(), "The record exactly as received (JSON text)."),
+        _required("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
         *PROVENANCE_FIELDS,
-        _optional("ingested_at", TIMESTAMP_TYPE),
+        _optional("ingested_at", TIMESTAMP_TYPE, "When the record was appended (UTC)."),
     ]
 )
 
@@ -60,15 +72,15 @@ REDACTION_COUNTS_TYPE = pa.map_(pa.string(), pa.int32())
 
 SILVER_CONVERSATIONS = pa.schema(
     [
-        _required("record_id", pa.string()),
-        _optional("messages", MESSAGES_TYPE),
+        _required("record_id", pa.string(), "The bronze record this conversation came from."),
+        _optional("messages", MESSAGES_TYPE, "Canonical OpenAI/TRL messages, redacted."),
         *PROVENANCE_FIELDS,
-        _optional("num_turns", pa.int32()),
-        _optional("num_chars", pa.int64()),
-        _optional("redactions", REDACTION_COUNTS_TYPE),
+        _optional("num_turns", pa.int32(), "Number of messages."),
+        _optional("num_chars", pa.int64(), "Characters of message content."),
+        _optional("redactions", REDACTION_COUNTS_TYPE, "Redactions per kind (email, phone, ...)."),
         # Kept so later batches can be deduplicated against what is already published.
-        _optional("exact_hash", pa.string()),
-        _optional("minhash", pa.binary()),
+        _optional("exact_hash", pa.string(), "Hash of the normalized text (exact dedup)."),
+        _optional("minhash", pa.binary(), "MinHash signature (near dedup), with its settings."),
     ]
 )
 
@@ -88,38 +100,43 @@ class RejectionReason(StrEnum):
 
 SILVER_REJECTIONS = pa.schema(
     [
-        _required("record_id", pa.string()),
-        _required("reason", pa.string()),
-        _optional("detail", pa.string()),
-        _optional("kept_record_id", pa.string()),
-        _optional("similarity", pa.float64()),
-        _optional("benchmark", pa.string()),
-        _optional("benchmark_item_id", pa.string()),
-        _optional("matched_ngrams", pa.int32()),
-        _optional("source", pa.string()),
-        _optional("batch_id", pa.string()),
+        _required("record_id", pa.string(), "The bronze record refused."),
+        _required(
+            "reason",
+            pa.string(),
+            "malformed, empty, too_short, too_long, invalid_roles, "
+            "exact_dup, near_dup or contaminated.",
+        ),
+        _optional("detail", pa.string(), "What exactly was wrong, for a person to read."),
+        _optional("kept_record_id", pa.string(), "Duplicates: the kept record it matched."),
+        _optional("similarity", pa.float64(), "Duplicates: estimated Jaccard similarity."),
+        _optional("benchmark", pa.string(), "Contamination: the benchmark it overlaps."),
+        _optional("benchmark_item_id", pa.string(), "Contamination: the benchmark item."),
+        _optional("matched_ngrams", pa.int32(), "Contamination: n-grams shared with the item."),
+        _optional("source", pa.string(), "Source name given at ingest."),
+        _optional("batch_id", pa.string(), "The ingest call that brought the record in."),
     ]
 )
 
 GOLD_SFT = pa.schema(
     [
-        _required("record_id", pa.string()),
-        _optional("messages", MESSAGES_TYPE),
-        _optional("source", pa.string()),
-        _optional("workspace", pa.string()),
-        _optional("license", pa.string()),
+        _required("record_id", pa.string(), "The bronze record this example came from."),
+        _optional("messages", MESSAGES_TYPE, "TRL conversational messages."),
+        _optional("source", pa.string(), "Source name given at ingest."),
+        _optional("workspace", pa.string(), "Team or project the record belongs to."),
+        _optional("license", pa.string(), "License of the source."),
     ]
 )
 
 GOLD_SFT_PACKED = pa.schema(
     [
-        _required("pack_id", pa.int64()),
-        _optional("input_ids", pa.list_(pa.int32())),
-        # 1 where the token is trained on; int32 because Iceberg has no 8-bit integer.
-        _optional("assistant_masks", pa.list_(pa.int32())),
-        _optional("seq_lengths", pa.list_(pa.int32())),
-        _optional("record_ids", pa.list_(pa.string())),
-        _optional("num_tokens", pa.int32()),
+        _required("pack_id", pa.int64(), "Position of the pack, fullest first."),
+        _optional("input_ids", pa.list_(pa.int32()), "Token ids of the packed conversations."),
+        # int32 because Iceberg has no 8-bit integer.
+        _optional("assistant_masks", pa.list_(pa.int32()), "1 where the token is trained on."),
+        _optional("seq_lengths", pa.list_(pa.int32()), "Length of each packed conversation."),
+        _optional("record_ids", pa.list_(pa.string()), "Record of each packed conversation."),
+        _optional("num_tokens", pa.int32(), "Tokens in the pack."),
     ]
 )
 

@@ -191,7 +191,9 @@ class ChatTokenizer:
         full_lengths = encoded.lengths
         if self.config.max_length is not None:
             encoded = encoded.truncate(self.config.max_length, self.config.truncation)
-        kept = _tokenized_table(table.column("record_id").take(good), encoded, full_lengths)
+        # An index array, not a list: take() converts a Python list element by element.
+        good_rows = pa.array(np.asarray(good, dtype=np.int64), type=pa.int64())
+        kept = _tokenized_table(table.column("record_id").take(good_rows), encoded, full_lengths)
         trainable = kept.column("num_trainable_tokens").to_numpy()
         if not trainable.all():
             detail = "no assistant tokens to train on"
