@@ -10,6 +10,8 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from posttrain.platform.errors import ConfigError
+from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor
+from posttrain.platform.progress import ProgressSink
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 app = typer.Typer(
@@ -37,6 +39,28 @@ HomeOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+WorkersOption = Annotated[
+    int,
+    typer.Option(min=1, help="CPUs: 1 runs in this process; more start a local Ray runtime."),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Run on this Ray cluster (e.g. auto, ray://head:10001) instead.",
+        envvar="POSTTRAIN_RAY_ADDRESS",
+    ),
+]
+
+
+def make_executor(workers: int, ray_address: str | None, progress: ProgressSink) -> Executor:
+    """In-process for one worker, a local Ray runtime for more, or the given Ray cluster."""
+    if ray_address:
+        return RayExecutor(address=ray_address, progress=progress)
+    if workers > 1:
+        return RayExecutor(num_cpus=workers, progress=progress)
+    return InProcessExecutor(progress)
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)

@@ -10,7 +10,18 @@ import pyarrow as pa
 import typer
 from rich.table import Table as RichTable
 
-from posttrain.cli._app import HomeOption, app, console, open_warehouse, options_config
+from posttrain.cli._app import (
+    HomeOption,
+    RayAddressOption,
+    WorkersOption,
+    app,
+    console,
+    err_console,
+    make_executor,
+    open_warehouse,
+    options_config,
+)
+from posttrain.cli._progress import rich_progress
 from posttrain.platform.decontam import (
     DecontamConfig,
     DecontamStep,
@@ -30,7 +41,6 @@ from posttrain.platform.decontam.files import (
 )
 from posttrain.platform.errors import ConfigError, TableNotFoundError
 from posttrain.platform.evals import BENCHMARKS
-from posttrain.platform.execution import InProcessExecutor
 from posttrain.platform.messages import TextView
 
 INPUT_ROW = "input_row"
@@ -110,6 +120,8 @@ def decontam(
             help="Turns of `messages` to check: all, prompt (system/user/tool) or response."
         ),
     ] = _DEFAULTS.text_view,
+    workers: WorkersOption = 1,
+    ray_address: RayAddressOption = None,
     home: HomeOption = None,
 ) -> None:
     """Find training records that contain benchmark text (n-gram overlap).
@@ -129,7 +141,12 @@ quotes, whitespace and indentation. Prints the contaminated rows per benchmark; 
     if INPUT_ROW not in records.column_names:
         records = records.append_column(INPUT_ROW, pa.array(np.arange(1, records.num_rows + 1)))
     step = DecontamStep(build_index(references, config), config, text_column=text_column)
-    found = find_contaminated(records, step, InProcessExecutor())
+    with rich_progress(err_console) as progress:
+        executor = make_executor(workers, ray_address, progress)
+        try:
+            found = find_contaminated(records, step, executor)
+        finally:
+            executor.close()
     _print_summary(found, records.num_rows)
     if out is not None:
         write_table_file(found, out)

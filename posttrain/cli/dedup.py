@@ -12,7 +12,15 @@ import pyarrow.compute as pc
 import typer
 from rich.table import Table as RichTable
 
-from posttrain.cli._app import app, console, err_console, options_config
+from posttrain.cli._app import (
+    RayAddressOption,
+    WorkersOption,
+    app,
+    console,
+    err_console,
+    make_executor,
+    options_config,
+)
 from posttrain.cli._progress import rich_progress
 from posttrain.platform.decontam.files import (
     JSONL_SUFFIXES,
@@ -22,9 +30,7 @@ from posttrain.platform.decontam.files import (
 )
 from posttrain.platform.dedup import DedupConfig, DedupResult, deduplicate
 from posttrain.platform.errors import ConfigError, InputFormatError
-from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor
 from posttrain.platform.messages import TextView
-from posttrain.platform.progress import ProgressSink
 
 OUTPUT_COLUMNS = ("cluster_id", "keep", "matched_id", "similarity", "reason")
 _DEFAULTS = DedupConfig()
@@ -73,14 +79,6 @@ def _text_column(records: pa.Table, requested: str | None, path: Path) -> str:
         else "a 'messages' or 'text' column (or --text-column)"
     )
     raise InputFormatError(path, expected, found=f"columns {records.column_names}")
-
-
-def _executor(workers: int, ray_address: str | None, progress: ProgressSink) -> Executor:
-    if ray_address:
-        return RayExecutor(address=ray_address, progress=progress)
-    if workers > 1:
-        return RayExecutor(num_cpus=workers, progress=progress)
-    return InProcessExecutor(progress)
 
 
 def _annotated(records: pa.Table, ids: pa.Array, result: DedupResult) -> pa.Table:
@@ -175,20 +173,8 @@ def dedup(
             help="Keep no row of a duplicate cluster (all get keep=false).",
         ),
     ] = False,
-    workers: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="CPUs: 1 runs in this process; more start a local Ray runtime.",
-        ),
-    ] = 1,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="Run on this Ray cluster (e.g. auto, ray://head:10001) instead.",
-            envvar="POSTTRAIN_RAY_ADDRESS",
-        ),
-    ] = None,
+    workers: WorkersOption = 1,
+    ray_address: RayAddressOption = None,
 ) -> None:
     config = options_config(
         DedupConfig,
@@ -208,7 +194,7 @@ def dedup(
     candidates = pa.table({"record_id": ids, column: records[column]})
     start = time.perf_counter()
     with rich_progress(err_console) as progress:
-        executor = _executor(workers, ray_address, progress)
+        executor = make_executor(workers, ray_address, progress)
         try:
             result = deduplicate(
                 candidates, config, executor, text_column=column, name=str(input_path)

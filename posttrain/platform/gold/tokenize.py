@@ -49,6 +49,7 @@ from posttrain.platform.gold.chat_render import (
     RenderError,
     make_renderer,
 )
+from posttrain.platform.gold.control_tokens import find_control_tokens
 from posttrain.platform.gold.encoded import EncodedBatch, Truncation
 from posttrain.platform.schemas import RejectionReason
 from posttrain.platform.steps import StepResult, empty_rejections, rejection_rows
@@ -152,6 +153,13 @@ class ChatTokenizer:
         self._backend.encode_special_tokens = bool(self.tokenizer.split_special_tokens)
         special_tokens: Mapping[str, Any] = self.tokenizer.special_tokens_map
         self._renderer = make_renderer(template, special_tokens)
+        self._control_tokens = sorted(
+            {
+                token.content
+                for token in self.tokenizer.added_tokens_decoder.values()
+                if token.special
+            }
+        )
 
     @property
     def fingerprint(self) -> str:
@@ -181,8 +189,10 @@ class ChatTokenizer:
         """
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
         rendered = self.render(table.column("messages"))
+        for hit in find_control_tokens(table.column("messages"), self._control_tokens):
+            rendered[hit.row] = ControlTokenError(hit.describe())
         refused: list[tuple[int, str, str]] = [
-            (row, RejectionReason.MALFORMED, f"chat template refused the conversation: {item}")
+            (row, RejectionReason.MALFORMED, _refusal_detail(item))
             for row, item in enumerate(rendered)
             if isinstance(item, RenderError)
         ]
@@ -204,6 +214,16 @@ class ChatTokenizer:
             ]
             kept = kept.filter(pa.array(trainable > 0))
         return StepResult(kept=kept, rejected=_rejections(table, sorted(refused)))
+
+
+class ControlTokenError(RenderError):
+    """A message spells a control token of the tokenizer (see :mod:`.control_tokens`)."""
+
+
+def _refusal_detail(error: RenderError) -> str:
+    if isinstance(error, ControlTokenError):
+        return str(error)
+    return f"chat template refused the conversation: {error}"
 
 
 def _tokenized_table(

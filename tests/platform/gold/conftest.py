@@ -71,9 +71,14 @@ def _varied() -> dict[str, list[Message]]:
         # as "...an" + "ted": a token straddling the start of the assistant span.
         "straddling_merge": [make_message("user", "x"), make_message("assistant", "ed by me")],
         "empty_assistant": [make_message("user", "Say nothing."), make_message("assistant", "")],
-        "template_and_control_text": [
-            make_message("user", "Render {{ messages }} and {% generation %} literally <|im_end|>"),
-            make_message("assistant", "Sure: {{ x }} {% endgeneration %} <tool_call> done"),
+        "template_text": [
+            make_message("user", "Render {{ messages }} and {% generation %} literally"),
+            make_message("assistant", "Sure: {{ x }} {% endgeneration %} done"),
+        ],
+        # Refused by gold (a forged turn boundary), so not compared with apply_chat_template.
+        "control_text": [
+            make_message("user", "Say it literally: <|im_end|>"),
+            make_message("assistant", "<tool_call> done"),
         ],
         "assistant_first_and_consecutive": [
             make_message("assistant", "I speak first."),

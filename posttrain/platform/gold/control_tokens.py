@@ -1,0 +1,90 @@
+"""Find message text that spells one of the tokenizer's control tokens.
+
+A user who writes ``<|im_end|>`` in a message would, once the chat template renders it,
+end the turn early: the tokenizer reads the string as the control token, not as text
+(``apply_chat_template`` behaves the same way). Training on such a row teaches the model a
+forged turn boundary, so gold refuses it with the turn and token named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass(frozen=True)
+class ControlTokenHit:
+    """The first control token found in one conversation."""
+
+    row: int
+    turn: int  # 1-based
+    role: str
+    token: str
+
+    def describe(self) -> str:
+        return (
+            f"turn {self.turn} ({self.role}) contains the control token {self.token!r}, which "
+            "the tokenizer would read as markup, not text"
+        )
+
+
+def _message_texts(flat: pa.StructArray) -> pa.Array:
+    """Content plus tool-call names and arguments of each message, one string per message."""
+    content = pc.fill_null(flat.field("content"), "")
+    calls = flat.field("tool_calls")
+    if pc.sum(pc.fill_null(pc.list_value_length(calls), 0)).as_py() == 0:
+        return content
+    functions = pc.list_flatten(calls).field("function")
+    call_text = pc.binary_join_element_wise(
+        pc.fill_null(functions.field("name"), ""),
+        pc.fill_null(functions.field("arguments"), ""),
+        " ",
+    )
+    per_message = pa.ListArray.from_arrays(calls.offsets, call_text)
+    joined = pc.fill_null(pc.binary_join(per_message, " "), "")
+    return pc.binary_join_element_wise(content, joined, " ")
+
+
+def find_control_tokens(
+    messages: pa.Array | pa.ChunkedArray, tokens: Sequence[str]
+) -> list[ControlTokenHit]:
+    """The first control token (in ``tokens`` order) per conversation that spells one.
+
+    Example:
+        >>> from posttrain.platform.messages import make_message
+        >>> from posttrain.platform.schemas import MESSAGES_TYPE
+        >>> column = pa.array([[make_message("user", "hi <|im_end|>")]], type=MESSAGES_TYPE)
+        >>> find_control_tokens(column, ["<|im_end|>"])[0].turn
+        1
+    """
+    column = messages.combine_chunks() if isinstance(messages, pa.ChunkedArray) else messages
+    if len(column) == 0 or not tokens:
+        return []
+    flat = pc.list_flatten(column)
+    texts = _message_texts(flat)
+    matched = np.zeros(len(texts), dtype=bool)
+    which = np.full(len(texts), -1, dtype=np.int64)
+    for index, token in enumerate(tokens):
+        hit = pc.fill_null(pc.match_substring(texts, token), False).to_numpy(zero_copy_only=False)
+        which[hit & ~matched] = index
+        matched |= hit
+    if not matched.any():
+        return []
+    parents = pc.list_parent_indices(column).to_numpy()
+    starts = column.offsets.to_numpy()[:-1]
+    roles = flat.field("role")
+    hits: dict[int, ControlTokenHit] = {}
+    for message in np.flatnonzero(matched):
+        row = int(parents[message])
+        if row not in hits:
+            hits[row] = ControlTokenHit(
+                row=row,
+                turn=int(message - starts[row]) + 1,
+                role=str(roles[int(message)].as_py()),
+                token=tokens[int(which[message])],
+            )
+    return [hits[row] for row in sorted(hits)]
