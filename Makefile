@@ -49,6 +49,7 @@ bench: install  ## Run the benchmarks (prints ratios against peer tools).
 
 lint: install  ## ruff + mypy.
 	$(BIN)/ruff check posttrain tests bench scripts
+	$(BIN)/ruff format --check posttrain tests bench scripts
 	$(BIN)/mypy
 
 data: install  ## Regenerate the sample data in data/ (deterministic).

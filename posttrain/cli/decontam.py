@@ -33,15 +33,15 @@ from posttrain.platform.decontam import (
     reference_from_table,
     summarize_contamination,
 )
-from posttrain.platform.decontam.files import (
+from posttrain.platform.errors import ConfigError, TableNotFoundError
+from posttrain.platform.evals import BENCHMARKS
+from posttrain.platform.messages import TextView
+from posttrain.platform.table_files import (
     JSONL_SUFFIXES,
     PARQUET_SUFFIXES,
     read_table_file,
     write_table_file,
 )
-from posttrain.platform.errors import ConfigError, TableNotFoundError
-from posttrain.platform.evals import BENCHMARKS
-from posttrain.platform.messages import TextView
 
 INPUT_ROW = "input_row"
 _DEFAULTS = DecontamConfig()

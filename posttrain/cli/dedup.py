@@ -22,15 +22,15 @@ from posttrain.cli._app import (
     options_config,
 )
 from posttrain.cli._progress import rich_progress
-from posttrain.platform.decontam.files import (
+from posttrain.platform.dedup import DedupConfig, DedupResult, deduplicate
+from posttrain.platform.errors import ConfigError, InputFormatError
+from posttrain.platform.messages import TextView
+from posttrain.platform.table_files import (
     JSONL_SUFFIXES,
     PARQUET_SUFFIXES,
     read_table_file,
     write_table_file,
 )
-from posttrain.platform.dedup import DedupConfig, DedupResult, deduplicate
-from posttrain.platform.errors import ConfigError, InputFormatError
-from posttrain.platform.messages import TextView
 
 OUTPUT_COLUMNS = ("cluster_id", "keep", "matched_id", "similarity", "reason")
 _DEFAULTS = DedupConfig()

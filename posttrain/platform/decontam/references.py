@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from posttrain.platform.decontam.config import DecontamConfig
-from posttrain.platform.decontam.files import read_table_file
 from posttrain.platform.decontam.index import NgramIndex, ReferenceSet
 from posttrain.platform.errors import ConfigError, InputFormatError
 from posttrain.platform.evals import decontam_text_columns, get_benchmark
 from posttrain.platform.evals.benchmark import EVAL_NAMESPACE, ITEM_ID
+from posttrain.platform.table_files import read_table_file
 from posttrain.platform.warehouse import Warehouse
 
 # File columns accepted as the item id, in order of preference.

@@ -1,4 +1,5 @@
-"""Read and write the Parquet / JSONL files the ``posttrain decontam`` command works on.
+"""Read and write the Parquet / JSONL files the standalone commands (`posttrain dedup`,
+`posttrain decontam`) take and write.
 
 Records may carry ``messages`` in any struct layout with ``role`` and ``content`` (a JSONL
 file of ``{"role": ..., "content": ...}`` objects is fine); they are conformed to the

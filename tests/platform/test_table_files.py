@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from posttrain.platform.decontam.files import read_table_file, write_table_file
 from posttrain.platform.errors import InputFormatError
 from posttrain.platform.schemas import MESSAGES_TYPE
+from posttrain.platform.table_files import read_table_file, write_table_file
 
 
 def test_jsonl_messages_are_conformed_to_the_canonical_type(tmp_path: Path) -> None:
