@@ -35,15 +35,22 @@ class SilverBuildConfig(dg.Config):
         default=_DEFAULT_DEDUP.text_view,
         description="Text compared: all turns, prompt (system/user/tool) or response.",
     )
+    drop_whole_cluster: bool = Field(
+        default=False,
+        description="Refuse every new member of a duplicate cluster, keeper included.",
+    )
     max_dedup_ratio: float = Field(
         default=0.5, description="Warn when more than this share of new records are duplicates."
     )
 
     def silver_config(self) -> SilverConfig:
-        dedup = _DEFAULT_DEDUP.model_copy(
-            update={"threshold": self.near_dup_threshold, "text_view": self.dedup_text_view}
-        )
-        return SilverConfig(dedup=DedupConfig.model_validate(dedup.model_dump()))
+        """The platform config; raises ``ValidationError`` on a bad value, before any write."""
+        dedup = _DEFAULT_DEDUP.model_dump() | {
+            "threshold": self.near_dup_threshold,
+            "text_view": self.dedup_text_view,
+            "drop_whole_cluster": self.drop_whole_cluster,
+        }
+        return SilverConfig(dedup=DedupConfig.model_validate(dedup))
 
 
 @dg.multi_asset(
