@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -27,7 +28,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console()
+# Piped output (a file, less, CI logs) gets a wide fixed width, so ids and paths are never
+# cut to the 80 columns rich assumes without a terminal.
+console = Console() if sys.stdout.isatty() else Console(width=200)
 err_console = Console(stderr=True)
 
 HomeOption = Annotated[

@@ -44,7 +44,9 @@ def tables(home: HomeOption = None) -> None:
     warehouse = open_warehouse(home)
     view = RichTable(header_style="bold")
     for column in ("table", "rows", "snapshot", "size", "updated (UTC)"):
-        view.add_column(column, justify="right" if column in ("rows", "size") else "left")
+        view.add_column(
+            column, justify="right" if column in ("rows", "size") else "left", no_wrap=True
+        )
     for name in warehouse.table_names():
         info = warehouse.info(name)
         view.add_row(

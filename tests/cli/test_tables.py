@@ -29,11 +29,13 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_tables_lists_name_rows_and_snapshot(home: Path) -> None:
+def test_tables_lists_name_rows_and_full_snapshot_id(home: Path) -> None:
+    snapshot_id = Warehouse(WarehouseSettings.local(home)).snapshot_id("silver.rejections")
     result = runner.invoke(app, ["tables", "--home", str(home)])
     assert result.exit_code == 0, result.output
-    assert "silver.rejections" in result.output
-    assert "2" in result.output
+    row = next(line for line in result.output.splitlines() if "silver.rejections" in line)
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[:3] == ["silver.rejections", "2", str(snapshot_id)]
 
 
 def test_show_filters_rows(home: Path) -> None:
