@@ -11,26 +11,13 @@ import sys
 import time
 
 import dagster as dg
-from rich.console import Console
 from rich.table import Table
 
+from posttrain.cli._app import console
+from posttrain.cli.tables import tables_view
 from posttrain.platform.query import run_query
 from posttrain.platform.settings import posttrain_home
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
-
-console = Console()
-
-
-def _print_tables(warehouse: Warehouse) -> None:
-    view = Table(title="Tables", header_style="bold")
-    for column in ("table", "rows", "snapshot", "size"):
-        view.add_column(column, justify="right" if column in ("rows", "size") else "left")
-    for name in warehouse.table_names():
-        info = warehouse.info(name)
-        view.add_row(
-            name, f"{info.rows:,}", str(info.snapshot_id), f"{info.size_bytes / 1e3:,.1f} KB"
-        )
-    console.print(view)
 
 
 def _print_rejections(warehouse: Warehouse) -> None:
@@ -68,7 +55,7 @@ def main() -> int:
         return 1
     warehouse = Warehouse(WarehouseSettings.local())
     console.rule(f"done in {elapsed:.0f}s (run {result.run_id})")
-    _print_tables(warehouse)
+    console.print(tables_view(warehouse, title="Tables"))
     _print_rejections(warehouse)
     home = posttrain_home()
     console.print(

@@ -6,7 +6,6 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
-    Stopwatch,
     integrity_check_results,
     integrity_check_specs,
     table_key,
@@ -62,8 +61,7 @@ def bronze_records(
     specs = load_sources(sources_path)
     wh = warehouse.open()
     input_bytes = sum(path.stat().st_size for spec in specs for path in spec.files())
-    with Stopwatch.run() as watch:
-        report = ingest(wh, specs, progress=LogProgress(context.log.info))
+    report = ingest(wh, specs, progress=LogProgress(context.log.info))
     context.log.info(
         f"ingested {report.rows_read:,} records from {len(report.files)} files: "
         f"{report.rows_added:,} new, {report.rows_read - report.rows_added:,} already present"
@@ -71,7 +69,7 @@ def bronze_records(
     metadata = table_metadata(
         wh,
         TABLE,
-        seconds=watch.seconds,
+        seconds=report.elapsed_s,
         rows_processed=report.rows_read,
         bytes_processed=input_bytes,
         extra={

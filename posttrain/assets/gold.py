@@ -4,7 +4,6 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
-    Stopwatch,
     check_result,
     integrity_check_results,
     integrity_check_specs,
@@ -111,8 +110,7 @@ def gold_sft_packed(
         tokenize=tokenizer.tokenize_config(), pack=PackConfig(seq_length=config.seq_length)
     )
     wh = warehouse.open()
-    with Stopwatch.run() as watch:
-        report = build_gold_packed(wh, gold_config, ray.executor_for(context))
+    report = build_gold_packed(wh, gold_config, ray.executor_for(context))
     stats = report.stats
     context.log.info(
         f"packed {stats.examples:,} conversations into {stats.packs:,} sequences of "
@@ -126,15 +124,16 @@ def gold_sft_packed(
         metadata=table_metadata(
             wh,
             SFT_PACKED,
-            seconds=watch.seconds,
+            seconds=report.seconds,
             rows_processed=report.examples,
             bytes_processed=report.input_bytes,
             extra={
                 "packing_efficiency": round(stats.efficiency, 6),
                 "tokens": stats.tokens,
-                "tokens_per_s": round(stats.tokens / max(watch.seconds, 1e-9), 1),
+                "tokens_per_s": round(stats.tokens / max(report.seconds, 1e-9), 1),
                 "tokenizer": gold_config.tokenize.tokenizer,
                 "refused_by_tokenizer": dg.MetadataValue.json(report.refused),
+                "truncated_by_tokenizer": report.truncated,
                 **{f"packing/{k}": v for k, v in stats.as_metadata().items()},
             },
         ),

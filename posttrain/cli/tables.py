@@ -11,6 +11,7 @@ from rich.table import Table as RichTable
 
 from posttrain.cli._app import HomeOption, app, console, open_warehouse
 from posttrain.platform.query import run_query
+from posttrain.platform.warehouse import Warehouse
 
 MAX_CELL = 120
 
@@ -38,11 +39,9 @@ def _human_bytes(size: int) -> str:
     return f"{size} B"
 
 
-@app.command()
-def tables(home: HomeOption = None) -> None:
-    """List every table: name, rows, current snapshot id, size on disk, last update."""
-    warehouse = open_warehouse(home)
-    view = RichTable(header_style="bold")
+def tables_view(warehouse: Warehouse, title: str | None = None) -> RichTable:
+    """Name, rows, current snapshot id, size and last update of every table."""
+    view = RichTable(title=title, header_style="bold")
     for column in ("table", "rows", "snapshot", "size", "updated (UTC)"):
         view.add_column(
             column, justify="right" if column in ("rows", "size") else "left", no_wrap=True
@@ -56,6 +55,13 @@ def tables(home: HomeOption = None) -> None:
             _human_bytes(info.size_bytes),
             info.updated_at.strftime("%Y-%m-%d %H:%M:%S") if info.updated_at else "-",
         )
+    return view
+
+
+@app.command()
+def tables(home: HomeOption = None) -> None:
+    """List every table: name, rows, current snapshot id, size on disk, last update."""
+    view = tables_view(open_warehouse(home))
     if not view.row_count:
         console.print("No tables yet. Run `make demo`, or `posttrain ingest PATH`.")
         return

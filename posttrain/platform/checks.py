@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -34,12 +35,7 @@ class CheckOutcome:
 
 
 def _ids(warehouse: Warehouse, name: str, column: str = "record_id") -> pa.Array:
-    """One column of a table as a single array; strings as large_string, because an empty
-    table reads back as string and a written one as large_string."""
-    if not warehouse.exists(name):
-        return pa.array([], type=pa.large_string())
-    values = warehouse.read(name, columns=(column,)).column(column).combine_chunks()
-    return values.cast(pa.large_string()) if pa.types.is_string(values.type) else values
+    return warehouse.column(name, column)
 
 
 def _sample(values: pa.Array, limit: int = 5) -> str:
@@ -245,25 +241,21 @@ def packs_cover_records(warehouse: Warehouse, dropped: list[str] | None = None) 
 def packs_fit(warehouse: Warehouse, seq_length: int) -> CheckOutcome:
     """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens."""
     packed = warehouse.read(
-        "gold.sft_packed", columns=("pack_id", "input_ids", "assistant_masks", "seq_lengths")
+        "gold.sft_packed", columns=("input_ids", "assistant_masks", "seq_lengths")
     )
     if packed.num_rows == 0:
         return CheckOutcome(True, "no packs", {"packs": 0})
-    tokens = pc.list_value_length(packed["input_ids"])
-    masks = pc.list_value_length(packed["assistant_masks"])
-    parents = pc.list_parent_indices(packed["seq_lengths"])
-    sums = (
-        pa.table({"pack": parents, "n": pc.list_flatten(packed["seq_lengths"])})
-        .group_by("pack")
-        .aggregate([("n", "sum")])
-        .sort_by("pack")["n_sum"]
+    tokens = pc.fill_null(pc.list_value_length(packed["input_ids"]), 0).to_numpy()
+    masks = pc.fill_null(pc.list_value_length(packed["assistant_masks"]), 0).to_numpy()
+    declared = np.bincount(  # sum of seq_lengths per pack, 0 for a pack with none
+        pc.list_parent_indices(packed["seq_lengths"]).to_numpy(),
+        weights=pc.list_flatten(packed["seq_lengths"]).to_numpy(),
+        minlength=packed.num_rows,
     )
-    longest = pc.max(tokens).as_py()
-    too_long = pc.sum(pc.greater(tokens, seq_length)).as_py() or 0
-    misaligned = pc.sum(pc.not_equal(tokens, masks)).as_py() or 0
-    bad_sums = int(
-        sum(1 for t, s in zip(tokens.to_pylist(), sums.to_pylist(), strict=True) if t != s)
-    )
+    longest = int(tokens.max())
+    too_long = int((tokens > seq_length).sum())
+    misaligned = int((tokens != masks).sum())
+    bad_sums = int((tokens != declared).sum())
     figures: dict[str, MetadataValue] = {
         "packs": packed.num_rows,
         "longest": longest,
@@ -297,5 +289,5 @@ def contamination_at_most(
     return CheckOutcome(
         not summary.exceeds(max_rate),
         summary.describe() + f" (limit {max_rate:.2%})",
-        {key: value for key, value in summary.metadata().items()},
+        dict(summary.metadata()),
     )

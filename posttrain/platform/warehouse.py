@@ -84,6 +84,20 @@ class TableInfo:
     updated_at: datetime | None
 
 
+def _table_info(name: str, table: Table) -> TableInfo:
+    snapshot = table.current_snapshot()
+    summary = snapshot.summary if snapshot and snapshot.summary else None
+    return TableInfo(
+        name=name,
+        rows=int(summary.get("total-records") or 0) if summary else 0,
+        snapshot_id=snapshot.snapshot_id if snapshot else None,
+        size_bytes=int(summary.get("total-files-size") or 0) if summary else 0,
+        updated_at=(
+            datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC) if snapshot else None
+        ),
+    )
+
+
 class Warehouse:
     """Typed access to the posttrain tables in one Iceberg catalog."""
 
@@ -151,20 +165,21 @@ class Warehouse:
         return snapshot.snapshot_id if snapshot else None
 
     def info(self, name: str) -> TableInfo:
-        table = self.table(name)
-        snapshot = table.current_snapshot()
-        summary = snapshot.summary if snapshot and snapshot.summary else None
-        return TableInfo(
-            name=name,
-            rows=int(summary.get("total-records") or 0) if summary else 0,
-            snapshot_id=snapshot.snapshot_id if snapshot else None,
-            size_bytes=int(summary.get("total-files-size") or 0) if summary else 0,
-            updated_at=(
-                datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC) if snapshot else None
-            ),
-        )
+        """Rows, snapshot id, size and last update of ``name``, from its current snapshot."""
+        return _table_info(name, self.table(name))
 
     # -- reading ----------------------------------------------------------------------
+
+    def column(self, name: str, column: str) -> pa.Array:
+        """One column of ``name`` as a single array (empty when the table does not exist).
+
+        Strings come back as ``large_string`` whether or not the table has data files (an
+        empty table scans as ``string``), so columns of several tables concatenate.
+        """
+        if not self.exists(name):
+            return pa.array([], type=pa.large_string())
+        values = self.read(name, columns=(column,)).column(column).combine_chunks()
+        return values.cast(pa.large_string()) if pa.types.is_string(values.type) else values
 
     def read(
         self,
@@ -212,22 +227,25 @@ class Warehouse:
                 f"cannot write {name}: data does not match its schema: {exc}"
             ) from exc
 
+    def _writable(self, name: str) -> Table:
+        return self.ensure_table(name) if name in TABLES else self.table(name)
+
     def append(self, name: str, data: pa.Table, lineage: Lineage) -> int | None:
         """Append rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
-        table = self.ensure_table(name) if name in TABLES else self.table(name)
+        table = self._writable(name)
         table.append(self._conform(name, data), snapshot_properties=lineage.summary())
-        return self.snapshot_id(name)
+        return _table_info(name, table).snapshot_id  # the commit refreshed ``table``
 
     def overwrite(self, name: str, data: pa.Table, lineage: Lineage) -> int | None:
         """Replace all rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
-        table = self.ensure_table(name) if name in TABLES else self.table(name)
+        table = self._writable(name)
         conformed = self._conform(name, data)
-        if self.info(name).rows == 0:
+        if _table_info(name, table).rows == 0:
             # Overwriting an empty table would only add a no-op delete snapshot (and a warning).
             table.append(conformed, snapshot_properties=lineage.summary())
         else:
             table.overwrite(conformed, snapshot_properties=lineage.summary())
-        return self.snapshot_id(name)
+        return _table_info(name, table).snapshot_id
 
     def snapshot_summary(self, name: str, snapshot_id: int | None = None) -> dict[str, Any]:
         """The summary properties of a snapshot (the current one by default)."""

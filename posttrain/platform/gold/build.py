@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
@@ -96,14 +95,4 @@ def build_gold_packed(
         input_bytes=conversations.nbytes,
         seconds=time.monotonic() - started,
         snapshot_id=snapshot_id,
-    )
-
-
-def packed_record_ids(warehouse: Warehouse) -> pa.Array:
-    """Every ``record_id`` placed in ``gold.sft_packed`` (one entry per placed piece)."""
-    packed = warehouse.read(SFT_PACKED, columns=("record_ids",))
-    return (
-        pc.list_flatten(packed["record_ids"]).combine_chunks()
-        if packed.num_rows
-        else pa.array([], pa.string())
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -76,7 +76,6 @@ class SilverReport:
     dedup: DedupStats
     input_bytes: int
     seconds: float
-    snapshot_ids: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -123,18 +122,12 @@ def record_stages(config: SilverConfig, index: NgramIndex) -> RecordStages:
     )
 
 
-def _summary_inputs(warehouse: Warehouse, table: str) -> dict[str, str]:
-    if not warehouse.exists(table):
-        return {}
-    return warehouse.snapshot_summary(table)
-
-
 def needs_full_rebuild(
     warehouse: Warehouse, config: SilverConfig, eval_snapshots: dict[str, int | None]
 ) -> str | None:
     """Why silver must be rebuilt from all of bronze, or ``None`` if an increment will do."""
-    summary = _summary_inputs(warehouse, CONVERSATIONS)
-    if not summary or warehouse.snapshot_id(CONVERSATIONS) is None:
+    summary = warehouse.snapshot_summary(CONVERSATIONS) if warehouse.exists(CONVERSATIONS) else {}
+    if not summary:
         return "silver does not exist yet"
     if summary.get(CONFIG_HASH_KEY) != config.config_hash():
         return "the silver config changed since the last build"
@@ -145,16 +138,9 @@ def needs_full_rebuild(
 
 
 def _accounted_ids(warehouse: Warehouse) -> pa.Array:
-    # An empty table reads back as string, a written one as large_string: unify.
-    ids = [
-        warehouse.read(name, columns=("record_id",))
-        .column("record_id")
-        .combine_chunks()
-        .cast(pa.large_string())
-        for name in (CONVERSATIONS, REJECTIONS)
-        if warehouse.exists(name)
-    ]
-    return pa.concat_arrays(ids) if ids else pa.array([], pa.large_string())
+    return pa.concat_arrays(
+        [warehouse.column(name, "record_id") for name in (CONVERSATIONS, REJECTIONS)]
+    )
 
 
 def _pending_batches(
@@ -272,10 +258,8 @@ def build_silver(
         config.config_hash(),
     )
     write = warehouse.overwrite if mode == "full" else warehouse.append
-    snapshot_ids = {
-        REJECTIONS: write(REJECTIONS, rejections, lineage),
-        CONVERSATIONS: write(CONVERSATIONS, conversations, lineage),
-    }
+    write(REJECTIONS, rejections, lineage)
+    write(CONVERSATIONS, conversations, lineage)
     return SilverReport(
         mode=mode,
         rows_in=counter[0],
@@ -288,7 +272,6 @@ def build_silver(
         dedup=dedup.stats,
         input_bytes=counter[1],
         seconds=time.monotonic() - started,
-        snapshot_ids=snapshot_ids,
     )
 
 
