@@ -15,10 +15,11 @@ from posttrain.assets._support import (
 from posttrain.platform.ingest.bronze import IngestReport, ingest
 from posttrain.platform.ingest.sources import load_sources
 from posttrain.platform.progress import LogProgress
+from posttrain.platform.schemas import TableName
 from posttrain.platform.settings import project_root
 from posttrain.resources import WarehouseResource
 
-TABLE = "bronze.records"
+TABLE = TableName.BRONZE_RECORDS
 
 
 class IngestSourcesConfig(dg.Config):

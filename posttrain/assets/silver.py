@@ -15,10 +15,12 @@ from posttrain.assets._support import (
 from posttrain.platform import checks
 from posttrain.platform.dedup import DedupConfig
 from posttrain.platform.messages import TextView
+from posttrain.platform.schemas import TableName
 from posttrain.platform.silver.pipeline import CONVERSATIONS, REJECTIONS, SilverConfig, build_silver
 from posttrain.resources import RayResource, WarehouseResource
 
 _DEFAULT_DEDUP = DedupConfig()
+_INPUTS = [TableName.BRONZE_RECORDS, TableName.EVAL_HUMANEVAL]
 
 
 class SilverBuildConfig(dg.Config):
@@ -55,8 +57,12 @@ class SilverBuildConfig(dg.Config):
 
 @dg.multi_asset(
     specs=[
-        table_spec(CONVERSATIONS, group="silver", deps=["bronze.records", "eval.humaneval"]),
-        table_spec(REJECTIONS, group="silver", deps=["bronze.records", "eval.humaneval"]),
+        table_spec(
+            CONVERSATIONS, group="silver", deps=[TableName.BRONZE_RECORDS, TableName.EVAL_HUMANEVAL]
+        ),
+        table_spec(
+            REJECTIONS, group="silver", deps=[TableName.BRONZE_RECORDS, TableName.EVAL_HUMANEVAL]
+        ),
     ],
     check_specs=[
         dg.AssetCheckSpec(

@@ -19,7 +19,7 @@ from posttrain.platform.decontam import (
     measure_contamination,
 )
 from posttrain.platform.execution import InProcessExecutor
-from posttrain.platform.schemas import TABLES
+from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.warehouse import Warehouse
 
 MetadataValue = int | float | str
@@ -101,9 +101,9 @@ def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
 
 def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
     """Every bronze record is in exactly one of silver.conversations and silver.rejections."""
-    bronze = _ids(warehouse, "bronze.records")
-    kept = _ids(warehouse, "silver.conversations")
-    rejected = _ids(warehouse, "silver.rejections")
+    bronze = _ids(warehouse, TableName.BRONZE_RECORDS)
+    kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS)
+    rejected = _ids(warehouse, TableName.SILVER_REJECTIONS)
     accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept
     figures: dict[str, MetadataValue] = {
         "bronze_rows": len(bronze),
@@ -138,11 +138,11 @@ def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
 def duplicates_point_to_kept(warehouse: Warehouse) -> CheckOutcome:
     """Every duplicate rejection names a kept record that is in silver.conversations."""
     rejections = warehouse.read(
-        "silver.rejections", columns=("record_id", "reason", "kept_record_id")
+        TableName.SILVER_REJECTIONS, columns=("record_id", "reason", "kept_record_id")
     )
     is_dup = pc.is_in(rejections["reason"], value_set=pa.array(["exact_dup", "near_dup"]))
     dups = rejections.filter(pc.and_(is_dup, pc.is_valid(rejections["kept_record_id"])))
-    kept = _ids(warehouse, "silver.conversations")
+    kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS)
     dangling = dups.filter(pc.invert(pc.is_in(dups["kept_record_id"], value_set=kept)))
     if dangling.num_rows:
         return CheckOutcome(
@@ -206,8 +206,8 @@ def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckO
 
 def packs_cover_records(warehouse: Warehouse, dropped: list[str] | None = None) -> CheckOutcome:
     """Every ``gold.sft`` record is in exactly one pack, or was dropped for a stated reason."""
-    records = _ids(warehouse, "gold.sft")
-    packed = warehouse.read("gold.sft_packed", columns=("record_ids",))
+    records = _ids(warehouse, TableName.GOLD_SFT)
+    packed = warehouse.read(TableName.GOLD_SFT_PACKED, columns=("record_ids",))
     placed = (
         pc.list_flatten(packed["record_ids"]).combine_chunks()
         if packed.num_rows
@@ -241,7 +241,7 @@ def packs_cover_records(warehouse: Warehouse, dropped: list[str] | None = None) 
 def packs_fit(warehouse: Warehouse, seq_length: int) -> CheckOutcome:
     """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens."""
     packed = warehouse.read(
-        "gold.sft_packed", columns=("input_ids", "assistant_masks", "seq_lengths")
+        TableName.GOLD_SFT_PACKED, columns=("input_ids", "assistant_masks", "seq_lengths")
     )
     if packed.num_rows == 0:
         return CheckOutcome(True, "no packs", {"packs": 0})

@@ -155,6 +155,17 @@ EVAL_HUMANEVAL = pa.schema(
 DECONTAM_COLUMNS_PROPERTY = "posttrain.decontam.text-columns"
 
 
+class TableName(StrEnum):
+    """Every posttrain table's identifier. Code outside this module names tables only here."""
+
+    BRONZE_RECORDS = "bronze.records"
+    SILVER_CONVERSATIONS = "silver.conversations"
+    SILVER_REJECTIONS = "silver.rejections"
+    GOLD_SFT = "gold.sft"
+    GOLD_SFT_PACKED = "gold.sft_packed"
+    EVAL_HUMANEVAL = "eval.humaneval"
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """A posttrain table: its identifier, schema, key and what a row is."""
@@ -174,37 +185,37 @@ TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in [
         TableSpec(
-            "bronze.records",
+            TableName.BRONZE_RECORDS,
             BRONZE_RECORDS,
             ("record_id",),
             "One raw input record exactly as received; append-only, never rewritten.",
         ),
         TableSpec(
-            "silver.conversations",
+            TableName.SILVER_CONVERSATIONS,
             SILVER_CONVERSATIONS,
             ("record_id",),
             "A clean, redacted, deduplicated, decontaminated conversation.",
         ),
         TableSpec(
-            "silver.rejections",
+            TableName.SILVER_REJECTIONS,
             SILVER_REJECTIONS,
             ("record_id",),
             "A bronze record that silver refused, with the reason and evidence.",
         ),
         TableSpec(
-            "gold.sft",
+            TableName.GOLD_SFT,
             GOLD_SFT,
             ("record_id",),
             "A TRL conversational SFT example (`messages`).",
         ),
         TableSpec(
-            "gold.sft_packed",
+            TableName.GOLD_SFT_PACKED,
             GOLD_SFT_PACKED,
             ("pack_id",),
             "A packed, padding-free training sequence in TRL's layout.",
         ),
         TableSpec(
-            "eval.humaneval",
+            TableName.EVAL_HUMANEVAL,
             EVAL_HUMANEVAL,
             ("item_id",),
             "HumanEval problems; also a decontamination reference.",

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from posttrain.platform.dedup.config import DedupConfig
 from posttrain.platform.dedup.minhash import decode_signatures
 from posttrain.platform.errors import ConfigError, InputFormatError
+from posttrain.platform.schemas import TableName
 
 PUBLISHED_COLUMNS = ("record_id", "exact_hash", "minhash")
 
@@ -49,7 +50,7 @@ class PublishedIndex:
 
     @classmethod
     def from_table(
-        cls, published: pa.Table, config: DedupConfig, *, name: str = "silver.conversations"
+        cls, published: pa.Table, config: DedupConfig, *, name: str = TableName.SILVER_CONVERSATIONS
     ) -> PublishedIndex:
         """The index of ``published`` (columns ``record_id``, ``exact_hash``, ``minhash``).
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from posttrain.platform.errors import InputFormatError, MissingDependencyError
 from posttrain.platform.evals.benchmark import Benchmark, seed_benchmark
-from posttrain.platform.schemas import EVAL_HUMANEVAL, TABLES
+from posttrain.platform.schemas import EVAL_HUMANEVAL, TABLES, TableName
 from posttrain.platform.warehouse import Warehouse
 
 _FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -66,7 +66,7 @@ def load_humaneval(path: str | Path | None = None) -> pa.Table:
     return pa.table({"item_id": item_ids, **columns}, schema=EVAL_HUMANEVAL)
 
 
-HUMANEVAL = Benchmark(name="humaneval", spec=TABLES["eval.humaneval"], load=load_humaneval)
+HUMANEVAL = Benchmark(name="humaneval", spec=TABLES[TableName.EVAL_HUMANEVAL], load=load_humaneval)
 
 
 def seed_humaneval(warehouse: Warehouse) -> int | None:

@@ -20,12 +20,12 @@ from posttrain.platform.execution import Executor
 from posttrain.platform.gold.packing import PackConfig, PackStats, pack_sequences
 from posttrain.platform.gold.tokenize import TokenizeConfig, tokenize_conversations
 from posttrain.platform.lineage import Lineage
-from posttrain.platform.schemas import GOLD_SFT
+from posttrain.platform.schemas import GOLD_SFT, TableName
 from posttrain.platform.warehouse import Warehouse
 
-SILVER = "silver.conversations"
-SFT = "gold.sft"
-SFT_PACKED = "gold.sft_packed"
+SILVER = TableName.SILVER_CONVERSATIONS
+SFT = TableName.GOLD_SFT
+SFT_PACKED = TableName.GOLD_SFT_PACKED
 
 
 class GoldSftConfig(FrozenConfig):
@@ -63,7 +63,7 @@ def build_gold_sft(warehouse: Warehouse) -> GoldSftReport:
     columns = tuple(GOLD_SFT.names)
     silver = warehouse.read(SILVER, columns=columns)
     rows = silver.take(pc.sort_indices(silver, [("record_id", "ascending")]))
-    lineage = Lineage("gold.sft", {SILVER: warehouse.snapshot_id(SILVER)})
+    lineage = Lineage(TableName.GOLD_SFT, {SILVER: warehouse.snapshot_id(SILVER)})
     snapshot_id = warehouse.overwrite(SFT, rows, lineage)
     return GoldSftReport(rows.num_rows, rows.nbytes, time.monotonic() - started, snapshot_id)
 
@@ -79,7 +79,7 @@ def build_gold_packed(
     )
     tokenized = tokenize_conversations(conversations, config.tokenize, executor)
     result = pack_sequences(tokenized.kept, config.pack)
-    lineage = Lineage("gold.sft_packed", {SFT: source_snapshot}, config.config_hash())
+    lineage = Lineage(TableName.GOLD_SFT_PACKED, {SFT: source_snapshot}, config.config_hash())
     snapshot_id = warehouse.overwrite(SFT_PACKED, result.packs, lineage)
     truncated = (
         int(pc.sum(tokenized.kept["truncated"]).as_py() or 0) if tokenized.kept.num_rows else 0

@@ -46,10 +46,10 @@ from posttrain.platform.ingest.readers import (
 from posttrain.platform.ingest.sources import SourceSpec, validate_specs
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.progress import NullProgress, ProgressSink, ProgressTracker
-from posttrain.platform.schemas import BRONZE_RECORDS, TIMESTAMP_TYPE
+from posttrain.platform.schemas import BRONZE_RECORDS, TIMESTAMP_TYPE, TableName
 from posttrain.platform.warehouse import Warehouse
 
-BRONZE_TABLE = "bronze.records"
+BRONZE_TABLE = TableName.BRONZE_RECORDS
 # Rows buffered before one Iceberg append: small inputs make one snapshot per call,
 # large ones a snapshot every this many rows, so memory stays bounded.
 DEFAULT_COMMIT_ROWS = 200_000

@@ -43,15 +43,15 @@ from posttrain.platform.dedup import DedupConfig, DedupStats, PublishedIndex, de
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, rebatch
 from posttrain.platform.ingest.parse import ParseStep
 from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, Lineage
-from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS
+from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, TableName
 from posttrain.platform.silver.quality import QualityConfig, QualityStep
 from posttrain.platform.silver.redact import RedactionConfig, RedactStep
 from posttrain.platform.steps import StepResult, empty_rejections
 from posttrain.platform.warehouse import Warehouse
 
-BRONZE = "bronze.records"
-CONVERSATIONS = "silver.conversations"
-REJECTIONS = "silver.rejections"
+BRONZE = TableName.BRONZE_RECORDS
+CONVERSATIONS = TableName.SILVER_CONVERSATIONS
+REJECTIONS = TableName.SILVER_REJECTIONS
 
 
 class SilverConfig(FrozenConfig):
