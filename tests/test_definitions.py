@@ -14,7 +14,9 @@ import pytest
 from posttrain.assets._support import table_key
 from posttrain.definitions import all_assets, defs
 from posttrain.platform.evals import benchmark_tables
+from posttrain.platform.schemas import TABLES, column_doc
 from posttrain.platform.settings import ExecutorSettings, WarehouseSettings
+from posttrain.platform.warehouse import Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,3 +205,58 @@ def test_gold_checks_contamination_with_the_decontamination_silver_used(tmp_path
     assert check.passed, check.description
     assert check.metadata["ngram"].value == 64
     assert result.success
+
+
+def test_every_column_of_every_table_has_a_doc() -> None:
+    undocumented = [
+        f"{name}.{field.name}"
+        for name, spec in TABLES.items()
+        for field in spec.schema
+        if not column_doc(field)
+    ]
+    assert undocumented == []
+
+
+def test_column_docs_become_iceberg_column_docs(warehouse: Warehouse) -> None:
+    for spec in TABLES.values():
+        iceberg = warehouse.ensure_table(spec).schema()
+        assert {field.name: field.doc for field in iceberg.fields} == {
+            field.name: column_doc(field) for field in spec.schema
+        }, spec.name
+
+
+COLUMN_DOCS = """
+{
+  assetNodes {
+    assetKey { path }
+    metadataEntries {
+      label
+      ... on TableSchemaMetadataEntry { schema { columns { name description } } }
+    }
+  }
+}
+"""
+
+
+def test_the_ui_shows_every_tables_column_docs(tmp_path: Path) -> None:
+    # The query the asset page's Overview tab makes, against the code location as
+    # `dagster dev` loads it (a gRPC server in a subprocess).
+    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        define_out_of_process_context(
+            str(REPO_ROOT / "posttrain" / "definitions.py"), "defs", instance
+        ) as context,
+    ):
+        result = execute_dagster_graphql(context, COLUMN_DOCS)
+    shown = {}
+    for node in result.data["assetNodes"]:
+        (entry,) = [e for e in node["metadataEntries"] if e["label"] == "dagster/column_schema"]
+        shown[".".join(node["assetKey"]["path"])] = {
+            column["name"]: column["description"] for column in entry["schema"]["columns"]
+        }
+    assert shown == {
+        name: {field.name: column_doc(field) for field in spec.schema}
+        for name, spec in TABLES.items()
+    }

@@ -48,7 +48,8 @@ def table_spec(
         description=spec.description,
         deps=[table_key(dep) for dep in deps or []],
         kinds={"iceberg", "pyarrow"},
-        metadata={"dagster/column_schema": column_schema(spec.schema), "table": name},
+        # str(): a TableName member would not serialize to the webserver (plain str only).
+        metadata={"dagster/column_schema": column_schema(spec.schema), "table": str(name)},
     )
 
 
