@@ -327,7 +327,9 @@ def load_settings(home: str | Path | None = None) -> Settings:
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{_where(error['loc'], file, env_keys)}: {error['msg']}{more}") from None
     written = parsed.warehouse
-    base = file.parent if file is not None else root
+    # A relative folder is relative to where it was written: the file, or the shell.
+    from_env = "warehouse.warehouse" in env_keys
+    base = Path.cwd() if from_env else file.parent if file is not None else root
     local = WarehouseSettings.local(root)
     default_uri = local.catalog_uri if written.catalog_type == "sql" else None
     location = _local_location(written.warehouse, base) if written.warehouse else local.warehouse

@@ -186,3 +186,11 @@ def test_explicit_choices_win_over_settings_which_win_over_the_default(
     settings: ExecutorSettings, choice: dict[str, object], expected: ExecutorSettings
 ) -> None:
     assert settings.choose(default="in_process", **choice) == expected  # type: ignore[arg-type]
+
+
+def test_a_relative_warehouse_from_the_environment_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("POSTTRAIN_WAREHOUSE", "lake")
+    assert load_settings(tmp_path / "home").warehouse.warehouse == (tmp_path / "lake").as_uri()
