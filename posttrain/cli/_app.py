@@ -38,7 +38,10 @@ HomeOption = Annotated[
     Path | None,
     typer.Option(
         "--home",
-        help="Warehouse home (catalog.db + warehouse/). Default: $POSTTRAIN_HOME or .posttrain/",
+        help=(
+            "Warehouse home (posttrain.yaml settings, or the embedded catalog.db + warehouse/). "
+            "Default: $POSTTRAIN_HOME or .posttrain/"
+        ),
         envvar="POSTTRAIN_HOME",
         show_default=False,
     ),
