@@ -13,7 +13,8 @@ from rich.console import Console
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor
 from posttrain.platform.progress import ProgressSink
-from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+from posttrain.platform.settings import ExecutorSettings, load_settings
+from posttrain.platform.warehouse import Warehouse
 
 app = typer.Typer(
     name="posttrain",
@@ -37,7 +38,10 @@ HomeOption = Annotated[
     Path | None,
     typer.Option(
         "--home",
-        help="Warehouse home (catalog.db + warehouse/). Default: $POSTTRAIN_HOME or .posttrain/",
+        help=(
+            "Warehouse home (posttrain.yaml settings, or the embedded catalog.db + warehouse/). "
+            "Default: $POSTTRAIN_HOME or .posttrain/"
+        ),
         envvar="POSTTRAIN_HOME",
         show_default=False,
     ),
@@ -57,12 +61,33 @@ RayAddressOption = Annotated[
 ]
 
 
-def make_executor(workers: int, ray_address: str | None, progress: ProgressSink) -> Executor:
-    """In-process for one worker, a local Ray runtime for more, or the given Ray cluster."""
-    if ray_address:
-        return RayExecutor(address=ray_address, progress=progress)
-    if workers > 1:
-        return RayExecutor(num_cpus=workers, progress=progress)
+def executor_settings(
+    workers: int | None, ray_address: str | None, home: Path | None = None
+) -> ExecutorSettings:
+    """The executor a command runs on: the flags laid over the resolved settings.
+
+    ``--ray-address`` (or one in the settings) means that cluster; ``--workers`` above 1 a
+    local Ray runtime with that many CPUs; otherwise the settings' ``executor.kind``, and
+    in-process when nothing says otherwise.
+    """
+    settings = load_settings(home).executor
+    if workers is not None and workers > 1:
+        return settings.choose(default="ray", kind="ray", ray_address=ray_address, num_cpus=workers)
+    return settings.choose(default="in_process", ray_address=ray_address)
+
+
+def make_executor(
+    workers: int | None,
+    ray_address: str | None,
+    progress: ProgressSink,
+    *,
+    home: Path | None = None,
+) -> Executor:
+    """In-process for one worker, a local Ray runtime for more, or the given Ray cluster
+    (see :func:`executor_settings`)."""
+    chosen = executor_settings(workers, ray_address, home)
+    if chosen.kind == "ray":
+        return RayExecutor(address=chosen.ray_address, num_cpus=chosen.num_cpus, progress=progress)
     return InProcessExecutor(progress)
 
 
@@ -87,5 +112,6 @@ def options_config(model: type[ConfigT], what: str, **options: object) -> Config
 
 
 def open_warehouse(home: Path | None) -> Warehouse:
-    """The embedded warehouse under ``home`` (or the default home)."""
-    return Warehouse(WarehouseSettings.local(home))
+    """The warehouse the settings name (see :mod:`posttrain.platform.settings`), the same one
+    the Dagster assets use; the embedded one under ``home`` when nothing is configured."""
+    return Warehouse(load_settings(home).warehouse)

@@ -142,11 +142,11 @@ GOLD_SFT_PACKED = pa.schema(
 
 EVAL_HUMANEVAL = pa.schema(
     [
-        _required("item_id", pa.string()),
-        _optional("prompt", pa.string()),
-        _optional("canonical_solution", pa.string()),
-        _optional("test", pa.string()),
-        _optional("entry_point", pa.string()),
+        _required("item_id", pa.string(), "Problem id, e.g. HumanEval/0."),
+        _optional("prompt", pa.string(), "Function signature and docstring given to the model."),
+        _optional("canonical_solution", pa.string(), "Reference body that passes the tests."),
+        _optional("test", pa.string(), "The check(candidate) function that scores a solution."),
+        _optional("entry_point", pa.string(), "Name of the function under test."),
     ]
 )
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
-from pydantic import Field
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     NamespaceAlreadyExistsError,
@@ -29,11 +29,11 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import Table
 
-from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import CatalogError, ConfigError, TableNotFoundError
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.schemas import TABLES, TableSpec
-from posttrain.platform.settings import posttrain_home
+from posttrain.platform.settings import WarehouseSettings as WarehouseSettings  # re-exported
+from posttrain.platform.settings import redact_uri
 
 ALL_ROWS: BooleanExpression = AlwaysTrue()
 
@@ -41,36 +41,6 @@ DEFAULT_TABLE_PROPERTIES = {
     "write.parquet.compression-codec": "zstd",
     "format-version": "2",
 }
-
-
-class WarehouseSettings(FrozenConfig):
-    """How to reach the Iceberg catalog and where table data lives.
-
-    ``catalog_type`` ``sql`` takes a SQLAlchemy URI (SQLite or Postgres); ``rest`` and
-    ``glue`` pass ``properties`` through to pyiceberg's ``load_catalog``, which is also
-    where S3 credentials and endpoints go (``s3.endpoint``, ``s3.access-key-id``, ...).
-    """
-
-    catalog_name: str = "posttrain"
-    catalog_type: str = "sql"
-    catalog_uri: str | None = None
-    warehouse: str
-    properties: dict[str, str] = Field(default_factory=dict)
-
-    @classmethod
-    def local(cls, home: str | Path | None = None) -> WarehouseSettings:
-        """The embedded default: SQLite catalog and local warehouse under ``home``."""
-        root = Path(home).resolve() if home is not None else posttrain_home()
-        return cls(
-            catalog_uri=f"sqlite:///{root / 'catalog.db'}",
-            warehouse=(root / "warehouse").as_uri(),
-        )
-
-    def catalog_properties(self) -> dict[str, str]:
-        props = {"type": self.catalog_type, "warehouse": self.warehouse, **self.properties}
-        if self.catalog_uri is not None:
-            props["uri"] = self.catalog_uri
-        return props
 
 
 @dataclass(frozen=True)
@@ -109,10 +79,13 @@ class Warehouse:
                 settings.catalog_name, **settings.catalog_properties()
             )
         except Exception as exc:  # pyiceberg raises many types; the user needs one message
+            where = settings.catalog_uri or settings.warehouse
+            # The message reaches terminals and Dagster's event log: never a password.
+            password = urlsplit(where).password
+            problem = str(exc).replace(password, "***") if password else str(exc)
             raise CatalogError(
-                f"cannot open the {settings.catalog_type} catalog at "
-                f"{settings.catalog_uri or settings.warehouse}: {exc}"
-            ) from exc
+                f"cannot open the {settings.catalog_type} catalog at {redact_uri(where)}: {problem}"
+            ) from None
 
     def _prepare_local_paths(self) -> None:
         uri = self.settings.catalog_uri or ""

@@ -256,6 +256,7 @@ def build_silver(
         "silver",
         {BRONZE: warehouse.snapshot_id(BRONZE), **eval_snapshots},
         config.config_hash(),
+        config.decontam.summary_properties(),
     )
     write = warehouse.overwrite if mode == "full" else warehouse.append
     write(REJECTIONS, rejections, lineage)
