@@ -167,7 +167,7 @@ def _sample_conversations() -> list[list[Message]]:
         return []
     from posttrain.platform.errors import PosttrainError
     from posttrain.platform.ingest.formats import detect_format
-    from posttrain.platform.ingest.parse import decode_record, parse_payload
+    from posttrain.platform.silver.parse import decode_record, parse_payload
     from posttrain.platform.ingest.readers import SUFFIXES, iter_raw_batches
 
     conversations = []

@@ -9,7 +9,7 @@ import pytest
 
 from posttrain.platform.errors import RecordError
 from posttrain.platform.ingest.formats import ChatFormat
-from posttrain.platform.ingest.parse import parse_payload
+from posttrain.platform.silver.parse import parse_payload
 from posttrain.platform.messages import make_message
 
 Records = dict[ChatFormat, dict[str, Any]]
