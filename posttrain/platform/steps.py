@@ -41,7 +41,13 @@ from posttrain.platform.schemas import SILVER_REJECTIONS, RejectionReason
 
 # Input columns a rejection row copies, when the batch has them, to name where it came from.
 PROVENANCE_COLUMNS = ("record_id", "source", "batch_id", "source_uri", "row_index")
-EVIDENCE_COLUMNS = ("kept_record_id", "similarity", "benchmark", "benchmark_item_id", "matched_ngrams")
+EVIDENCE_COLUMNS = (
+    "kept_record_id",
+    "similarity",
+    "benchmark",
+    "benchmark_item_id",
+    "matched_ngrams",
+)
 STAGE_ERRORS = "stage_errors"  # counter: records a stage raised on
 MAX_ERROR_CHARS = 300
 
@@ -180,9 +186,7 @@ def _merge(parts: Sequence[StepResult], empty: StepResult) -> StepResult:
     for part in parts:
         counters.update(part.counters)
     return StepResult(
-        kept=pa.concat_tables(kept, promote_options="permissive")
-        if len(kept) > 1
-        else kept[0],
+        kept=pa.concat_tables(kept, promote_options="permissive") if len(kept) > 1 else kept[0],
         rejected=pa.concat_tables([part.rejected for part in parts]),
         counters=dict(counters),
     )
@@ -203,7 +207,7 @@ def _isolate(stage: Stage, table: pa.Table, error: Exception, empty: StepResult)
     for part in (table.slice(0, half), table.slice(half)):
         try:
             parts.append(stage(part))
-        except Exception as part_error:  # noqa: BLE001  (the guard's purpose)
+        except Exception as part_error:
             parts.append(_isolate(stage, part, part_error, empty))
     return _merge(parts, empty)
 
@@ -224,7 +228,7 @@ def guarded(stage: Stage, batch: pa.RecordBatch | pa.Table) -> StepResult:
             raise
         try:
             empty = stage(table.slice(0, 0))
-        except Exception:  # noqa: BLE001
+        except Exception:
             raise error from None
         return _isolate(stage, table, error, empty)
 

@@ -178,7 +178,9 @@ def _rejections(
     """``silver.rejections`` rows of the rejected candidates, in ``record_id`` order."""
     rejected_rows = np.flatnonzero(~decisions.keep)
     rejected = assignments.take(pa.array(rejected_rows))
-    provenance = [c for c in PROVENANCE_COLUMNS if c != "record_id" and c in candidates.column_names]
+    provenance = [
+        c for c in PROVENANCE_COLUMNS if c != "record_id" and c in candidates.column_names
+    ]
     context = candidates.select(["record_id", *provenance])
     context = context.take(pc.sort_indices(context, [("record_id", "ascending")]))
     errors = [

@@ -87,7 +87,9 @@ class FingerprintStep:
             batch = pa.record_batch(
                 [column.combine_chunks() for column in batch.columns], schema=batch.schema
             )
-        return StepResult(kept=pa.Table.from_batches([self.sign(batch)]), rejected=empty_rejections())
+        return StepResult(
+            kept=pa.Table.from_batches([self.sign(batch)]), rejected=empty_rejections()
+        )
 
     def sign(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """``record_id``, ``exact_hash`` and raw ``signature`` of every row of ``batch``."""

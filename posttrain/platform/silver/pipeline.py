@@ -43,8 +43,8 @@ from posttrain.platform.dedup import DedupConfig, DedupStats, PublishedIndex, de
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, rebatch
 from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, Lineage
 from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, TableName
-from posttrain.platform.silver.quality import QualityConfig, QualityStep
 from posttrain.platform.silver.parse import ParseStep
+from posttrain.platform.silver.quality import QualityConfig, QualityStep
 from posttrain.platform.silver.redact import RedactionConfig, RedactStep
 from posttrain.platform.steps import Chain, run_stages
 from posttrain.platform.warehouse import Warehouse
@@ -223,7 +223,9 @@ def build_silver(
     conversations = _sorted(_conversation_columns(dedup.kept(kept))).select(
         SILVER_CONVERSATIONS.names
     )
-    rejections = _sorted(pa.concat_tables([checked.rejected, dedup.rejected]).cast(SILVER_REJECTIONS))
+    rejections = _sorted(
+        pa.concat_tables([checked.rejected, dedup.rejected]).cast(SILVER_REJECTIONS)
+    )
 
     lineage = Lineage(
         "silver",

@@ -33,7 +33,6 @@ from posttrain.platform.config import FrozenConfig
 from posttrain.platform.messages import Message
 from posttrain.platform.schemas import MESSAGES_TYPE, REDACTION_COUNTS_TYPE
 from posttrain.platform.silver._columns import MESSAGES_COLUMN, as_table, require_messages
-from posttrain.platform.steps import StepResult, empty_rejections
 from posttrain.platform.silver.detectors import (
     SECRET_DETECTORS,
     Detector,
@@ -42,6 +41,7 @@ from posttrain.platform.silver.detectors import (
     RedactionKind,
     Span,
 )
+from posttrain.platform.steps import StepResult, empty_rejections
 
 REDACTIONS_COLUMN = "redactions"
 

@@ -9,8 +9,8 @@ import pytest
 
 from posttrain.platform.errors import RecordError
 from posttrain.platform.ingest.formats import ChatFormat
-from posttrain.platform.silver.parse import parse_payload
 from posttrain.platform.messages import make_message
+from posttrain.platform.silver.parse import parse_payload
 
 Records = dict[ChatFormat, dict[str, Any]]
 

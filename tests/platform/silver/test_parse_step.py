@@ -12,10 +12,10 @@ import pyarrow as pa
 
 from posttrain.platform.ingest.bronze import PlannedFile, bronze_rows
 from posttrain.platform.ingest.formats import ChatFormat
-from posttrain.platform.silver.parse import PARSED_RECORDS, ParseStep
 from posttrain.platform.ingest.readers import inspect_file, iter_raw_batches
 from posttrain.platform.ingest.sources import SourceSpec
 from posttrain.platform.schemas import SILVER_REJECTIONS
+from posttrain.platform.silver.parse import PARSED_RECORDS, ParseStep
 
 Records = dict[ChatFormat, dict[str, Any]]
 
