@@ -50,6 +50,10 @@ EVIDENCE_COLUMNS = (
 )
 STAGE_ERRORS = "stage_errors"  # counter: records a stage raised on
 MAX_ERROR_CHARS = 300
+# Never turned into rejections: the process is being stopped. Everything else is, including
+# BaseException subclasses that native extensions raise on a bad input (a Rust panic in
+# ``tokenizers`` arrives as pyo3's PanicException, which is not an Exception).
+_STOPPING = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,7 @@ class RecordStep(ABC):
 # -- the per-record guard -----------------------------------------------------------------
 
 
-def _stage_error(stage: Stage, row: Mapping[str, Any], error: Exception) -> RecordError:
+def _stage_error(stage: Stage, row: Mapping[str, Any], error: BaseException) -> RecordError:
     if isinstance(error, RecordError):
         return error
     message = " ".join(str(error).split())
@@ -192,7 +196,7 @@ def _merge(parts: Sequence[StepResult], empty: StepResult) -> StepResult:
     )
 
 
-def _isolate(stage: Stage, table: pa.Table, error: Exception, empty: StepResult) -> StepResult:
+def _isolate(stage: Stage, table: pa.Table, error: BaseException, empty: StepResult) -> StepResult:
     """``stage`` on ``table``, which made it raise ``error``: bisect down to the bad rows."""
     if table.num_rows == 1:
         context = [name for name in PROVENANCE_COLUMNS if name in table.column_names]
@@ -200,7 +204,7 @@ def _isolate(stage: Stage, table: pa.Table, error: Exception, empty: StepResult)
         return StepResult(
             kept=empty.kept,
             rejected=rejection_rows([(row, _stage_error(stage, row, error))]),
-            counters={STAGE_ERRORS: 1},
+            counters={} if isinstance(error, RecordError) else {STAGE_ERRORS: 1},
         )
     half = table.num_rows // 2
     parts = []
@@ -217,8 +221,8 @@ def guarded(stage: Stage, batch: pa.RecordBatch | pa.Table) -> StepResult:
 
     Raises:
         Exception: what ``stage`` raised, when it raises on an empty batch too (then the
-            fault is the stage's, not a record's). ``KeyboardInterrupt`` and ``SystemExit``
-            are never caught.
+            fault is the stage's, not a record's). ``KeyboardInterrupt``, ``SystemExit``
+            and ``GeneratorExit`` are never caught.
     """
     table = as_table(batch)
     try:

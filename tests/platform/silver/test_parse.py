@@ -145,6 +145,26 @@ def test_unterminated_string_detail_reads_well() -> None:
     assert detail == "line is not valid JSON: Unterminated string starting at char 11"
 
 
+def test_json_nested_deeper_than_the_decoder_allows_is_malformed() -> None:
+    deep = '{"prompt": "a", "completion": "b", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    detail = malformed_detail(deep, ChatFormat.PROMPT_COMPLETION)
+    assert detail.startswith("JSON is nested too deeply to decode (deeper than about ")
+
+
+def test_a_lone_surrogate_is_malformed_not_a_crash_when_stored() -> None:
+    payload = '{"prompt": "caf\\u00e9 \\ud800!", "completion": "b"}'
+    detail = malformed_detail(payload, ChatFormat.PROMPT_COMPLETION)
+    assert detail == (
+        "a string holds the lone UTF-16 surrogate '\\\\ud800', which is not valid Unicode "
+        "text (expected a surrogate pair or another character)"
+    )
+
+
+def test_a_surrogate_pair_is_an_ordinary_character() -> None:
+    payload = '{"prompt": "\\ud83d\\ude00", "completion": "b"}'
+    assert parse_payload(payload, ChatFormat.PROMPT_COMPLETION)[0]["content"] == "\U0001f600"
+
+
 @pytest.mark.parametrize(
     ("payload", "found"), [("[1, 2]", "list"), ('"text"', "string"), ("null", "null")]
 )
