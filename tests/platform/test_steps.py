@@ -139,6 +139,11 @@ def test_no_input_gives_empty_tables_of_the_declared_schema() -> None:
 
 @pytest.mark.slow
 def test_the_guard_runs_on_ray_workers_with_the_in_process_result(ray_runtime: None) -> None:
+    import sys
+
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
     texts = [DEEP if i % 5 == 2 else str(i) for i in range(12)]
     local = run_stages(Decode(), records(texts), InProcessExecutor(), batch_rows=4)
     remote = run_stages(Decode(), records(texts), RayExecutor(), batch_rows=4)
