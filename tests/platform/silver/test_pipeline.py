@@ -66,7 +66,8 @@ def test_every_rejection_names_the_file_and_line_of_its_record(
     _ingest(seeded, tmp_path, "first", [*ORIGINALS, ORIGINALS[0], "{not json"])
     build_silver(seeded, SilverConfig(), InProcessExecutor())
     rejections = seeded.read("silver.rejections", columns=("reason", "source_uri", "row_index"))
-    lines = dict(zip(rejections["reason"].to_pylist(), rejections["row_index"].to_pylist()))
+    reasons, rows = rejections["reason"].to_pylist(), rejections["row_index"].to_pylist()
+    lines = dict(zip(reasons, rows, strict=True))
     assert lines["malformed"] == 6
     assert lines["exact_dup"] in (1, 5)  # either copy of ORIGINALS[0], by the keeper rule
     uri = (tmp_path / "first.jsonl").resolve().as_uri()
