@@ -189,7 +189,7 @@ def _run(warehouse: Warehouse, corpus: Corpus, executor: Executor) -> None:
     offset = INVALID_UTF8.index(b"\xe9")
     assert by_place[("latin1.jsonl", 3)]["detail"] == f"not valid UTF-8 at byte offset {offset}"
     assert by_place[("latin1.jsonl", 9)]["detail"] == "not valid UTF-8 at byte offset 0"
-    assert "nested too deeply" in by_place[("hostile.jsonl", HEAD_RECORDS + 1)]["detail"]
+    assert "100,001 levels deep" in by_place[("hostile.jsonl", HEAD_RECORDS + 1)]["detail"]
     assert not set(undecodable) & set(kept["record_id"].to_pylist())
 
     # Every good record reaches gold, tokenized and packed once.

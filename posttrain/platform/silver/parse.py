@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from posttrain.platform.errors import RecordError
@@ -304,6 +304,25 @@ PARSERS: dict[ChatFormat, Callable[[dict[str, Any]], list[Message]]] = {
 
 _LONE_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]")
 
+MAX_JSON_DEPTH = 200
+"""Deepest nesting of arrays and objects a payload may have. Chat records nest a dozen
+levels (tool-call arguments included); far deeper JSON is an attack or a bug, and Python's
+decoder, like every later stage, recurses once per level."""
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth(payload: str) -> int:
+    """How deep the arrays and objects of ``payload`` nest, without decoding it (brackets
+    inside strings do not count); 0 when it cannot exceed :data:`MAX_JSON_DEPTH`."""
+    if payload.count("[") + payload.count("{") <= MAX_JSON_DEPTH:
+        return 0
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", payload)).encode("ascii")
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    return int(np.cumsum(np.where(opens, 1, -1)).max(initial=0))
+
 
 def _lone_surrogate(value: Any) -> str | None:
     """The first string of a decoded record holding a lone UTF-16 surrogate, escaped."""
@@ -326,19 +345,19 @@ def _lone_surrogate(value: Any) -> str | None:
 def decode_record(payload: str) -> dict[str, Any]:
     """The payload as a JSON object, or the ``malformed`` error saying why not.
 
-    Besides invalid JSON, refuses JSON nested too deep for the decoder and strings holding
-    a lone UTF-16 surrogate (JSON's ``"\\ud800"`` decodes, but is not Unicode text and
-    cannot be stored).
+    Besides invalid JSON, refuses JSON nested deeper than :data:`MAX_JSON_DEPTH` and
+    strings holding a lone UTF-16 surrogate (JSON's ``"\\ud800"`` decodes, but is not
+    Unicode text and cannot be stored).
     """
+    depth = json_depth(payload)
+    if depth > MAX_JSON_DEPTH:
+        raise malformed(
+            f"JSON nests {depth:,} levels deep; expected at most {MAX_JSON_DEPTH} (MAX_JSON_DEPTH)"
+        )
     try:
         record = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise malformed(f"line is not valid JSON: {json_error(exc)}") from None
-    except RecursionError:
-        raise malformed(
-            f"JSON is nested too deeply to decode (deeper than about {sys.getrecursionlimit():,}"
-            " levels)"
-        ) from None
     if not isinstance(record, dict):
         raise malformed(f"record must be a JSON object, found a {_type_name(record)}")
     # Only payloads spelling a surrogate escape can decode to one: the scan stays rare.
