@@ -54,6 +54,20 @@ class TableInfo:
     updated_at: datetime | None
 
 
+def _evolved(table: Table, schema: pa.Schema) -> Table:
+    """``table`` with the optional columns ``schema`` adds, and the columns it made optional
+    relaxed, so that a warehouse written by an older posttrain keeps accepting writes."""
+    current = {field.name: field for field in table.schema().as_arrow()}
+    if all(
+        field.name in current and (current[field.name].nullable or not field.nullable)
+        for field in schema
+    ):
+        return table
+    with table.update_schema() as update:
+        update.union_by_name(schema)
+    return table
+
+
 def _table_info(name: str, table: Table) -> TableInfo:
     snapshot = table.current_snapshot()
     summary = snapshot.summary if snapshot and snapshot.summary else None
@@ -124,11 +138,12 @@ class Warehouse:
             spec = TABLES[spec]
         with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(spec.namespace)
-        return self.catalog.create_table_if_not_exists(
+        table = self.catalog.create_table_if_not_exists(
             spec.name,
             schema=spec.schema,
             properties={**DEFAULT_TABLE_PROPERTIES, **spec.properties},
         )
+        return _evolved(table, spec.schema)
 
     def snapshot_id(self, name: str) -> int | None:
         """Current snapshot id of ``name``; ``None`` when it is missing or empty."""

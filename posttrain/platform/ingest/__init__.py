@@ -1,10 +1,9 @@
-"""Ingest: raw chat files → ``bronze.records``, and bronze payloads → canonical messages.
+"""Ingest: raw chat files → ``bronze.records`` (silver parses the payloads).
 
 * :mod:`.formats` — the chat formats and how they are detected;
 * :mod:`.readers` — streaming JSONL/Parquet files as raw records, checking a file;
 * :mod:`.sources` — what to ingest (:class:`SourceSpec`, ``sources.yaml``);
-* :mod:`.bronze` — appending to ``bronze.records`` once per record;
-* :mod:`.parse` — payload → messages, and the :class:`ParseStep` silver starts with.
+* :mod:`.bronze` — appending to ``bronze.records`` once per record.
 """
 
 from posttrain.platform.ingest.bronze import (
@@ -15,17 +14,14 @@ from posttrain.platform.ingest.bronze import (
     record_ids,
 )
 from posttrain.platform.ingest.formats import ChatFormat, detect_format, majority_format
-from posttrain.platform.ingest.parse import PARSED_RECORDS, ParseStep, parse_payload
 from posttrain.platform.ingest.readers import FileInspection, inspect_file, iter_raw_batches
 from posttrain.platform.ingest.sources import SourceSpec, load_sources
 
 __all__ = [
-    "PARSED_RECORDS",
     "ChatFormat",
     "FileInspection",
     "FileReport",
     "IngestReport",
-    "ParseStep",
     "SourceSpec",
     "detect_format",
     "ingest",
@@ -33,7 +29,6 @@ __all__ = [
     "iter_raw_batches",
     "load_sources",
     "majority_format",
-    "parse_payload",
     "plan_files",
     "record_ids",
 ]

@@ -172,6 +172,7 @@ def bronze_rows(
     columns = {
         "record_id": record_ids(spec.source, planned.path.name, raw["row_index"], raw["payload"]),
         "payload": raw["payload"],
+        "payload_bytes": pa.nulls(rows, pa.binary()),  # the ingest branch fills this
         "row_index": raw["row_index"],
         "source": constant(spec.source),
         "source_uri": constant(planned.path.resolve().as_uri()),
