@@ -23,10 +23,13 @@ from collections.abc import Iterable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.expressions.parser import parse as parse_filter
-from pyiceberg.expressions.visitors import bind
+from pyiceberg.expressions.visitors import bind, extract_field_ids
 from pyiceberg.io.pyarrow import expression_to_pyarrow
 from pyiceberg.table import FileScanTask, Table
 
@@ -48,28 +51,28 @@ SANDBOX: dict[str, str | bool] = {
 # Streamed reads: without ``pre_buffer`` and with a bounded buffer, pyarrow reads a column
 # chunk a buffer at a time instead of whole row groups (one row group can hold a whole
 # 300k-row ingest), which is what keeps ``show --limit 3`` flat in table size.
+_BUFFER_BYTES = 1 << 20
 _PARQUET = ds.ParquetFileFormat(
     default_fragment_scan_options=ds.ParquetFragmentScanOptions(
-        pre_buffer=False, use_buffered_stream=True, buffer_size=1 << 20
+        pre_buffer=False, use_buffered_stream=True, buffer_size=_BUFFER_BYTES
     )
 )
 _HEAD_BATCH_ROWS = 256
+_LOCAL = pafs.LocalFileSystem()
 
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _local_dataset(tasks: list[FileScanTask], schema: pa.Schema) -> ds.Dataset | None:
-    """A lazy dataset over ``tasks``' data files, or ``None`` when pyiceberg must read them."""
+def _local_paths(tasks: list[FileScanTask]) -> list[str] | None:
+    """The local data files of ``tasks``, or ``None`` when pyiceberg must read them."""
     paths = [task.file.file_path for task in tasks]
     if any(task.delete_files for task in tasks) or not all(
         path.startswith(("file://", "/")) for path in paths
     ):
         return None
-    return ds.dataset(
-        [path.removeprefix("file://") for path in paths], schema=schema, format=_PARQUET
-    )
+    return [path.removeprefix("file://") for path in paths]
 
 
 def table_data(table: Table, snapshot_id: int | None = None) -> ds.Dataset | pa.Table:
@@ -80,8 +83,10 @@ def table_data(table: Table, snapshot_id: int | None = None) -> ds.Dataset | pa.
     """
     scan = table.scan(snapshot_id=snapshot_id)
     schema = scan.projection().as_arrow()
-    dataset = _local_dataset(list(scan.plan_files()), schema)
-    return scan.to_arrow() if dataset is None else dataset
+    paths = _local_paths(list(scan.plan_files()))
+    if paths is None:
+        return scan.to_arrow()
+    return ds.dataset(paths, schema=schema, format=_PARQUET)
 
 
 def connect(warehouse: Warehouse, tables: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
@@ -184,6 +189,63 @@ def _filter(table: Table, where: str | None) -> BooleanExpression:
     return expression
 
 
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
+    """``batch`` with exactly ``schema``'s columns: files written before a column was added
+    lack it (null), and a file's string type may be the large variant."""
+    arrays = [
+        batch.column(field.name).cast(field.type)
+        if field.name in batch.schema.names
+        else pa.nulls(batch.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _row_groups(path: str, predicate: pc.Expression) -> list[int] | None:
+    """The row groups whose statistics do not rule ``predicate`` out (``None``: all)."""
+    try:
+        fragment = _PARQUET.make_fragment(path, filesystem=_LOCAL)
+        return [row_group.id for row_group in fragment.subset(predicate).row_groups]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None  # e.g. the filter names a column this older file lacks
+
+
+def _head_of_files(
+    paths: list[str], schema: pa.Schema, predicate: pc.Expression | None, limit: int
+) -> pa.Table:
+    """The first ``limit`` rows of ``paths`` that match ``predicate``, read a page at a time.
+
+    ``ParquetFile.iter_batches`` without pre-buffering decodes pages as it goes, so memory
+    is a few pages plus one dictionary page, whatever the size of the file or row group
+    (the dataset scanner reads whole column chunks ahead).
+    """
+    pieces: list[pa.Table] = []
+    remaining = limit
+    for path in paths:
+        if remaining == 0:
+            break
+        row_groups = _row_groups(path, predicate) if predicate is not None else None
+        if row_groups == []:
+            continue
+        parquet = pq.ParquetFile(path, buffer_size=_BUFFER_BYTES, pre_buffer=False)
+        present = set(parquet.schema_arrow.names)
+        batches = parquet.iter_batches(
+            batch_size=_HEAD_BATCH_ROWS,
+            row_groups=row_groups,
+            columns=[name for name in schema.names if name in present],
+            use_threads=False,
+        )
+        for batch in batches:
+            rows = _conform(batch, schema)
+            if predicate is not None:
+                rows = rows.filter(predicate)
+            pieces.append(rows.slice(0, remaining))
+            remaining -= pieces[-1].num_rows
+            if remaining == 0:
+                break
+    return pa.concat_tables(pieces) if pieces else schema.empty_table()
+
+
 def head(
     warehouse: Warehouse,
     name: str,
@@ -194,33 +256,38 @@ def head(
 ) -> pa.Table:
     """The first ``limit`` rows of ``name`` matching ``where`` (pyiceberg filter syntax).
 
-    Only the files the filter can match are opened, only the selected columns are read,
-    and reading stops at ``limit`` rows.
+    Only the files and row groups whose statistics can match are opened, only the selected
+    and filtered columns are read, and reading stops at ``limit`` rows, so memory does not
+    grow with the table.
 
     Raises:
         TableNotFoundError: no such table.
         QueryError: an unknown column, or a filter that does not parse or bind.
     """
     table = warehouse.table(name)
-    known = table.schema().column_names
+    schema = table.schema()
+    known = schema.column_names
     unknown = [column for column in columns or () if column not in known]
     if unknown:
         raise QueryError(
             f"--columns: no column {unknown[0]!r} in {name}; columns: {', '.join(known)}"
         )
     expression = _filter(table, where)
-    selected = tuple(columns) if columns else tuple(known)
+    selected = list(columns) if columns else known
     # Planning with the filter skips the files whose statistics rule it out.
-    scan = table.scan(row_filter=expression, selected_fields=selected, limit=limit)
-    dataset = _local_dataset(list(scan.plan_files()), table.schema().as_arrow())
-    if dataset is None:
+    scan = table.scan(row_filter=expression, selected_fields=tuple(selected), limit=limit)
+    tasks = list(scan.plan_files())
+    paths = _local_paths(tasks)
+    if paths is None:
         return scan.to_arrow()
-    return dataset.head(
-        limit,
-        columns=list(selected),
-        filter=expression_to_pyarrow(bind(table.schema(), expression, case_sensitive=True)),
-        batch_size=_HEAD_BATCH_ROWS,
-        batch_readahead=0,
-        fragment_readahead=0,
-        use_threads=False,
+    bound = bind(schema, expression, case_sensitive=True)
+    filtered = not isinstance(bound, AlwaysTrue)
+    read = set(selected)
+    if filtered:
+        read |= {schema.find_column_name(field_id) or "" for field_id in extract_field_ids(bound)}
+    arrow_schema = schema.as_arrow()
+    read_schema = pa.schema([field for field in arrow_schema if field.name in read])
+    rows = _head_of_files(
+        paths, read_schema, expression_to_pyarrow(bound) if filtered else None, limit
     )
+    return rows.select(selected)
