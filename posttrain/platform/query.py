@@ -115,6 +115,8 @@ def _one_line(exc: duckdb.Error) -> str:
     for index, line in enumerate(lines):
         found = re.match(r"LINE (\d+): ", line)
         if found and index + 1 < len(lines) and "^" in lines[index + 1]:
+            if line[len(found.group(0)) :].startswith("..."):  # a long line, shown cut
+                return f"{message} (line {found.group(1)})"
             column = lines[index + 1].index("^") - len(found.group(0)) + 1
             return f"{message} (line {found.group(1)}, column {column})"
     return message
