@@ -109,6 +109,8 @@ def query(
 
     Example: posttrain query "select reason, count(*) n from silver.rejections group by 1"
     """
+    if output not in ("table", "json", "csv"):
+        raise ConfigError(f"--format {output!r}: choose table, json or csv")
     result = run_query(_open_existing(home), sql)
     if output == "json":
         for row in result.to_pylist():

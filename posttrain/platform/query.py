@@ -177,16 +177,17 @@ def _filter(table: Table, where: str | None) -> BooleanExpression:
     except Exception as exc:  # pyparsing's ParseException carries the position
         # pyparsing's own message lists the whole grammar; the position and text say more.
         column = int(getattr(exc, "col", 1))
-        rest = where[column - 1 :].strip() or "end of filter"
+        rest = where[column - 1 :].strip()
+        near = f"at {rest!r}" if rest else "the end of the filter"
         raise QueryError(
-            f"--where {where!r}: cannot parse at column {column} ({rest!r}); expected e.g. "
+            f"--where {where!r}: cannot parse at column {column} ({near}); expected e.g. "
             "\"reason = 'near_dup'\", \"num_turns > 2 and detail is not null\", "
             "\"source in ('a', 'b')\""
         ) from None
     try:
         bind(table.schema(), expression, case_sensitive=True)
-    except ValueError as exc:
-        known = ", ".join(table.schema().column_names)
+    except (ValueError, TypeError) as exc:  # unknown column; literal of the wrong type
+        known = ", ".join(field.name for field in table.schema().fields)
         raise QueryError(f"--where {where!r}: {exc} (columns: {known})") from None
     return expression
 
@@ -268,7 +269,7 @@ def head(
     """
     table = warehouse.table(name)
     schema = table.schema()
-    known = schema.column_names
+    known = [field.name for field in schema.fields]
     unknown = [column for column in columns or () if column not in known]
     if unknown:
         raise QueryError(
