@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -35,7 +34,9 @@ POSTTRAIN = Path(sys.executable).parent / "posttrain"
 def _payloads(rows: int, payload_bytes: int, seed: int = 0) -> list[str]:
     """OpenAI-style chat records of about ``payload_bytes`` of word-like text each."""
     rng = random.Random(seed)
-    words = ["".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(2, 9))) for _ in range(4000)]
+    words = [
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randint(2, 9))) for _ in range(4000)
+    ]
     # Paragraphs are reused across records (text compresses like text), each record unique.
     paragraphs = [" ".join(rng.choices(words, k=60)) for _ in range(3000)]
     per_record = max(1, payload_bytes // 400)
@@ -67,10 +68,7 @@ def build(home: Path, rows: int, payload_bytes: int) -> None:
         "ingested_at": pa.array([now] * rows, schema.field("ingested_at").type),
     }
     data = pa.table(
-        {
-            field.name: columns.get(field.name, pa.nulls(rows, field.type))
-            for field in schema
-        }
+        {field.name: columns.get(field.name, pa.nulls(rows, field.type)) for field in schema}
     )
     Warehouse(WarehouseSettings.local(home)).append(TABLE, data, Lineage("bench"))
 
@@ -121,11 +119,15 @@ def main() -> None:
             )
             print(
                 f"{rows:>9,} rows ({size / 2**20:,.0f} MB of Parquet): "
-                + ", ".join(f"show {name}: {values[-1]:,.0f} MB" for name, values in results.items())
+                + ", ".join(
+                    f"show {name}: {values[-1]:,.0f} MB" for name, values in results.items()
+                )
             )
     small, large = options.rows
     for name, (low, high) in results.items():
-        print(f"peak RSS of `posttrain show {name}`, {large:,} vs {small:,} rows: {high / low:.2f}x")
+        print(
+            f"peak RSS of `posttrain show {name}`, {large:,} vs {small:,} rows: {high / low:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -89,5 +89,7 @@ def options_config(model: type[ConfigT], what: str, **options: object) -> Config
 def open_warehouse(home: Path | None) -> Warehouse:
     """The embedded warehouse under ``home`` (or the default home)."""
     if home is not None and home.exists() and not home.is_dir():
-        raise ConfigError(f"--home {home} is a file, not a warehouse folder (catalog.db + warehouse/)")
+        raise ConfigError(
+            f"--home {home} is a file, not a warehouse folder (catalog.db + warehouse/)"
+        )
     return Warehouse(WarehouseSettings.local(home))

@@ -1,4 +1,4 @@
-"""SQL over the warehouse, read-only and sandboxed: each Iceberg table is a view ``namespace.table``.
+"""Read-only, sandboxed SQL over the warehouse: each Iceberg table is a view ``namespace.table``.
 
 The DuckDB connection sees the posttrain tables and nothing else. Each table is handed to
 DuckDB as a pyarrow dataset over the data files of its current snapshot (pinned when the
@@ -13,7 +13,8 @@ Arrow table.
 the limit, projection and filter pushed into the scan, so memory stays flat in table size.
 
 Example:
-    >>> run_query(warehouse, "select reason, count(*) from silver.rejections group by 1")  # doctest: +SKIP
+    >>> sql = "select reason, count(*) from silver.rejections group by 1"
+    >>> run_query(warehouse, sql)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -137,8 +138,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     refused = [s.type.name for s in statements if s.type != duckdb.StatementType.SELECT]
     if refused:
         raise QueryRefusedError(
-            f"posttrain query is read-only: {refused[0]} statements are refused "
-            "(only SELECT runs)"
+            f"posttrain query is read-only: {refused[0]} statements are refused (only SELECT runs)"
         )
     if len(statements) > 1:
         raise QueryRefusedError(
@@ -181,7 +181,7 @@ def _filter(table: Table, where: str | None) -> BooleanExpression:
         near = f"at {rest!r}" if rest else "the end of the filter"
         raise QueryError(
             f"--where {where!r}: cannot parse at column {column} ({near}); expected e.g. "
-            "\"reason = 'near_dup'\", \"num_turns > 2 and detail is not null\", "
+            '"reason = \'near_dup\'", "num_turns > 2 and detail is not null", '
             "\"source in ('a', 'b')\""
         ) from None
     try:

@@ -1,4 +1,4 @@
-"""`head` (behind `posttrain show`): the right rows, read with limit, filter and columns pushed down."""
+"""`head` (behind `posttrain show`): the right rows, with limit, filter and columns pushed down."""
 
 from __future__ import annotations
 
@@ -92,6 +92,8 @@ def test_a_filter_on_an_unknown_column_is_one_line(three_files: Warehouse) -> No
 
 
 def test_a_filter_that_does_not_parse_says_where(three_files: Warehouse) -> None:
-    with pytest.raises(QueryError, match=r"cannot parse at column 18 \(the end of the filter\)") as failed:
+    with pytest.raises(
+        QueryError, match=r"cannot parse at column 18 \(the end of the filter\)"
+    ) as failed:
         head(three_files, TABLE, where="num_turns = 3 and")
     assert "\n" not in str(failed.value)

@@ -102,9 +102,7 @@ def test_an_attack_is_refused_in_one_line_and_changes_nothing(
     assert "root:" not in message
     assert _fingerprint(_home(filled)) == before
     assert sorted(tmp_path.iterdir()) == outside
-    assert run_query(filled, "select count(*) n from silver.rejections").to_pylist() == [
-        {"n": 6}
-    ]
+    assert run_query(filled, "select count(*) n from silver.rejections").to_pylist() == [{"n": 6}]
 
 
 @pytest.mark.parametrize(
