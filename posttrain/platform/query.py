@@ -37,7 +37,15 @@ from pyiceberg.table import FileScanTask, Table
 from posttrain.platform.errors import QueryError, QueryRefusedError
 from posttrain.platform.warehouse import Warehouse
 
-__all__ = ["QueryError", "QueryRefusedError", "connect", "head", "run_query", "table_data"]
+__all__ = [
+    "QueryError",
+    "QueryRefusedError",
+    "check_read_only",
+    "connect",
+    "head",
+    "run_query",
+    "table_data",
+]
 
 # Set when the connection is created; ``lock_configuration`` then forbids any ``SET`` that
 # would undo them.
@@ -49,9 +57,8 @@ SANDBOX: dict[str, str | bool] = {
     "python_enable_replacements": False,  # the caller's Python variables stay invisible
 }
 
-# Streamed reads: without ``pre_buffer`` and with a bounded buffer, pyarrow reads a column
-# chunk a buffer at a time instead of whole row groups (one row group can hold a whole
-# 300k-row ingest), which is what keeps ``show --limit 3`` flat in table size.
+# Without pre-buffering, pyarrow reads a column chunk a buffer at a time instead of whole
+# row groups at once (one row group can hold a whole 300k-row ingest).
 _BUFFER_BYTES = 1 << 20
 _PARQUET = ds.ParquetFileFormat(
     default_fragment_scan_options=ds.ParquetFragmentScanOptions(
