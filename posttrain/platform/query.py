@@ -57,14 +57,10 @@ SANDBOX: dict[str, str | bool] = {
     "python_enable_replacements": False,  # the caller's Python variables stay invisible
 }
 
-# Without pre-buffering, pyarrow reads a column chunk a buffer at a time instead of whole
-# row groups at once (one row group can hold a whole 300k-row ingest).
+_PARQUET = ds.ParquetFileFormat()
+# ``show`` reads without pre-buffering: pyarrow then reads a column chunk a buffer at a time
+# instead of whole row groups at once (one row group can hold a whole 300k-row ingest).
 _BUFFER_BYTES = 1 << 20
-_PARQUET = ds.ParquetFileFormat(
-    default_fragment_scan_options=ds.ParquetFragmentScanOptions(
-        pre_buffer=False, use_buffered_stream=True, buffer_size=_BUFFER_BYTES
-    )
-)
 _HEAD_BATCH_ROWS = 256
 _LOCAL = pafs.LocalFileSystem()
 
