@@ -136,7 +136,8 @@ def _payload(raw: bytes) -> Payload:
 
 
 def _other_encoding(head: bytes) -> str | None:
-    """``"UTF-16"``/``"UTF-32"`` when ``head`` is text in that encoding, else ``None``."""
+    """The name iconv knows (``UTF-16``, ``UTF-16LE``, ...) when ``head`` is UTF-16 or
+    UTF-32 text, else ``None``."""
     if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
         return "UTF-32"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -146,9 +147,14 @@ def _other_encoding(head: bytes) -> str | None:
         return None
     # ASCII in UTF-16 puts a NUL in every other byte; UTF-8 JSON has (almost) none.
     even, odd = sample[0::2], sample[1::2]
-    for nuls, text in ((even, odd), (odd, even)):
+    if sample.count(0) < 0.3 * len(sample):
+        return None
+    if sample[:3] == b"\x00\x00\x00" or sample[1:4] == b"\x00\x00\x00":
+        return "UTF-32BE" if sample[:3] == b"\x00\x00\x00" else "UTF-32LE"
+    # Without a byte order mark, iconv needs the byte order spelled out.
+    for nuls, text, name in ((even, odd, "UTF-16BE"), (odd, even, "UTF-16LE")):
         if nuls.count(0) >= 0.4 * len(nuls) and text.count(0) < 0.1 * len(text):
-            return "UTF-32" if sample[2:4] == b"\x00\x00" or sample[:2] == b"\x00\x00" else "UTF-16"
+            return name
     return None
 
 
