@@ -105,9 +105,7 @@ def _print_report(report: IngestReport) -> None:
 def ingest(
     path: Annotated[
         Path | None,
-        typer.Argument(
-            help="An input file, or a folder searched recursively.", show_default=False
-        ),
+        typer.Argument(help="An input file, or a folder searched recursively.", show_default=False),
     ] = None,
     sources: Annotated[
         Path | None,

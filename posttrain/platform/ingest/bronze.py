@@ -167,8 +167,12 @@ def plan(specs: Sequence[SourceSpec]) -> tuple[list[PlannedFile], list[SkippedFi
     for spec in specs:
         scan = spec.scan()
         if not scan.files:
-            found = "none" + "".join(f"; skipped {s.path.name}: {s.reason}" for s in scan.skipped[:5])
-            raise InputFormatError(spec.path, f"a folder holding {INPUT_PATTERNS} files", found=found)
+            found = "none" + "".join(
+                f"; skipped {s.path.name}: {s.reason}" for s in scan.skipped[:5]
+            )
+            raise InputFormatError(
+                spec.path, f"a folder holding {INPUT_PATTERNS} files", found=found
+            )
         planned += [_plan(spec, file) for file in scan.files]
         skipped += scan.skipped
     return planned, skipped

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -160,11 +160,13 @@ def _other_encoding(head: bytes) -> str | None:
 
 def _decompression_error(path: Path, exc: Exception) -> InputFormatError:
     suffix = Path(path).suffix
-    return InputFormatError(path, f"a readable {suffix} compressed file", found=str(exc) or repr(exc))
+    return InputFormatError(
+        path, f"a readable {suffix} compressed file", found=str(exc) or repr(exc)
+    )
 
 
 @contextlib.contextmanager
-def open_bytes(path: Path, compression: str | None) -> Iterator[IO[bytes]]:
+def open_bytes(path: Path, compression: str | None) -> Iterator[io.BufferedIOBase]:
     """``path`` as a stream of its (decompressed) bytes; decompression errors name the file."""
     try:
         with path.open("rb") as raw:
@@ -173,7 +175,7 @@ def open_bytes(path: Path, compression: str | None) -> Iterator[IO[bytes]]:
                     yield stream
             elif compression == ".zst":
                 reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-                with io.BufferedReader(reader, _CHUNK_BYTES) as stream:  # type: ignore[arg-type]
+                with io.BufferedReader(reader, _CHUNK_BYTES) as stream:
                     yield stream
             else:
                 yield raw
@@ -266,7 +268,7 @@ def _json_array_elements(path: Path, ftype: FileType) -> Iterator[tuple[int, byt
         number = 0
         while True:
             char = skip_space()
-            if char == "]" :
+            if char == "]":
                 pos += 1
                 if skip_space():
                     raise _JsonArrayError(number, "nothing after the closing ']'")
@@ -347,7 +349,9 @@ def _arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
         raise InputFormatError(path, "an Arrow IPC stream or file", found=str(exc)) from exc
 
 
-def _table_rows(path: Path, kind: FileKind, batch_rows: int) -> Iterator[tuple[int, dict[str, Any]]]:
+def _table_rows(
+    path: Path, kind: FileKind, batch_rows: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(row number, row)`` for every row, reading one record batch at a time."""
     batches: Iterator[pa.RecordBatch] = (
         _open_parquet(path).iter_batches(batch_size=batch_rows)
@@ -455,7 +459,9 @@ def _decoded_sample(path: Path, ftype: FileType, size: int) -> list[tuple[int, A
             first_error = first_error or (number, f"{json_error(exc)}: {shown!r}")
     if not sample and first_error is not None:
         line_number, found = first_error
-        expected = "a JSON array of records" if is_array else "JSON Lines (one JSON object per line)"
+        expected = (
+            "a JSON array of records" if is_array else "JSON Lines (one JSON object per line)"
+        )
         raise InputFormatError(
             path, expected, line=line_number, found=found, unit=_unit(ftype, is_array)
         )

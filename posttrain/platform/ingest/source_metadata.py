@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 
 from posttrain.platform.errors import CatalogError, ConfigError
 from posttrain.platform.ingest.sources import SourceSpec
@@ -97,7 +98,7 @@ def _write(warehouse: Warehouse, entry: SourceMetadata, stage: str, *, new: bool
             if new:
                 table.append(row, snapshot_properties=summary)
             else:
-                same_source = EqualTo("source", entry.source)
+                same_source = EqualTo(term=Reference("source"), value=literal(entry.source))
                 table.overwrite(row, overwrite_filter=same_source, snapshot_properties=summary)
         except CommitFailedException:
             time.sleep(0.05 * 2**attempt)
@@ -171,9 +172,7 @@ def set_source_metadata(
     return entry
 
 
-def apply_source_metadata(
-    rows: pa.Table, metadata: Mapping[str, SourceMetadata]
-) -> pa.Table:
+def apply_source_metadata(rows: pa.Table, metadata: Mapping[str, SourceMetadata]) -> pa.Table:
     """``rows`` with ``workspace`` and ``license`` replaced by their source's current
     metadata; rows of a source with no recorded metadata keep their own values."""
     if "source" not in rows.column_names or not metadata:

@@ -30,8 +30,8 @@ from pydantic import Field, ValidationError
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.ingest.folders import FolderScan, scan_inputs
+from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.ingest.readers import INPUT_PATTERNS
 from posttrain.platform.settings import project_root
 

@@ -68,7 +68,9 @@ def test_json_array_elements_are_records_kept_as_written(tmp_path: Path) -> None
     path.write_text(json.dumps(QA, indent=2, ensure_ascii=False))
     rows = raw_rows(path)
     assert [r["row_index"] for r in rows] == [1, 2, 3]
-    assert [r["payload"] for r in rows] == [json.dumps(r, indent=2).replace("\n", "\n  ") for r in QA]
+    assert [r["payload"] for r in rows] == [
+        json.dumps(r, indent=2).replace("\n", "\n  ") for r in QA
+    ]
     assert inspect_file(path).format is ChatFormat.ALPACA
 
 
@@ -136,8 +138,11 @@ def test_the_hub_layout_is_searched_recursively_with_splits(
     ]
     assert [r["split"] for r in bronze(warehouse)] == ["train"] * 2 + ["validation"] * 2
     assert [(s.path.name, s.reason) for s in report.skipped] == [
-        ("README.md", "not an input file (expected a name ending in one of .jsonl, .ndjson, "
-         ".json (each also .gz or .zst), .parquet, .pq, .arrow)")
+        (
+            "README.md",
+            "not an input file (expected a name ending in one of .jsonl, .ndjson, "
+            ".json (each also .gz or .zst), .parquet, .pq, .arrow)",
+        )
     ]
 
 
@@ -182,7 +187,9 @@ def test_a_utf16_file_fails_before_anything_is_written_saying_encoding(
 ) -> None:
     path = tmp_path / "qa.jsonl"
     path.write_bytes(encode(jsonl_bytes(QA).decode()))
-    with pytest.raises(InputFormatError, match=r"qa\.jsonl: expected UTF-8 JSON Lines, found ") as e:
+    with pytest.raises(
+        InputFormatError, match=r"qa\.jsonl: expected UTF-8 JSON Lines, found "
+    ) as e:
         ingest(warehouse, [SourceSpec(path=path, source="qa")])
     assert found in str(e.value)
     assert not warehouse.exists("bronze.records")
