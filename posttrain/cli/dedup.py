@@ -80,7 +80,21 @@ def _record_ids(records: RecordsFile, id_column: str | None) -> pa.Array:
             f"id column {id_column!r} of strings or numbers",
             found=str(table.schema.field(id_column).type),
         )
-    return table[id_column].combine_chunks().cast(pa.string())
+    ids = table[id_column].combine_chunks().cast(pa.string())
+    counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
+    repeated = counts.filter(pc.greater(counts["id_count"], 1))
+    if repeated.num_rows or ids.null_count:
+        value = repeated["id"][0].as_py() if repeated.num_rows else None
+        at = records.numbers.filter(pc.equal(ids, value) if value is not None else pc.is_null(ids))
+        unit = "line" if records.path.suffix.lower() != ".parquet" else "row"
+        where = ", ".join(str(n) for n in at.to_pylist()[:5])
+        raise InputFormatError(
+            records.path,
+            f"a unique value of --id-column {id_column!r} on every row",
+            found=f"{value!r} on {unit}s {where}"
+            + (f" ({repeated.num_rows:,} values repeat)" if repeated.num_rows > 1 else ""),
+        )
+    return ids
 
 
 def _text_column(records: RecordsFile, requested: str | None) -> str:

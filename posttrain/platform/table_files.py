@@ -297,6 +297,8 @@ def _conform_messages(
 
 def _read(path: str | Path, *, strict: bool) -> RecordsFile:
     source = Path(path)
+    if source.is_dir():
+        raise InputFormatError(source, "a file", found="a folder")
     kind = _kind(source)
     if not source.is_file():
         raise InputFormatError(source, "an existing file", found="nothing at this path")
