@@ -1,7 +1,7 @@
 """Append raw input records to ``bronze.records``, once each, with their provenance.
 
 Record identity: ``record_id`` is the first 32 hex digits of the SHA-256 of
-``source \\0 file name \\0 occurrence \\0 payload bytes``, where the file name is the
+``source \\0 file name \\0 payload bytes \\0 occurrence``, where the file name is the
 base name of a file given directly, or the path relative to the folder given; the payload
 bytes are the record exactly as received; and the occurrence is 1 for the first record of
 the file with these bytes, 2 for the second identical one, and so on. The line number is
@@ -192,35 +192,37 @@ def default_batch_id(files: Sequence[PlannedFile]) -> str:
 class RecordIdentity:
     """Record ids of one file's records, fed in file order (see the module docstring).
 
-    It remembers an 8-byte digest per distinct payload to count occurrences. Two payloads
-    whose digests collide only share a counter: their ids still differ (the payload is
-    hashed), and the collision is the same on every run, so ids stay stable.
+    It remembers 8 bytes of the payload's hash per distinct payload to count occurrences.
+    Two payloads whose 8 bytes collide only share a counter: their ids still differ (the
+    payload is hashed), and the collision is the same on every run, so ids stay stable.
     """
 
     def __init__(self, source: str, file_name: str) -> None:
-        self._prefix = f"{source}\0{file_name}\0".encode()
+        self._prefix = hashlib.sha256(f"{source}\0{file_name}\0".encode())
         self._seen: dict[bytes, int] = {}
 
     def next_id(self, payload: bytes) -> str:
         """The id of the next record of the file, whose exact bytes are ``payload``."""
-        key = hashlib.blake2b(payload, digest_size=8).digest()
+        digest = self._prefix.copy()
+        digest.update(payload)
+        key = digest.copy().digest()[:8]  # one pass over the payload serves both hashes
         occurrence = self._seen.get(key, 0) + 1
         self._seen[key] = occurrence
-        return hashlib.sha256(self._prefix + b"%d\0" % occurrence + payload).hexdigest()[:32]
+        digest.update(b"\0%d" % occurrence)
+        return digest.hexdigest()[:32]
 
     def ids(self, raw: pa.RecordBatch | pa.Table) -> pa.Array:
         """The ids of a batch of raw records (:data:`~.readers.RAW_RECORDS`), in order."""
         return pa.array([self.next_id(p) for p in payload_bytes(raw)], pa.string())
 
 
-def payload_bytes(raw: pa.RecordBatch | pa.Table) -> Iterable[bytes]:
+def payload_bytes(raw: pa.RecordBatch | pa.Table) -> list[bytes]:
     """Each raw record's exact bytes: ``payload_bytes`` when set, else the UTF-8 payload."""
-    texts = raw["payload"].to_pylist()
-    raws = raw["payload_bytes"].to_pylist() if "payload_bytes" in raw.schema.names else []
-    return (
-        blob if blob is not None else text.encode()
-        for text, blob in zip(texts, raws or [None] * len(texts), strict=True)
-    )
+    as_bytes = pc.cast(raw["payload"], pa.binary())  # zero-copy: UTF-8 text is its bytes
+    if "payload_bytes" in raw.schema.names:
+        as_bytes = pc.coalesce(as_bytes, raw["payload_bytes"])
+    blobs: list[bytes] = as_bytes.to_pylist()
+    return blobs
 
 
 def record_ids(source: str, file_name: str, batches: Iterable[pa.RecordBatch]) -> list[str]:

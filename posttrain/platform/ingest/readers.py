@@ -366,17 +366,26 @@ def _table_rows(
                 yield number, row
 
 
-def _raw_records(path: Path, ftype: FileType, batch_rows: int) -> Iterator[tuple[int, Payload]]:
+def _raw_records(path: Path, ftype: FileType, batch_rows: int) -> Iterator[tuple[int, bytes]]:
+    """``(number, exact bytes)`` of every record: text as received, rows as canonical JSON."""
     if ftype.kind.is_text:
         check_encoding(path, ftype)
-        lines = (
-            _json_array_records(path, ftype)
-            if _is_json_array(path, ftype)
-            else _jsonl_lines(path, ftype)
-        )
-        return ((number, _payload(raw)) for number, raw in lines)
+        if _is_json_array(path, ftype):
+            return _json_array_records(path, ftype)
+        return _jsonl_lines(path, ftype)
     rows = _table_rows(path, ftype.kind, batch_rows)
-    return ((number, (canonical_json(row), None)) for number, row in rows)
+    return ((number, canonical_json(row).encode()) for number, row in rows)
+
+
+def _raw_batch(numbers: tuple[int, ...], blobs: tuple[bytes, ...]) -> pa.RecordBatch:
+    raw = pa.array(blobs, pa.binary())
+    try:  # one vectorized UTF-8 check for the batch; almost every batch passes it
+        texts, kept = raw.cast(pa.string()), pa.nulls(len(raw), pa.binary())
+    except pa.ArrowInvalid:
+        decoded = [_payload(blob) for blob in blobs]
+        texts = pa.array([text for text, _ in decoded], pa.string())
+        kept = pa.array([blob for _, blob in decoded], pa.binary())
+    return pa.record_batch([pa.array(numbers, pa.int64()), texts, kept], schema=RAW_RECORDS)
 
 
 def iter_raw_batches(
@@ -391,16 +400,8 @@ def iter_raw_batches(
     path = Path(path)
     records = _raw_records(path, file_type(path), batch_rows)
     while chunk := list(islice(records, batch_rows)):
-        numbers, payloads = zip(*chunk, strict=True)
-        texts, raw = zip(*payloads, strict=True)
-        yield pa.record_batch(
-            [
-                pa.array(numbers, pa.int64()),
-                pa.array(texts, pa.string()),
-                pa.array(raw, pa.binary()),
-            ],
-            schema=RAW_RECORDS,
-        )
+        numbers, blobs = zip(*chunk, strict=True)
+        yield _raw_batch(numbers, blobs)
 
 
 def check_readable(path: str | Path) -> None:

@@ -72,7 +72,7 @@ def test_record_id_is_the_documented_hash(
     rows = bronze(warehouse)[1:]
 
     def expected(occurrence: int, payload: str) -> str:
-        text = f"tutor\0tutor.jsonl\0{occurrence}\0{payload}"
+        text = f"tutor\0tutor.jsonl\0{payload}\0{occurrence}"
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     assert [r["record_id"] for r in rows] == [expected(1, r["payload"]) for r in rows[:1]] + [
