@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -38,7 +39,9 @@ from posttrain.platform.warehouse import Warehouse
 
 SOURCES_TABLE = TableName.LINEAGE_SOURCES
 _DEFAULTS = SourceSpec.model_construct()
-_COMMIT_ATTEMPTS = 5
+# Concurrent ingests of new sources all commit to this one small table; each retry reloads
+# it, so a few more attempts than writers make a lost race very unlikely.
+_COMMIT_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,26 @@ def source_metadata(
     }
 
 
+def _from_bronze(warehouse: Warehouse, source: str) -> SourceMetadata | None:
+    """A source ingested before ``lineage.sources`` existed: its metadata from bronze."""
+    if not warehouse.exists(TableName.BRONZE_RECORDS):
+        return None
+    same_source = EqualTo(term=Reference("source"), value=literal(source))
+    rows = warehouse.read(
+        TableName.BRONZE_RECORDS,
+        columns=("workspace", "license", "ingested_at"),
+        row_filter=same_source,
+    )
+    if not rows.num_rows:
+        return None
+    latest = rows.take([pc.index(rows["ingested_at"], pc.max(rows["ingested_at"])).as_py()])
+    return SourceMetadata(
+        source,
+        latest["workspace"][0].as_py() or _DEFAULTS.workspace,
+        latest["license"][0].as_py() or _DEFAULTS.license,
+    )
+
+
 def _write(warehouse: Warehouse, entry: SourceMetadata, stage: str, *, new: bool) -> int | None:
     """Add (``new``) or replace the row of ``entry.source``; a lost commit race is retried
     on fresh table metadata, so each writer changes only its own source's row."""
@@ -101,7 +124,7 @@ def _write(warehouse: Warehouse, entry: SourceMetadata, stage: str, *, new: bool
                 same_source = EqualTo(term=Reference("source"), value=literal(entry.source))
                 table.overwrite(row, overwrite_filter=same_source, snapshot_properties=summary)
         except CommitFailedException:
-            time.sleep(0.05 * 2**attempt)
+            time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
             table = warehouse.table(SOURCES_TABLE)
             new = entry.source not in source_metadata(warehouse)  # another writer added it?
             continue
@@ -149,14 +172,20 @@ def set_source_metadata(
 ) -> SourceMetadata:
     """Correct the metadata of a source already ingested; ``None`` keeps a value.
 
+    A source ingested before ``lineage.sources`` existed starts from its bronze values.
+
     Raises:
         ConfigError: the source was never ingested (naming the known ones), or a value is
             empty.
     """
     known = source_metadata(warehouse)
-    if source not in known:
-        names = ", ".join(sorted(known)) or "none yet: run `posttrain ingest` first"
-        raise ConfigError(f"no source named {source!r}; known sources: {names}")
+    new = source not in known
+    if new:
+        found = _from_bronze(warehouse, source)
+        if found is None:
+            names = ", ".join(sorted(known)) or "none yet: run `posttrain ingest` first"
+            raise ConfigError(f"no source named {source!r}; known sources: {names}")
+        known[source] = found
     changes = {
         name: value
         for name, value in (("workspace", workspace), ("license", license))
@@ -168,7 +197,7 @@ def set_source_metadata(
     if description is not None:
         changes["description"] = description
     entry = replace(known[source], **changes, updated_at=datetime.now(UTC))
-    _write(warehouse, entry, "sources", new=False)
+    _write(warehouse, entry, "sources", new=new)
     return entry
 
 

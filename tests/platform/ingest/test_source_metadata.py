@@ -79,3 +79,14 @@ def test_setting_an_unknown_source_names_the_known_ones(
 def test_rows_of_unrecorded_sources_keep_their_own_values() -> None:
     rows = pa.table({"source": ["a", "b"], "license": ["x", "y"], "workspace": ["w", "w"]})
     assert apply_source_metadata(rows, {}).equals(rows)
+
+
+def test_a_source_ingested_before_lineage_sources_can_be_set(
+    warehouse: Warehouse, qa_file: Path
+) -> None:
+    ingest(warehouse, [SourceSpec(path=qa_file, source="qa", workspace="edu")])
+    warehouse.table("lineage.sources").delete("source == 'qa'")  # as an older warehouse
+    assert source_metadata(warehouse) == {}
+    entry = set_source_metadata(warehouse, "qa", license="MIT")
+    assert (entry.workspace, entry.license) == ("edu", "MIT")
+    assert source_metadata(warehouse)["qa"].license == "MIT"
