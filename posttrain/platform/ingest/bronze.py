@@ -268,6 +268,24 @@ def bronze_rows(
     return pa.Table.from_pydict(columns, schema=BRONZE_RECORDS)
 
 
+def upgrade_bronze_schema(warehouse: Warehouse) -> bool:
+    """Evolve a ``bronze.records`` made by an older posttrain to the declared schema.
+
+    Adds the optional columns it lacks (``payload_bytes``, ``split``) and makes ``payload``
+    optional: metadata-only Iceberg schema changes; no data file is rewritten. Returns
+    whether the schema changed.
+    """
+    if not warehouse.exists(BRONZE_TABLE):
+        return False
+    table = warehouse.table(BRONZE_TABLE)
+    current = {f.name: f for f in table.schema().fields}
+    if all(f.name in current and (f.nullable or current[f.name].required) for f in BRONZE_RECORDS):
+        return False
+    with table.update_schema() as update:
+        update.union_by_name(BRONZE_RECORDS)
+    return True
+
+
 def _existing_ids(warehouse: Warehouse, source: str) -> pa.Array:
     """Record ids already in bronze for ``source`` (ids embed the source, so no others match)."""
     if not warehouse.exists(BRONZE_TABLE):
@@ -366,6 +384,7 @@ def ingest(
     """
     started = time.monotonic()
     files, skipped = plan(specs)
+    upgrade_bronze_schema(warehouse)
     sources_updated = record_sources(warehouse, specs)
     batch_id = batch_id or default_batch_id(files)
     config = IngestConfig(sources=tuple(specs), batch_id=batch_id)

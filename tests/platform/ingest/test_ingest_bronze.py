@@ -9,14 +9,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
+from posttrain.platform.checks import schema_matches
 from posttrain.platform.errors import ConfigError, InputFormatError
 from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.ingest.sources import SourceSpec
 from posttrain.platform.lineage import CONFIG_HASH_KEY, STAGE_KEY
 from posttrain.platform.progress import ProgressUpdate
+from posttrain.platform.schemas import BRONZE_RECORDS
 from posttrain.platform.warehouse import Warehouse
 
 Records = dict[ChatFormat, dict[str, Any]]
@@ -234,3 +237,22 @@ def test_large_inputs_commit_in_several_appends(
     snapshots = list(warehouse.table("bronze.records").snapshots())
     assert len(snapshots) == 3
     assert len(bronze(warehouse)) == 5
+
+
+def test_a_bronze_table_of_an_older_schema_is_upgraded_on_ingest(
+    warehouse: Warehouse, write_jsonl: WriteJsonl, chat_records: Records
+) -> None:
+    old = pa.schema(
+        [
+            f.with_nullable(False) if f.name == "payload" else f
+            for f in BRONZE_RECORDS
+            if f.name not in ("payload_bytes", "split")
+        ]
+    )
+    warehouse.catalog.create_namespace("bronze")
+    warehouse.catalog.create_table("bronze.records", schema=old)
+    path = write_jsonl("qa.jsonl", [chat_records[ChatFormat.ALPACA]])
+    path.write_bytes(path.read_bytes() + b'{"instruction": "\xff"}\n')
+    assert ingest(warehouse, [spec(path)]).rows_added == 2
+    assert schema_matches(warehouse, "bronze.records").passed
+    assert [r["payload_bytes"] for r in bronze(warehouse)] == [None, b'{"instruction": "\xff"}']
