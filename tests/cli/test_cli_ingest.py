@@ -180,3 +180,14 @@ def test_sources_set_corrects_a_license_that_sources_list_shows(tmp_path: Path) 
     assert fixed.exit_code == 0, fixed.output
     listed = runner.invoke(app, ["sources", "list", *home])
     assert "CC-BY-4.0" in listed.output and "MIT" not in listed.output
+
+
+def test_a_line_inserted_at_the_top_of_a_sample_adds_only_that_line(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "data" / "samples" / "math_tutor.jsonl"
+    path = tmp_path / "math_tutor.jsonl"
+    path.write_bytes(sample.read_bytes())
+    args = ["ingest", str(path), "--home", str(tmp_path / "h")]
+    assert runner.invoke(app, args).exit_code == 0
+    path.write_bytes(json.dumps(CHAT).encode() + b"\n" + sample.read_bytes())
+    second = runner.invoke(app, args)
+    assert "1 of 667 rows added" in second.output

@@ -30,6 +30,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from posttrain.platform.errors import InputFormatError
 from posttrain.platform.ingest.readers import INPUT_PATTERNS, file_type
@@ -64,14 +65,27 @@ class FolderScan:
     skipped: list[SkippedFile] = field(default_factory=list)
 
 
-def _state_split(folder: Path) -> str | None:
-    """The split a ``save_to_disk`` ``state.json`` names (``_split``), if any."""
+def _state(folder: Path) -> dict[str, Any]:
+    """The ``state.json`` that ``save_to_disk`` writes beside its Arrow files ({} if none)."""
     try:
         state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    split = state.get("_split") if isinstance(state, dict) else None
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _state_split(folder: Path) -> str | None:
+    """The split a ``save_to_disk`` ``state.json`` names (``_split``), if any."""
+    split = _state(folder).get("_split")
     return split if isinstance(split, str) and split else None
+
+
+def _state_data_files(folder: Path) -> set[str] | None:
+    """The Arrow files a ``state.json`` lists as the dataset's data (``None``: no list)."""
+    files = _state(folder).get("_data_files")
+    if not isinstance(files, list):
+        return None
+    return {f["filename"] for f in files if isinstance(f, dict) and "filename" in f}
 
 
 def split_of(path: Path, root: Path) -> str | None:
@@ -90,6 +104,10 @@ def split_of(path: Path, root: Path) -> str | None:
 def _skip_reason(path: Path) -> str | None:
     if path.name in HF_METADATA:
         return "Hugging Face datasets metadata, not records"
+    if path.suffix.lower() == ".arrow":
+        listed = _state_data_files(path.parent)
+        if listed is not None and path.name not in listed:
+            return "not one of the data files its state.json lists (a datasets cache file)"
     try:
         file_type(path)
     except InputFormatError:

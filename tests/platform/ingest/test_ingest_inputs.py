@@ -98,7 +98,8 @@ def write_save_to_disk(root: Path, splits: dict[str, list[dict[str, Any]]]) -> P
         table = pa.Table.from_pylist(rows)
         with pa.ipc.new_stream(folder / "data-00000-of-00001.arrow", table.schema) as stream:
             stream.write_table(table)
-        (folder / "state.json").write_text(json.dumps({"_split": split}))
+        files = [{"filename": "data-00000-of-00001.arrow"}]
+        (folder / "state.json").write_text(json.dumps({"_split": split, "_data_files": files}))
         (folder / "dataset_info.json").write_text("{}")
     (root / "dataset_dict.json").write_text(json.dumps({"splits": list(splits)}))
     return root
@@ -121,6 +122,19 @@ def test_a_save_to_disk_folder_keeps_each_split_as_a_column(
         "state.json",
         "dataset_info.json",
     }
+
+
+def test_a_saved_dataset_keeps_its_split_and_skips_cache_files(
+    warehouse: Warehouse, tmp_path: Path, chat_records: Records
+) -> None:
+    chat = chat_records[ChatFormat.OPENAI]
+    folder = write_save_to_disk(tmp_path / "ds", {"validation": [chat]}) / "validation"
+    (folder / "cache-0a1b2c.arrow").write_bytes((folder / "data-00000-of-00001.arrow").read_bytes())
+    report = ingest(warehouse, [SourceSpec(path=folder, source="ds")])
+    assert [(f.name, f.split, f.rows_added) for f in report.files] == [
+        ("data-00000-of-00001.arrow", "validation", 1)
+    ]
+    assert "cache-0a1b2c.arrow" in {s.path.name for s in report.skipped}
 
 
 def test_the_hub_layout_is_searched_recursively_with_splits(
