@@ -60,7 +60,11 @@ PROVENANCE_FIELDS = [
 
 BRONZE_RECORDS = pa.schema(
     [
-        _required("record_id", pa.string(), "Hash of source, file name, line and payload."),
+        _required(
+            "record_id",
+            pa.string(),
+            "Hash of source, file name, payload and its occurrence number in the file.",
+        ),
         _optional("payload", pa.string(), "The record exactly as received (JSON text)."),
         _optional(
             "payload_bytes",
@@ -69,7 +73,18 @@ BRONZE_RECORDS = pa.schema(
         ),
         _required("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
         *PROVENANCE_FIELDS,
+        _optional("split", pa.string(), "Dataset split (train, test, ...) of a datasets folder."),
         _optional("ingested_at", TIMESTAMP_TYPE, "When the record was appended (UTC)."),
+    ]
+)
+
+LINEAGE_SOURCES = pa.schema(
+    [
+        _required("source", pa.string(), "Source name given at ingest."),
+        _optional("workspace", pa.string(), "Team or project the source's records belong to."),
+        _optional("license", pa.string(), "License of the source, e.g. CC-BY-4.0."),
+        _optional("description", pa.string(), "What the source is, for a person to read."),
+        _optional("updated_at", TIMESTAMP_TYPE, "When this metadata was last set (UTC)."),
     ]
 )
 
@@ -167,6 +182,7 @@ class TableName(StrEnum):
     """Every posttrain table's identifier. Code outside this module names tables only here."""
 
     BRONZE_RECORDS = "bronze.records"
+    LINEAGE_SOURCES = "lineage.sources"
     SILVER_CONVERSATIONS = "silver.conversations"
     SILVER_REJECTIONS = "silver.rejections"
     GOLD_SFT = "gold.sft"
@@ -197,6 +213,12 @@ TABLES: dict[str, TableSpec] = {
             BRONZE_RECORDS,
             ("record_id",),
             "One raw input record exactly as received; append-only, never rewritten.",
+        ),
+        TableSpec(
+            TableName.LINEAGE_SOURCES,
+            LINEAGE_SOURCES,
+            ("source",),
+            "A source's current metadata (workspace, license, description), once per source.",
         ),
         TableSpec(
             TableName.SILVER_CONVERSATIONS,
