@@ -2,7 +2,7 @@
 
 A corpus of records built to break things (JSON nested 100,000 deep, NUL bytes, lone
 surrogates, a 50 MB line, 10,000 turns, huge tool-call arguments, a file mixing chat
-formats, bytes that are not UTF-8) sits among good records. Ingest takes the files as a
+formats, lines that are not UTF-8) sits among good records. Ingest takes the files as a
 user's would be, then silver and gold are built, in process and on Ray. The run succeeds,
 every good record reaches gold, every hostile one is a rejection naming its file and line,
 and bronze = silver + rejections.
@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from posttrain.platform import checks
@@ -25,8 +23,7 @@ from posttrain.platform.execution import Executor, InProcessExecutor, RayExecuto
 from posttrain.platform.gold.build import GoldSftConfig, build_gold_packed, build_gold_sft
 from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.sources import SourceSpec
-from posttrain.platform.lineage import Lineage
-from posttrain.platform.schemas import BRONZE_RECORDS, TableName
+from posttrain.platform.schemas import TableName
 from posttrain.platform.silver.pipeline import SilverConfig, build_silver
 from posttrain.platform.warehouse import Warehouse
 
@@ -137,31 +134,28 @@ def _write_corpus(folder: Path, big_line_mb: int) -> Corpus:
 
 
 INVALID_UTF8 = b'{"messages": [{"role": "user", "content": "caf\xe9 au lait"}]}'
+UNDECODABLE_LINES = {3: INVALID_UTF8, 9: b"\xff\xfe{}"}
 
 
-def _append_undecodable_rows(warehouse: Warehouse) -> list[str]:
-    """Bronze rows as ingest keeps bytes that are not UTF-8 (payload null, exact bytes)."""
-    ids = ["undecodable-1", "undecodable-2"]
-    rows = {name: [None, None] for name in BRONZE_RECORDS.names}
-    rows |= {
-        "record_id": ids,
-        "payload_bytes": [INVALID_UTF8, b"\xff\xfe{}"],
-        "row_index": [3, 9],
-        "source": ["latin1"] * 2,
-        "source_uri": ["file:///inbox/latin1.jsonl"] * 2,
-        "format": ["openai"] * 2,
-        "ingested_at": [datetime(2025, 1, 1, tzinfo=UTC)] * 2,
+def _write_undecodable_file(corpus: Corpus) -> Corpus:
+    """A file whose lines 3 and 9 are not UTF-8, among good lines, as a Latin-1 export is."""
+    rng = random.Random(11)
+    lines = [
+        UNDECODABLE_LINES.get(number, json.dumps(_chat(rng)).encode()) for number in range(1, 13)
+    ]
+    (corpus.folder / "latin1.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    hostile = {
+        ("latin1.jsonl", number): Hostile("not UTF-8", repr(line), "malformed")
+        for number, line in UNDECODABLE_LINES.items()
     }
-    warehouse.append(
-        TableName.BRONZE_RECORDS, pa.table(rows, schema=BRONZE_RECORDS), Lineage("test")
-    )
-    return ids
+    good = len(lines) - len(UNDECODABLE_LINES)
+    return Corpus(corpus.folder, corpus.good + good, corpus.hostile | hostile)
 
 
 def _run(warehouse: Warehouse, corpus: Corpus, executor: Executor) -> None:
     seed_humaneval(warehouse)
+    corpus = _write_undecodable_file(corpus)
     ingest(warehouse, [SourceSpec(path=corpus.folder, source="users")])
-    undecodable = _append_undecodable_rows(warehouse)
 
     silver = build_silver(warehouse, SilverConfig(), executor)
     build_gold_sft(warehouse)
@@ -180,17 +174,21 @@ def _run(warehouse: Warehouse, corpus: Corpus, executor: Executor) -> None:
         (row["source_uri"].rsplit("/", 1)[-1], row["row_index"]): row
         for row in rejections.to_pylist()
     }
-    assert by_place.keys() == corpus.hostile.keys() | {
-        ("latin1.jsonl", 3),
-        ("latin1.jsonl", 9),
-    }
+    assert by_place.keys() == corpus.hostile.keys()
     for place, record in corpus.hostile.items():
         assert by_place[place]["reason"] == record.reason, (record.name, by_place[place])
     offset = INVALID_UTF8.index(b"\xe9")
     assert by_place[("latin1.jsonl", 3)]["detail"] == f"not valid UTF-8 at byte offset {offset}"
     assert by_place[("latin1.jsonl", 9)]["detail"] == "not valid UTF-8 at byte offset 0"
     assert "100,001 levels deep" in by_place[("hostile.jsonl", HEAD_RECORDS + 1)]["detail"]
-    assert not set(undecodable) & set(kept["record_id"].to_pylist())
+    # Bronze keeps the undecodable bytes exactly as received, not repaired.
+    kept_bytes = warehouse.read(
+        TableName.BRONZE_RECORDS,
+        columns=("payload", "payload_bytes"),
+        row_filter="payload_bytes is not null",
+    )
+    assert sorted(kept_bytes["payload_bytes"].to_pylist()) == sorted(UNDECODABLE_LINES.values())
+    assert kept_bytes["payload"].null_count == kept_bytes.num_rows
 
     # Every good record reaches gold, tokenized and packed once.
     assert kept.num_rows == corpus.good == silver.kept
