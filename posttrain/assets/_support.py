@@ -70,14 +70,16 @@ def table_metadata(
     warehouse: Warehouse,
     name: str,
     *,
+    snapshot_id: int | None,
     seconds: float,
     rows_processed: int,
     bytes_processed: int,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Rows, snapshot, lineage and cost figures of a table just written."""
-    info = warehouse.info(name)
-    summary = warehouse.snapshot_summary(name)
+    """Rows, snapshot, lineage and cost figures of ``name`` at the snapshot the run wrote
+    (or kept, when it had nothing new to commit), never whatever is current now."""
+    info = warehouse.info(name, snapshot_id)
+    summary = warehouse.snapshot_summary(name, snapshot_id) if snapshot_id is not None else {}
     bytes_written = int(summary.get("added-files-size", 0))
     seconds = max(seconds, 1e-9)
     metadata: dict[str, Any] = {
@@ -131,19 +133,20 @@ def integrity_check_specs(spec: TableSpec | str) -> list[dg.AssetCheckSpec]:
 
 
 def integrity_check_results(
-    warehouse: Warehouse, spec: TableSpec | str
+    warehouse: Warehouse, spec: TableSpec | str, snapshot_id: int | None
 ) -> list[dg.AssetCheckResult]:
-    """Results for :func:`integrity_check_specs`, read from the table as written."""
+    """Results for :func:`integrity_check_specs`, read from the snapshot the run wrote."""
     table = _table(spec)
     (key,) = table.key
+    at = {table.name: snapshot_id}
     return [
         check_result(
-            checks.keys_unique(warehouse, table.name, key),
+            checks.keys_unique(warehouse, table.name, key, at=at),
             asset=table.name,
             check_name=f"{key}_unique",
         ),
         check_result(
-            checks.schema_matches(warehouse, table.name, table.schema),
+            checks.schema_matches(warehouse, table.name, table.schema, at=at),
             asset=table.name,
             check_name="schema_matches",
         ),

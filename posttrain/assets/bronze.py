@@ -70,6 +70,7 @@ def bronze_records(
     metadata = table_metadata(
         wh,
         TABLE,
+        snapshot_id=report.snapshot_id,
         seconds=report.elapsed_s,
         rows_processed=report.rows_read,
         bytes_processed=input_bytes,
@@ -83,5 +84,5 @@ def bronze_records(
     return dg.MaterializeResult(
         asset_key=table_key(TABLE),
         metadata=metadata,
-        check_results=integrity_check_results(wh, TABLE),
+        check_results=integrity_check_results(wh, TABLE, report.snapshot_id),
     )

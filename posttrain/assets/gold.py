@@ -56,24 +56,28 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
     """Each kept conversation in TRL's conversational format (``messages``), with provenance."""
     wh = warehouse.open()
     report = build_gold_sft(wh)
+    at: dict[str, int | None] = {SILVER: report.silver_snapshot_id, SFT: report.snapshot_id}
     contamination = checks.contamination_at_most(
-        wh, SFT, DecontamConfig(), config.max_contamination_rate
+        wh, SFT, DecontamConfig(), config.max_contamination_rate, at=at
     )
     return dg.MaterializeResult(
         asset_key=table_key(SFT),
         metadata=table_metadata(
             wh,
             SFT,
+            snapshot_id=report.snapshot_id,
             seconds=report.seconds,
             rows_processed=report.rows,
             bytes_processed=report.input_bytes,
         ),
         check_results=[
             check_result(
-                checks.same_records(wh, SILVER, SFT), asset=SFT, check_name="rows_match_silver"
+                checks.same_records(wh, SILVER, SFT, at=at),
+                asset=SFT,
+                check_name="rows_match_silver",
             ),
             check_result(contamination, asset=SFT, check_name="contamination_within_bounds"),
-            *integrity_check_results(wh, SFT),
+            *integrity_check_results(wh, SFT, report.snapshot_id),
         ],
     )
 
@@ -119,11 +123,13 @@ def gold_sft_packed(
     # One pack is as full as the data allows; only a floor over many packs is meaningful.
     floor = config.min_efficiency if stats.packs > 1 else 0.0
     efficiency = checks.share_at_least("pack capacity holding real tokens", stats.efficiency, floor)
+    at: dict[str, int | None] = {SFT: report.sft_snapshot_id, SFT_PACKED: report.snapshot_id}
     return dg.MaterializeResult(
         asset_key=table_key(SFT_PACKED),
         metadata=table_metadata(
             wh,
             SFT_PACKED,
+            snapshot_id=report.snapshot_id,
             seconds=report.seconds,
             rows_processed=report.examples,
             bytes_processed=report.input_bytes,
@@ -139,16 +145,16 @@ def gold_sft_packed(
         ),
         check_results=[
             check_result(
-                checks.packs_cover_records(wh, report.dropped_record_ids),
+                checks.packs_cover_records(wh, report.dropped_record_ids, at=at),
                 asset=SFT_PACKED,
                 check_name="every_record_packed_once",
             ),
             check_result(
-                checks.packs_fit(wh, config.seq_length),
+                checks.packs_fit(wh, config.seq_length, at=at),
                 asset=SFT_PACKED,
                 check_name="packs_fit_seq_length",
             ),
-            *integrity_check_results(wh, SFT_PACKED),
+            *integrity_check_results(wh, SFT_PACKED, report.snapshot_id),
             check_result(
                 efficiency,
                 asset=SFT_PACKED,

@@ -102,9 +102,12 @@ def silver_tables(
         f"rejected {report.rejected_by_reason}"
     )
     common = {"mode": report.mode, "rows_in": report.rows_in}
+    # Everything below reads the snapshots this build read and wrote, not "current".
+    at = {**report.read, **report.written}
     conversations = table_metadata(
         wh,
         CONVERSATIONS,
+        snapshot_id=at[CONVERSATIONS],
         seconds=report.seconds,
         rows_processed=report.rows_in,
         bytes_processed=report.input_bytes,
@@ -118,6 +121,7 @@ def silver_tables(
     rejections = table_metadata(
         wh,
         REJECTIONS,
+        snapshot_id=at[REJECTIONS],
         seconds=report.seconds,
         rows_processed=report.rows_in,
         bytes_processed=report.input_bytes,
@@ -140,9 +144,11 @@ def silver_tables(
             metadata=conversations,
             check_results=[
                 check_result(
-                    checks.rows_conserved(wh), asset=CONVERSATIONS, check_name="rows_conserved"
+                    checks.rows_conserved(wh, at=at),
+                    asset=CONVERSATIONS,
+                    check_name="rows_conserved",
                 ),
-                *integrity_check_results(wh, CONVERSATIONS),
+                *integrity_check_results(wh, CONVERSATIONS, at[CONVERSATIONS]),
             ],
         ),
         dg.MaterializeResult(
@@ -150,11 +156,11 @@ def silver_tables(
             metadata=rejections,
             check_results=[
                 check_result(
-                    checks.duplicates_point_to_kept(wh),
+                    checks.duplicates_point_to_kept(wh, at=at),
                     asset=REJECTIONS,
                     check_name="duplicates_point_to_kept",
                 ),
-                *integrity_check_results(wh, REJECTIONS),
+                *integrity_check_results(wh, REJECTIONS, at[REJECTIONS]),
                 check_result(
                     dedup_rate,
                     asset=REJECTIONS,
