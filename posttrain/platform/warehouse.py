@@ -33,7 +33,7 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import Table, TableProperties
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import (
@@ -231,7 +231,9 @@ class Warehouse:
             if spec not in TABLES:
                 raise ConfigError(f"{spec!r} is not a posttrain table; known: {sorted(TABLES)}")
             spec = TABLES[spec]
-        with contextlib.suppress(NamespaceAlreadyExistsError):
+        # IntegrityError: another process created the namespace between the SQL catalog's
+        # existence check and its insert.
+        with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
             self.catalog.create_namespace(spec.namespace)
         return self.catalog.create_table_if_not_exists(
             spec.name,
