@@ -50,9 +50,7 @@ def _ingest_after_barrier(home: str, path: str, source: str, barrier: object) ->
 def _race(jobs: list[tuple[str, str, str]]) -> list[int | None]:
     """Run one ingest per job in its own process, all released at once; exit codes."""
     barrier = FORK.Barrier(len(jobs))
-    processes = [
-        FORK.Process(target=_ingest_after_barrier, args=(*job, barrier)) for job in jobs
-    ]
+    processes = [FORK.Process(target=_ingest_after_barrier, args=(*job, barrier)) for job in jobs]
     for process in processes:
         process.start()
     for process in processes:
