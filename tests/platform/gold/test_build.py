@@ -1,4 +1,4 @@
-"""build_gold_sft / build_gold_packed: pinned to the snapshot they read, idle when nothing is new."""
+"""Gold builds: pinned to the snapshot they read, idle when nothing is new."""
 
 from __future__ import annotations
 

@@ -9,11 +9,11 @@ import pytest
 
 from posttrain.platform import checks
 from posttrain.platform.dedup import DedupConfig
+from posttrain.platform.errors import CommitConflictError
 from posttrain.platform.evals import seed_humaneval
 from posttrain.platform.execution import InProcessExecutor
 from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.sources import SourceSpec
-from posttrain.platform.errors import CommitConflictError
 from posttrain.platform.lineage import CONFIG_HASH_KEY, inputs_from_summary
 from posttrain.platform.silver.pipeline import SilverConfig, build_silver
 from posttrain.platform.warehouse import Warehouse
