@@ -18,6 +18,7 @@ INPUT_PREFIX = "posttrain.input."
 CONFIG_HASH_KEY = "posttrain.config-hash"
 CODE_VERSION_KEY = "posttrain.code-version"
 STAGE_KEY = "posttrain.stage"
+REPAIR_KEY = "posttrain.repair"
 
 
 @functools.cache
@@ -61,6 +62,7 @@ class Lineage:
     stage: str
     inputs: dict[str, int | None] = field(default_factory=dict)
     config_hash: str = ""
+    repair: str = ""  # what ``posttrain doctor --repair`` fixed, when it wrote this snapshot
 
     def summary(self) -> dict[str, str]:
         """Snapshot summary properties (Iceberg summaries are string to string)."""
@@ -69,6 +71,8 @@ class Lineage:
             CONFIG_HASH_KEY: self.config_hash,
             CODE_VERSION_KEY: code_version(),
         }
+        if self.repair:
+            props[REPAIR_KEY] = self.repair
         for table, snapshot_id in sorted(self.inputs.items()):
             props[INPUT_PREFIX + table] = "none" if snapshot_id is None else str(snapshot_id)
         return props

@@ -31,7 +31,8 @@ from pyiceberg.exceptions import (
     NoSuchNamespaceError,
     NoSuchTableError,
 )
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In, Reference
+from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table, TableProperties
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -438,6 +439,36 @@ class Warehouse:
                     table.append(conformed, snapshot_properties=lineage.summary())
             else:
                 table.overwrite(conformed, snapshot_properties=lineage.summary())
+            return _current_id(table)
+
+        return self._commit(name, attempt, expected_snapshot)
+
+    def replace_keys(
+        self,
+        name: str,
+        key: str,
+        keys: pa.Array,
+        rows: pa.Table,
+        lineage: Lineage,
+        *,
+        expected_snapshot: Expected,
+    ) -> int | None:
+        """Delete every row whose ``key`` is in ``keys`` and append ``rows``, in one commit.
+
+        For repairs (``posttrain doctor --repair``): readers see the table before or after,
+        never half of it, and the commit fails with :class:`CommitConflictError` if the
+        table moved past ``expected_snapshot`` (the repair was planned on that snapshot).
+        """
+        conformed = self._conform(name, rows)
+        doomed = In(term=Reference(key), values={literal(value) for value in keys.to_pylist()})
+
+        def attempt(table: Table) -> int | None:
+            if conformed.num_rows:
+                table.overwrite(
+                    conformed, overwrite_filter=doomed, snapshot_properties=lineage.summary()
+                )
+            else:
+                table.delete(doomed, snapshot_properties=lineage.summary())
             return _current_id(table)
 
         return self._commit(name, attempt, expected_snapshot)
