@@ -11,6 +11,7 @@ import pytest
 from posttrain.platform import checks
 from posttrain.platform.doctor import diagnose, repair
 from posttrain.platform.evals import seed_humaneval
+from posttrain.platform.errors import CommitConflictError
 from posttrain.platform.execution import InProcessExecutor
 from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.sources import SourceSpec
@@ -107,11 +108,11 @@ def test_a_record_in_both_silver_tables_is_processed_again_by_the_next_build(
 def test_a_duplicate_pointing_to_a_record_silver_does_not_keep_is_found(
     built: Warehouse,
 ) -> None:
-    malformed = [
+    malformed = next(
         row["record_id"]
         for row in built.read("silver.rejections").to_pylist()
         if row["reason"] == "malformed"
-    ][0]
+    )
     built.table("silver.rejections").delete(f"record_id = '{malformed}'")
     built.append(
         "silver.rejections",
@@ -133,7 +134,6 @@ def test_a_repair_planned_on_an_old_snapshot_writes_nothing(built: Warehouse) ->
     built.append("silver.rejections", _rejection("no-such-record"), Lineage("by hand"))
     diagnosis = diagnose(built)
     built.append("silver.rejections", _rejection("another-one"), Lineage("by hand"))
-    from posttrain.platform.errors import CommitConflictError
 
     with pytest.raises(CommitConflictError, match="re-running is safe"):
         repair(built, diagnosis)
