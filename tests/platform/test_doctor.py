@@ -10,8 +10,8 @@ import pytest
 
 from posttrain.platform import checks
 from posttrain.platform.doctor import diagnose, repair
-from posttrain.platform.evals import seed_humaneval
 from posttrain.platform.errors import CommitConflictError
+from posttrain.platform.evals import seed_humaneval
 from posttrain.platform.execution import InProcessExecutor
 from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.sources import SourceSpec
