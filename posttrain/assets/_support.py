@@ -16,6 +16,11 @@ from posttrain.platform.checks import CheckOutcome
 from posttrain.platform.schemas import TABLES, TableSpec
 from posttrain.platform.warehouse import Warehouse
 
+# One Dagster concurrency pool per layer: the instance (dagster.yaml, ``concurrency.pools``)
+# lets one op per pool run at a time across all runs, so two runs of the same assets
+# serialize instead of racing; the second then finds nothing new and commits nothing.
+WRITER_POOLS = {layer: f"posttrain-{layer}" for layer in ("bronze", "silver", "gold", "eval")}
+
 
 def table_key(name: str) -> dg.AssetKey:
     """The asset key of an Iceberg table: ``silver.rejections`` → ``silver/rejections``."""

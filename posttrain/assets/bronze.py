@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     integrity_check_results,
     integrity_check_specs,
     table_key,
@@ -45,6 +46,7 @@ def _files_table(report: IngestReport) -> str:
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["bronze"],
     specs=[table_spec(TABLE, group="bronze")],
     check_specs=integrity_check_specs(TABLE),
 )

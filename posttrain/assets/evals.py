@@ -3,6 +3,7 @@
 import dagster as dg
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     Stopwatch,
     integrity_check_results,
     integrity_check_specs,
@@ -20,6 +21,7 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=table.replace(".", "__"),
+        pool=WRITER_POOLS["eval"],
         specs=[table_spec(benchmark.spec, group="eval")],
         check_specs=integrity_check_specs(benchmark.spec),
     )

@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     check_result,
     integrity_check_results,
     integrity_check_specs,
@@ -35,6 +36,7 @@ class GoldSftBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["gold"],
     specs=[table_spec(SFT, group="gold", deps=[SILVER])],
     check_specs=[
         dg.AssetCheckSpec(
@@ -92,6 +94,7 @@ class PackBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["gold"],
     specs=[table_spec(SFT_PACKED, group="gold", deps=[SFT])],
     check_specs=[
         dg.AssetCheckSpec("every_record_packed_once", asset=table_key(SFT_PACKED), blocking=True),

@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     check_result,
     integrity_check_results,
     integrity_check_specs,
@@ -56,6 +57,7 @@ class SilverBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["silver"],
     specs=[
         table_spec(
             CONVERSATIONS, group="silver", deps=[TableName.BRONZE_RECORDS, TableName.EVAL_HUMANEVAL]
