@@ -355,17 +355,25 @@ def contamination_at_most(
             description,
             dict(summary.metadata()),
             "to drop the contaminated rows, rebuild silver against the new benchmarks: "
-            f"`{rematerialize_command(TableName.SILVER_CONVERSATIONS, full_refresh=True)}`",
+            f"`{SILVER_REBUILD}`",
         )
     return CheckOutcome(True, description, dict(summary.metadata()))
 
 
-def rematerialize_command(name: str, *, full_refresh: bool = False) -> str:
-    """The shell command that rebuilds ``name`` and everything downstream of it."""
-    selection = name.replace(".", "/") + "*"
+def rematerialize_command(*names: str, full_refresh: bool = False) -> str:
+    """The shell command that rebuilds ``names`` and everything downstream of them.
+
+    Name every table of a multi-table asset (silver's two tables are built together).
+    """
+    selection = ",".join(name.replace(".", "/") + "*" for name in names)
     command = f"dagster asset materialize -m posttrain.definitions --select '{selection}'"
     if full_refresh:
         command += (
             ' --config-json \'{"ops": {"silver_tables": {"config": {"full_refresh": true}}}}\''
         )
     return command
+
+
+SILVER_REBUILD = rematerialize_command(
+    TableName.SILVER_CONVERSATIONS, TableName.SILVER_REJECTIONS, full_refresh=True
+)
