@@ -50,7 +50,7 @@ def table_spec(
         description=spec.description,
         deps=[table_key(dep) for dep in deps or []],
         kinds={"iceberg", "pyarrow"},
-        metadata={"dagster/column_schema": column_schema(spec.schema), "table": name},
+        metadata={"dagster/column_schema": column_schema(spec.schema), "table": str(name)},
     )
 
 
