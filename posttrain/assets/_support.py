@@ -14,7 +14,7 @@ import pyarrow as pa
 from posttrain.platform import checks
 from posttrain.platform.checks import CheckOutcome
 from posttrain.platform.schemas import TABLES, TableSpec
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.warehouse import TableInfo, Warehouse
 
 # One Dagster concurrency pool per layer: the instance (dagster.yaml, ``concurrency.pools``)
 # lets one op per pool run at a time across all runs, so two runs of the same assets
@@ -83,8 +83,12 @@ def table_metadata(
 ) -> dict[str, Any]:
     """Rows, snapshot, lineage and cost figures of ``name`` at the snapshot the run wrote
     (or kept, when it had nothing new to commit), never whatever is current now."""
-    info = warehouse.info(name, snapshot_id)
-    summary = warehouse.snapshot_summary(name, snapshot_id) if snapshot_id is not None else {}
+    if snapshot_id is None:  # the run left the table without a snapshot: nothing in it
+        info = TableInfo(name, rows=0, snapshot_id=None, size_bytes=0, updated_at=None)
+        summary: dict[str, Any] = {}
+    else:
+        info = warehouse.info(name, snapshot_id)
+        summary = warehouse.snapshot_summary(name, snapshot_id)
     bytes_written = int(summary.get("added-files-size", 0))
     seconds = max(seconds, 1e-9)
     metadata: dict[str, Any] = {
