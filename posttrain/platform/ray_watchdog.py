@@ -22,7 +22,7 @@ import time
 
 import psutil
 
-POLL_S = 0.2
+POLL_S = 0.5
 GRACE_S = 2.0
 
 

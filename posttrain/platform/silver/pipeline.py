@@ -130,7 +130,7 @@ def needs_full_rebuild(
     warehouse: Warehouse,
     config: SilverConfig,
     eval_snapshots: dict[str, int | None],
-    silver_snapshot: int | None = None,
+    silver_snapshot: int | None,
 ) -> str | None:
     """Why silver must be rebuilt from all of bronze, or ``None`` if an increment will do.
 
