@@ -76,20 +76,22 @@ def table_metadata(
     name: str,
     *,
     snapshot_id: int | None,
+    committed: bool = True,
     seconds: float,
     rows_processed: int,
     bytes_processed: int,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Rows, snapshot, lineage and cost figures of ``name`` at the snapshot the run wrote
-    (or kept, when it had nothing new to commit), never whatever is current now."""
+    (or kept, when it had nothing new to commit: ``committed=False``), never whatever is
+    current now."""
     if snapshot_id is None:  # the run left the table without a snapshot: nothing in it
         info = TableInfo(name, rows=0, snapshot_id=None, size_bytes=0, updated_at=None)
         summary: dict[str, Any] = {}
     else:
         info = warehouse.info(name, snapshot_id)
         summary = warehouse.snapshot_summary(name, snapshot_id)
-    bytes_written = int(summary.get("added-files-size", 0))
+    bytes_written = int(summary.get("added-files-size", 0)) if committed else 0
     seconds = max(seconds, 1e-9)
     metadata: dict[str, Any] = {
         "dagster/row_count": info.rows,

@@ -73,6 +73,7 @@ def bronze_records(
         wh,
         TABLE,
         snapshot_id=report.snapshot_id,
+        committed=report.rows_added > 0,
         seconds=report.elapsed_s,
         rows_processed=report.rows_read,
         bytes_processed=input_bytes,

@@ -83,7 +83,7 @@ def build_gold_sft(warehouse: Warehouse) -> GoldSftReport:
     already built from that snapshot, nothing is committed.
     """
     started = time.monotonic()
-    silver_snapshot = warehouse.snapshot_id(SILVER)
+    silver_snapshot, sft_snapshot = warehouse.pin(SILVER, SFT).values()
     inputs: dict[str, int | None] = {SILVER: silver_snapshot}
     current = _built_from(warehouse, SFT, inputs)
     if current is not None:
@@ -97,7 +97,7 @@ def build_gold_sft(warehouse: Warehouse) -> GoldSftReport:
     )
     rows = silver.take(pc.sort_indices(silver, [("record_id", "ascending")]))
     lineage = Lineage(TableName.GOLD_SFT, inputs)
-    snapshot_id = warehouse.overwrite(SFT, rows, lineage)
+    snapshot_id = warehouse.overwrite(SFT, rows, lineage, expected_snapshot=sft_snapshot)
     return GoldSftReport(
         rows.num_rows, rows.nbytes, time.monotonic() - started, snapshot_id, silver_snapshot
     )
@@ -113,7 +113,7 @@ def build_gold_packed(
     are still computed, so the report's figures describe them).
     """
     started = time.monotonic()
-    source_snapshot = warehouse.snapshot_id(SFT)
+    source_snapshot, packed_snapshot = warehouse.pin(SFT, SFT_PACKED).values()
     inputs: dict[str, int | None] = {SFT: source_snapshot}
     conversations = (
         warehouse.read(SFT, columns=("record_id", "messages"), snapshot_id=source_snapshot)
@@ -127,7 +127,9 @@ def build_gold_packed(
     snapshot_id = (
         unchanged
         if unchanged is not None
-        else warehouse.overwrite(SFT_PACKED, result.packs, lineage)
+        else warehouse.overwrite(
+            SFT_PACKED, result.packs, lineage, expected_snapshot=packed_snapshot
+        )
     )
     truncated = (
         int(pc.sum(tokenized.kept["truncated"]).as_py() or 0) if tokenized.kept.num_rows else 0

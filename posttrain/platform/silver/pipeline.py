@@ -76,7 +76,8 @@ class SilverReport:
     dedup: DedupStats
     input_bytes: int
     seconds: float
-    # Snapshot ids the build read (bronze, eval.*, and silver itself) and wrote: the
+    # Snapshot ids the build read (bronze, eval.*, and the silver tables it started from)
+    # and wrote (equal to those it started from when it had nothing to commit): the
     # checks, metadata and lineage of this build refer to these, never to "current".
     read: dict[str, int | None] = field(default_factory=dict)
     written: dict[str, int | None] = field(default_factory=dict)
@@ -299,7 +300,7 @@ def build_silver(
         dedup=dedup.stats,
         input_bytes=counter[1],
         seconds=time.monotonic() - started,
-        read={BRONZE: pinned[BRONZE], **eval_snapshots},
+        read={**pinned, **eval_snapshots},
         written=written,
     )
 
