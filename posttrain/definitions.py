@@ -17,7 +17,14 @@ from posttrain.assets.silver import silver_tables
 from posttrain.jobs import jobs
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
-all_assets = [bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed, gold_rl_prompts]
+all_assets = [
+    bronze_records,
+    *eval_assets,
+    silver_tables,
+    gold_sft,
+    gold_sft_packed,
+    gold_rl_prompts,
+]
 
 defs = dg.Definitions(
     assets=all_assets,

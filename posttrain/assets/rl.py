@@ -65,7 +65,7 @@ def gold_rl_prompts(
     reasons: dict[str, int] = {}
     for rejection in report.rejections:
         reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
-    prompts = dg.MaterializeResult(
+    prompts: dg.MaterializeResult = dg.MaterializeResult(
         asset_key=table_key(RL_PROMPTS),
         metadata=table_metadata(
             wh,
@@ -86,7 +86,7 @@ def gold_rl_prompts(
             *integrity_check_results(wh, RL_PROMPTS),
         ],
     )
-    rejections = dg.MaterializeResult(
+    rejections: dg.MaterializeResult = dg.MaterializeResult(
         asset_key=table_key(RL_REJECTIONS),
         metadata=table_metadata(
             wh,

@@ -42,7 +42,9 @@ def verify(
         try:
             text = completion.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputFormatError(completion, "a readable UTF-8 text file", found=str(exc)) from None
+            raise InputFormatError(
+                completion, "a readable UTF-8 text file", found=str(exc)
+            ) from None
     result = verify_completion(open_warehouse(home), prompt_id, text, table or RL_PROMPTS)
     style = "green" if result.passed else "red"
     console.print(f"reward [bold {style}]{result.reward:g}[/]  {result.why}", highlight=False)

@@ -152,17 +152,25 @@ EVAL_HUMANEVAL = pa.schema(
 
 GOLD_RL_PROMPTS = pa.schema(
     [
-        _required("prompt_id", pa.string(), "Stable id: source and item, e.g. humaneval:HumanEval/0."),
-        _optional("prompt", MESSAGES_TYPE, "TRL conversational prompt: the messages given to the policy."),
+        _required(
+            "prompt_id", pa.string(), "Stable id: source and item, e.g. humaneval:HumanEval/0."
+        ),
+        _optional(
+            "prompt", MESSAGES_TYPE, "TRL conversational prompt: the messages given to the policy."
+        ),
         _optional(
             "verifier_kind",
             pa.string(),
             "How a completion is scored: exact, numeric, regex, json_schema or python_tests.",
         ),
-        _optional("verifier_spec", pa.string(), "The verifier's settings as JSON (see rl/verifiers.py)."),
+        _optional(
+            "verifier_spec", pa.string(), "The verifier's settings as JSON (see rl/verifiers.py)."
+        ),
         _optional("reference", pa.string(), "A reference completion; the verifier passes it."),
         _optional("source", pa.string(), "Where the task came from, e.g. humaneval or math-tutor."),
-        _optional("source_id", pa.string(), "The task's id there: benchmark item or bronze record."),
+        _optional(
+            "source_id", pa.string(), "The task's id there: benchmark item or bronze record."
+        ),
         _optional("license", pa.string(), "License of the source."),
         _optional("reference_seconds", pa.float64(), "Time the verifier took on the reference."),
     ]

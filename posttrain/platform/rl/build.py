@@ -308,7 +308,7 @@ def build_rl_prompts(
     """
     config = config or RlPromptsConfig()
     started = time.monotonic()
-    inputs = {
+    inputs: dict[str, int | None] = {
         HUMANEVAL_TABLE: warehouse.snapshot_id(HUMANEVAL_TABLE),
         SILVER: warehouse.snapshot_id(SILVER),
     }
@@ -321,7 +321,9 @@ def build_rl_prompts(
     lineage = Lineage(RL_PROMPTS, inputs, config.config_hash())
     snapshot_id = warehouse.overwrite(RL_PROMPTS, _rows_table(kept), lineage)
     rejections_snapshot_id = warehouse.overwrite(
-        RL_REJECTIONS, _rejections_table(rejections), Lineage(RL_REJECTIONS, inputs, lineage.config_hash)
+        RL_REJECTIONS,
+        _rejections_table(rejections),
+        Lineage(RL_REJECTIONS, inputs, lineage.config_hash),
     )
     return RlPromptsReport(
         tasks=len(kept),

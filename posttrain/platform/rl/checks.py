@@ -38,7 +38,9 @@ def references_pass(
     ).to_pylist()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rl-check") as pool:
         results = list(pool.map(_verify_reference, rows))
-    failed = [(row["prompt_id"], r.why) for row, r in zip(rows, results, strict=True) if not r.passed]
+    failed = [
+        (row["prompt_id"], r.why) for row, r in zip(rows, results, strict=True) if not r.passed
+    ]
     metadata: dict[str, int | float | str] = {
         "rows": len(rows),
         "failed": len(failed),
@@ -46,5 +48,7 @@ def references_pass(
     }
     if failed:
         sample = "; ".join(f"{pid}: {why}" for pid, why in failed[:3])
-        return CheckOutcome(False, f"{len(failed)} verifiers fail their reference: {sample}", metadata)
+        return CheckOutcome(
+            False, f"{len(failed)} verifiers fail their reference: {sample}", metadata
+        )
     return CheckOutcome(True, f"all {len(rows):,} verifiers pass their reference", metadata)

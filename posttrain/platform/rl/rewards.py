@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 
 from posttrain.platform.errors import PosttrainError
 from posttrain.platform.rl.verifiers import Verifier, VerifierResult, parse_verifier
@@ -121,9 +122,7 @@ def reward_function(
                 "(TRL passes dataset columns to reward functions as keyword arguments)"
             )
         if len(prompt_ids) != len(completions):
-            raise PosttrainError(
-                f"{len(prompt_ids)} prompt ids for {len(completions)} completions"
-            )
+            raise PosttrainError(f"{len(prompt_ids)} prompt ids for {len(completions)} completions")
         texts = [completion_text(completion) for completion in completions]
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(verifiers.verify, prompt_ids, texts))
@@ -137,5 +136,5 @@ def verify_completion(
 ) -> VerifierResult:
     """Score one completion of ``prompt_id`` (what ``posttrain verify`` prints)."""
     columns = ("prompt_id", "verifier_kind", "verifier_spec")
-    rows = warehouse.read(table, columns=columns, row_filter=EqualTo("prompt_id", prompt_id))
+    rows = warehouse.read(table, columns=columns, row_filter=EqualTo(term=Reference("prompt_id"), value=literal(prompt_id)))
     return Verifiers(rows, table).verify(prompt_id, completion)

@@ -22,6 +22,7 @@ a fresh temporary directory as working directory, removed afterwards whatever ha
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -47,6 +48,12 @@ Isolation = Literal["namespaces+uid", "namespaces", "process"]
 # different processes, and successive ones of one process, on distinct uids.
 _UID_BASE = 1 << 24
 _uid_counter = itertools.count()
+
+# --kill-child: if unshare dies (we SIGKILL it on timeout), the namespace's init gets
+# SIGKILL, and the kernel then kills every other process of the PID namespace.
+_UNSHARE = ("unshare", "--net", "--pid", "--fork", "--kill-child")
+# Can the sandbox uid start this interpreter and import its standard library?
+_PROBE = "import os; os.setgid({uid}); os.setuid({uid}); import json, math, re"
 
 _SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable: where leftovers could hide
 
@@ -195,9 +202,7 @@ def _command(mode: Isolation, uid: int, limits: SandboxLimits) -> list[str]:
     launch = [python, "-I", "-S", "-c", _LAUNCHER, *args]
     if mode == "process":
         return launch
-    # --kill-child: if unshare dies (we SIGKILL it on timeout), the namespace's init gets
-    # SIGKILL, and the kernel then kills every other process of the PID namespace.
-    return ["unshare", "--net", "--pid", "--fork", "--kill-child", *launch]
+    return [*_UNSHARE, *launch]
 
 
 def _environment(workdir: Path) -> dict[str, str]:
@@ -223,9 +228,12 @@ def _collect(
         while selector.get_map():
             now = time.monotonic()
             if now >= deadline:
-                return bytes(buffers[proc.stdout.fileno()]), bytes(
-                    buffers[proc.stderr.fileno()]
-                ), True, False
+                return (
+                    bytes(buffers[proc.stdout.fileno()]),
+                    bytes(buffers[proc.stderr.fileno()]),
+                    True,
+                    False,
+                )
             if proc.poll() is not None:
                 # In process mode a daemonized child may hold the pipes open; do not wait
                 # for it beyond a short grace.
@@ -252,14 +260,17 @@ def _collect(
         timed_out = True
     else:
         timed_out = False
-    return bytes(buffers[proc.stdout.fileno()]), bytes(buffers[proc.stderr.fileno()]), timed_out, False
+    return (
+        bytes(buffers[proc.stdout.fileno()]),
+        bytes(buffers[proc.stderr.fileno()]),
+        timed_out,
+        False,
+    )
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
     proc.wait()
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
@@ -294,10 +305,8 @@ def _kill_uid(uid: int, patience_s: float = 5.0) -> None:
     until = time.monotonic() + patience_s
     while pids := processes_of(uid):
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if time.monotonic() > until:
             break
         time.sleep(0.01)
@@ -330,7 +339,7 @@ def best_isolation() -> Isolation:
     if _uid_interpreter():
         return "namespaces+uid"
     probe = subprocess.run(
-        ["unshare", "--net", "--pid", "--fork", "--kill-child", "true"],
+        [*_UNSHARE, "true"],
         capture_output=True,
         timeout=30,
         check=False,
@@ -351,11 +360,7 @@ def _uid_interpreter() -> str:
         uid = _fresh_uid()
         try:
             probe = subprocess.run(
-                [
-                    "unshare", "--net", "--pid", "--fork", "--kill-child",
-                    python, "-I", "-S", "-c",
-                    "import os, sys; os.setgid(%d); os.setuid(%d); import json, math, re" % (uid, uid),
-                ],
+                [*_UNSHARE, python, "-I", "-S", "-c", _PROBE.format(uid=uid)],
                 capture_output=True,
                 timeout=30,
                 check=False,

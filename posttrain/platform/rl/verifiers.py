@@ -68,7 +68,8 @@ class VerifierResult:
 class Verifier(Protocol):
     """Anything that scores a completion."""
 
-    kind: VerifierKind
+    @property
+    def kind(self) -> VerifierKind: ...
 
     def verify(self, completion: str) -> VerifierResult: ...
 

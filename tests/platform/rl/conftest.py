@@ -23,7 +23,9 @@ def conversation(record_id: str, question: str, reply: str, source: str = "math-
 
 MATH_ROWS = [
     conversation("m-mean", "Mean of 60, 83, 58, 56?", "Sum = 257.\n\n**Answer:** 64.25"),
-    conversation("m-speed", "470 km in 4 h 20 min?", "470 ÷ 4.333 ≈ 108.46.\n\n**Answer:** about 108.46 km/h"),
+    conversation(
+        "m-speed", "470 km in 4 h 20 min?", "470 ÷ 4.333 ≈ 108.46.\n\n**Answer:** about 108.46 km/h"
+    ),
     conversation("m-time", "How long?", "Add them up.\n\n**Answer:** 4 h 20 min"),
     conversation("m-none", "Any thoughts?", "It depends on the units you pick."),
     conversation("d-other", "What is 2 + 2?", "**Answer:** 4", source="dev-support"),

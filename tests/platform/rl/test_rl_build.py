@@ -4,10 +4,13 @@ rejections with the reason and the verifier's verdict."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
 
 import pyarrow as pa
 
-from posttrain.platform.lineage import inputs_from_summary
+from posttrain.platform.lineage import Lineage, inputs_from_summary
+from posttrain.platform.messages import make_message
 from posttrain.platform.rl.build import (
     RL_PROMPTS,
     RL_REJECTIONS,
@@ -15,13 +18,14 @@ from posttrain.platform.rl.build import (
     Task,
     build_rl_prompts,
     check_task,
+    math_task,
 )
 from posttrain.platform.rl.checks import references_pass
 from posttrain.platform.rl.verifiers import parse_verifier
 from posttrain.platform.schemas import GOLD_RL_PROMPTS, TableName
-from posttrain.platform.lineage import Lineage
-from posttrain.platform.messages import make_message
 from posttrain.platform.warehouse import Warehouse
+
+DATA_DIR = Path(__file__).resolve().parents[3] / "data"
 
 
 def _rows(warehouse: Warehouse, table: str) -> dict[str, dict]:
@@ -77,14 +81,18 @@ def test_a_math_reply_without_a_final_answer_is_a_rejection(rl_inputs: Warehouse
 
 
 def test_a_spec_that_does_not_parse_is_a_rejection_not_a_crash() -> None:
-    task = Task("t:1", [make_message("user", "?")], "numeric", '{"answer": "x"}', "1", "t", "1", None)
+    task = Task(
+        "t:1", [make_message("user", "?")], "numeric", '{"answer": "x"}', "1", "t", "1", None
+    )
     _, rejection, _ = check_task(task)
     assert rejection is not None and rejection.reason == "invalid_spec"
     assert rejection.detail.startswith("answer:")
 
 
 def test_a_verifier_that_rewards_an_empty_completion_is_a_rejection() -> None:
-    task = Task("t:1", [make_message("user", "?")], "regex", '{"pattern": ".*"}', "x", "t", "1", None)
+    task = Task(
+        "t:1", [make_message("user", "?")], "regex", '{"pattern": ".*"}', "x", "t", "1", None
+    )
     _, rejection, _ = check_task(task)
     assert rejection is not None and rejection.reason == "empty_passes"
 
@@ -119,3 +127,35 @@ def test_the_reference_check_reads_the_verifiers_back_from_the_table(
     outcome = references_pass(rl_inputs, tampered)
     assert not outcome.passed and outcome.metadata["failed"] == 1
     assert rows[0]["prompt_id"] in outcome.description
+
+
+def _sharegpt_rows(path: Path) -> list[dict]:
+    # The sample's ShareGPT records as silver would hold them (the few planted malformed
+    # lines are skipped here, as silver rejects them).
+    roles = {"system": "system", "human": "user", "gpt": "assistant"}
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
+            continue
+        messages = [make_message("system", record["system"])] if record.get("system") else []
+        messages += [make_message(roles[t["from"]], t["value"]) for t in record["conversations"]]
+        rows.append({"record_id": record["id"], "messages": messages, "source": "math-tutor"})
+    return rows
+
+
+def test_every_math_problem_of_the_sample_data_gets_a_proven_verifier() -> None:
+    config = RlPromptsConfig()
+    outcomes: Counter[str] = Counter()
+    for row in _sharegpt_rows(DATA_DIR / "samples" / "math_tutor.jsonl"):
+        task = math_task(row, config)
+        if isinstance(task, Task):
+            _, rejection, _ = check_task(task)
+            outcomes[f"{task.verifier_kind}:{rejection.reason if rejection else 'ok'}"] += 1
+        else:
+            outcomes[task.reason] += 1
+    # Two planted records have no assistant reply, one a reply with no stated answer.
+    assert outcomes == {"numeric:ok": 453, "exact:ok": 207, "no_answer": 3}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from posttrain.platform.rl import sandbox
 from posttrain.platform.rl.sandbox import SandboxLimits, SandboxResult, processes_of, run_python
-from posttrain.platform.rl.verifiers import parse_verifier, spec_json, PythonTestsSpec
+from posttrain.platform.rl.verifiers import PythonTestsSpec, parse_verifier, spec_json
 
 FAST = SandboxLimits(timeout_s=3, memory_mb=256, max_output_bytes=10_000)
 
@@ -147,11 +148,11 @@ def test_a_crash_reports_its_last_error_line(watched: list[int]) -> None:
 @pytest.mark.parametrize(
     "attack",
     [
-        "while True:\n        pass",
-        "import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass",
+        "while True:\n    pass",
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
         "x = bytearray(10**10)",
-        "import socket\n    socket.create_connection(('1.1.1.1', 80), timeout=1)",
-        "while True:\n        print('x' * 1000)",
+        "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)",
+        "while True:\n    print('x' * 1000)",
     ],
     ids=["hang", "fork", "memory", "network", "print"],
 )
@@ -160,6 +161,7 @@ def test_a_hostile_completion_gets_reward_zero_with_a_reason(
 ) -> None:
     spec = PythonTestsSpec(tests="def check(f):\n    assert f() == 1", entry_point="f", timeout_s=2)
     verifier = parse_verifier("python_tests", spec_json(spec), prompt_id="attack")
-    result = verifier.verify(f"```python\ndef f():\n    {attack}\n    return 1\n```")
+    body = textwrap.indent(attack, "    ")
+    result = verifier.verify(f"```python\ndef f():\n{body}\n    return 1\n```")
     assert result.reward == 0.0 and not result.passed
     assert result.why.startswith("tests failed: ")

@@ -71,7 +71,12 @@ def test_exact_rules_are_the_ones_listed() -> None:
 
 def test_regex_search_and_fullmatch() -> None:
     assert verify("regex", {"pattern": r"\bdef \w+\("}, "def f(x): pass")[1]
-    spec = {"pattern": "yes|no", "mode": "fullmatch", "flags": ["ignorecase"], "target": "final_answer"}
+    spec = {
+        "pattern": "yes|no",
+        "mode": "fullmatch",
+        "flags": ["ignorecase"],
+        "target": "final_answer",
+    }
     assert verify("regex", spec, "Thinking.\nAnswer: YES")[1]
     assert not verify("regex", spec, "Answer: maybe")[1]
 
@@ -92,7 +97,7 @@ def test_json_schema_accepts_valid_and_names_the_invalid_field() -> None:
 
 def test_python_tests_pass_a_whole_function_or_a_body() -> None:
     spec = {
-        "prefix": "def add(a, b):\n    \"\"\"Add.\"\"\"\n",
+        "prefix": 'def add(a, b):\n    """Add."""\n',
         "tests": "def check(f):\n    assert f(2, 3) == 5",
         "entry_point": "add",
     }
