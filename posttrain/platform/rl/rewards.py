@@ -136,5 +136,6 @@ def verify_completion(
 ) -> VerifierResult:
     """Score one completion of ``prompt_id`` (what ``posttrain verify`` prints)."""
     columns = ("prompt_id", "verifier_kind", "verifier_spec")
-    rows = warehouse.read(table, columns=columns, row_filter=EqualTo(term=Reference("prompt_id"), value=literal(prompt_id)))
+    only = EqualTo(term=Reference("prompt_id"), value=literal(prompt_id))
+    rows = warehouse.read(table, columns=columns, row_filter=only)
     return Verifiers(rows, table).verify(prompt_id, completion)

@@ -39,7 +39,7 @@ def test_a_missing_prompt_id_column_is_an_error_not_a_zero_reward(built: Warehou
 
 
 def test_an_unknown_prompt_id_is_an_error(built: Warehouse) -> None:
-    with pytest.raises(UnknownPromptError, match="'nope' is not in gold.rl_prompts"):
+    with pytest.raises(UnknownPromptError, match=r"'nope' is not in gold\.rl_prompts"):
         reward_function(built)(["?"], ["1"], prompt_id=["nope"])
 
 
