@@ -8,7 +8,9 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
+from posttrain.platform.evals import seed_humaneval
 from posttrain.platform.lineage import Lineage, inputs_from_summary
 from posttrain.platform.messages import make_message
 from posttrain.platform.rl.build import (
@@ -142,7 +144,10 @@ def _sharegpt_rows(path: Path) -> list[dict]:
         if not isinstance(record, dict) or not isinstance(record.get("conversations"), list):
             continue
         messages = [make_message("system", record["system"])] if record.get("system") else []
-        messages += [make_message(roles[t["from"]], t["value"]) for t in record["conversations"]]
+        messages += [
+            make_message(roles.get(t["from"], t["from"]), t["value"])
+            for t in record["conversations"]
+        ]
         rows.append({"record_id": record["id"], "messages": messages, "source": "math-tutor"})
     return rows
 
@@ -159,3 +164,14 @@ def test_every_math_problem_of_the_sample_data_gets_a_proven_verifier() -> None:
             outcomes[task.reason] += 1
     # Two planted records have no assistant reply, one a reply with no stated answer.
     assert outcomes == {"numeric:ok": 453, "exact:ok": 207, "no_answer": 3}
+
+
+@pytest.mark.slow
+def test_every_humaneval_verifier_passes_its_solution_and_fails_an_empty_one(
+    warehouse: Warehouse,
+) -> None:
+    seed_humaneval(warehouse)
+    report = build_rl_prompts(warehouse, RlPromptsConfig(math_sources=()))
+    assert report.rejections == []
+    assert report.kinds == {"python_tests": 164}
+    assert references_pass(warehouse, report.snapshot_id).passed
