@@ -66,6 +66,11 @@ def final_answer(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def states_answer(text: str) -> bool:
+    r"""Whether ``text`` marks a final answer (``\boxed{}`` or "answer:")."""
+    return boxed(text) is not None or _ANSWER_MARKER.search(_MARKDOWN.sub("", text)) is not None
+
+
 def numbers(text: str) -> list[Fraction]:
     """Every number written in ``text``, in order (``3/4`` is one number)."""
     found = []
@@ -92,12 +97,11 @@ def parse_number(text: str) -> float | None:
         >>> parse_number("so she has 3/4 of the cake left")
         0.75
     """
-    plain = _MARKDOWN.sub("", text)
-    if boxed(text) is not None or _ANSWER_MARKER.search(plain):
+    if states_answer(text):
         found = numbers(final_answer(text))
         if found:
             return float(found[0])
-    found = numbers(plain)
+    found = numbers(_MARKDOWN.sub("", text))
     return float(found[-1]) if found else None
 
 

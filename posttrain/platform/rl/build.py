@@ -34,7 +34,7 @@ from pydantic import Field
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.messages import Message, make_message
-from posttrain.platform.rl.answers import _ANSWER_MARKER, final_answer, numbers
+from posttrain.platform.rl.answers import final_answer, numbers, states_answer
 from posttrain.platform.rl.verifiers import (
     ExactSpec,
     NumericSpec,
@@ -182,7 +182,7 @@ def math_task(row: dict[str, Any], config: RlPromptsConfig) -> Task | Rejection:
             None, None, source, record_id,
         )  # fmt: skip
     reference = reply["content"]
-    if _ANSWER_MARKER.search(reference.replace("**", "")) is None and "\\boxed{" not in reference:
+    if not states_answer(reference):
         return Rejection(
             prompt_id, RejectReason.NO_ANSWER, "the reply states no final answer",
             None, None, source, record_id,
