@@ -244,7 +244,10 @@ def check_tasks(
     tasks: Sequence[Task], workers: int | None = None
 ) -> list[tuple[Task, Rejection | None, float]]:
     """:func:`check_task` on every task, ``workers`` at a time, in the tasks' order."""
-    workers = workers or os.cpu_count() or 1
+    # A sandbox run is mostly process start-up and namespace set-up and teardown, waits
+    # that leave a core idle: twice the cores finished 164 HumanEval checks in 10.6 s
+    # instead of 14.5 s on a 2-core machine.
+    workers = workers or 2 * (os.cpu_count() or 1)
     if workers == 1:
         return [check_task(task) for task in tasks]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rl-verify") as pool:
@@ -304,7 +307,7 @@ def build_rl_prompts(
     Args:
         warehouse: the :class:`~posttrain.platform.warehouse.Warehouse` to read and write.
         config: which seeds, and the sandbox timeout.
-        workers: verifier checks run at once (default: the machine's CPUs).
+        workers: verifier checks run at once (default: twice the machine's CPUs).
     """
     config = config or RlPromptsConfig()
     started = time.monotonic()
