@@ -87,3 +87,9 @@ def test_a_missing_completion_file_is_an_error_naming_it(home: Path, tmp_path: P
     result = runner.invoke(app, [*args, "--home", str(home)])
     assert isinstance(result.exception, InputFormatError)
     assert str(result.exception).startswith(f"{missing}: expected a readable UTF-8 text file")
+
+
+def test_the_completion_can_come_from_standard_input(home: Path) -> None:
+    args = ["verify", "--prompt-id", "math:1", "--completion", "-", "--home", str(home)]
+    result = runner.invoke(app, args, input="\\boxed{74}")
+    assert result.exit_code == 0 and "74 matches 74" in result.output

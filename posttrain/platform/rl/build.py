@@ -245,8 +245,8 @@ def check_tasks(
 ) -> list[tuple[Task, Rejection | None, float]]:
     """:func:`check_task` on every task, ``workers`` at a time, in the tasks' order."""
     # A sandbox run is mostly process start-up and namespace set-up and teardown, waits
-    # that leave a core idle: twice the cores finished 164 HumanEval checks in 10.6 s
-    # instead of 14.5 s on a 2-core machine.
+    # that leave a core idle: on 2 cores, 4 threads checked the 823 sample tasks (164 of
+    # them sandboxed) in 10.6 s, 2 threads in 14.5 s.
     workers = workers or 2 * (os.cpu_count() or 1)
     if workers == 1:
         return [check_task(task) for task in tasks]
