@@ -78,6 +78,7 @@ def gold_rl_prompts(
                 "reference_pass_rate": round(report.reference_pass_rate, 4),
                 "build_time_s": round(report.seconds, 2),
                 "verify_time_s": round(report.check_seconds, 2),
+                "slowest_reference_s": round(report.slowest_reference_seconds, 2),
                 "rejections": len(report.rejections),
             },
         ),

@@ -172,7 +172,6 @@ GOLD_RL_PROMPTS = pa.schema(
             "source_id", pa.string(), "The task's id there: benchmark item or bronze record."
         ),
         _optional("license", pa.string(), "License of the source."),
-        _optional("reference_seconds", pa.float64(), "Time the verifier took on the reference."),
     ]
 )
 

@@ -123,6 +123,7 @@ class RlPromptsReport:
     candidates_by_kind: dict[str, int]  # verifier kind → tasks checked
     seconds: float
     check_seconds: float
+    slowest_reference_seconds: float
     snapshot_id: int | None
     rejections_snapshot_id: int | None
     inputs: dict[str, int | None]
@@ -254,7 +255,8 @@ def check_tasks(
         return list(pool.map(check_task, tasks))
 
 
-def _rows_table(tasks: Iterable[tuple[Task, float]]) -> pa.Table:
+def _rows_table(tasks: Iterable[Task]) -> pa.Table:
+    # No timings in the rows: the same inputs must give the same bytes.
     rows = [
         {
             "prompt_id": task.prompt_id,
@@ -265,9 +267,8 @@ def _rows_table(tasks: Iterable[tuple[Task, float]]) -> pa.Table:
             "source": task.source,
             "source_id": task.source_id,
             "license": task.license,
-            "reference_seconds": round(seconds, 6),
         }
-        for task, seconds in sorted(tasks, key=lambda pair: pair[0].prompt_id)
+        for task in sorted(tasks, key=lambda task: task.prompt_id)
     ]
     return pa.Table.from_pylist(rows, schema=GOLD_RL_PROMPTS)
 
@@ -319,7 +320,8 @@ def build_rl_prompts(
     check_started = time.monotonic()
     checked = check_tasks(tasks, workers)
     check_seconds = time.monotonic() - check_started
-    kept = [(task, seconds) for task, rejection, seconds in checked if rejection is None]
+    kept = [task for task, rejection, _ in checked if rejection is None]
+    slowest = max((seconds for _, _, seconds in checked), default=0.0)
     rejections += [rejection for _, rejection, _ in checked if rejection is not None]
     lineage = Lineage(RL_PROMPTS, inputs, config.config_hash())
     snapshot_id = warehouse.overwrite(RL_PROMPTS, _rows_table(kept), lineage)
@@ -331,10 +333,11 @@ def build_rl_prompts(
     return RlPromptsReport(
         tasks=len(kept),
         rejections=sorted(rejections, key=lambda r: r.prompt_id),
-        kinds=dict(sorted(Counter(str(task.verifier_kind) for task, _ in kept).items())),
+        kinds=dict(sorted(Counter(str(task.verifier_kind) for task in kept).items())),
         candidates_by_kind=dict(sorted(Counter(str(task.verifier_kind) for task in tasks).items())),
         seconds=time.monotonic() - started,
         check_seconds=check_seconds,
+        slowest_reference_seconds=slowest,
         snapshot_id=snapshot_id,
         rejections_snapshot_id=rejections_snapshot_id,
         inputs=inputs,
