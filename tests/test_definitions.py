@@ -29,6 +29,7 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
     groups = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups == {
         "bronze/records": "bronze",
+        "lineage/sources": "bronze",
         "eval/humaneval": "eval",
         "silver/conversations": "silver",
         "silver/rejections": "silver",
@@ -278,6 +279,7 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
     pools = {key.to_user_string(): asset.op.pool for asset in all_assets for key in asset.keys}
     assert pools == {
         "bronze/records": "posttrain-bronze",
+        "lineage/sources": "posttrain-bronze",
         "eval/humaneval": "posttrain-eval",
         "silver/conversations": "posttrain-silver",
         "silver/rejections": "posttrain-silver",
