@@ -19,6 +19,7 @@ from posttrain.platform.config import FrozenConfig
 from posttrain.platform.execution import Executor
 from posttrain.platform.gold.packing import PackConfig, PackStats, pack_sequences
 from posttrain.platform.gold.tokenize import TokenizeConfig, tokenize_conversations
+from posttrain.platform.ingest.source_metadata import apply_source_metadata, source_metadata
 from posttrain.platform.lineage import CONFIG_HASH_KEY, Lineage, inputs_from_summary
 from posttrain.platform.schemas import GOLD_SFT, TableName
 from posttrain.platform.warehouse import Warehouse
@@ -26,6 +27,7 @@ from posttrain.platform.warehouse import Warehouse
 SILVER = TableName.SILVER_CONVERSATIONS
 SFT = TableName.GOLD_SFT
 SFT_PACKED = TableName.GOLD_SFT_PACKED
+SOURCES = TableName.LINEAGE_SOURCES
 
 
 class GoldSftConfig(FrozenConfig):
@@ -79,12 +81,14 @@ def _built_from(
 def build_gold_sft(warehouse: Warehouse) -> GoldSftReport:
     """Overwrite ``gold.sft`` with the silver conversations, sorted by ``record_id``.
 
-    Silver is read at the snapshot current when the build starts; when ``gold.sft`` was
-    already built from that snapshot, nothing is committed.
+    ``workspace`` and ``license`` come from ``lineage.sources`` (a source corrected with
+    ``posttrain sources set`` is corrected in gold by the next build, with no re-ingest).
+    Silver and the sources are read at the snapshots current when the build starts; when
+    ``gold.sft`` was already built from those snapshots, nothing is committed.
     """
     started = time.monotonic()
-    silver_snapshot, sft_snapshot = warehouse.pin(SILVER, SFT).values()
-    inputs: dict[str, int | None] = {SILVER: silver_snapshot}
+    silver_snapshot, sources_snapshot, sft_snapshot = warehouse.pin(SILVER, SOURCES, SFT).values()
+    inputs: dict[str, int | None] = {SILVER: silver_snapshot, SOURCES: sources_snapshot}
     current = _built_from(warehouse, SFT, inputs)
     if current is not None:
         rows = warehouse.info(SFT, current).rows
@@ -95,6 +99,12 @@ def build_gold_sft(warehouse: Warehouse) -> GoldSftReport:
         if silver_snapshot is not None
         else GOLD_SFT.empty_table()
     )
+    metadata = (
+        source_metadata(warehouse, snapshot_id=sources_snapshot)
+        if sources_snapshot is not None
+        else {}
+    )
+    silver = apply_source_metadata(silver, metadata)
     rows = silver.take(pc.sort_indices(silver, [("record_id", "ascending")]))
     lineage = Lineage(TableName.GOLD_SFT, inputs)
     snapshot_id = warehouse.overwrite(SFT, rows, lineage, expected_snapshot=sft_snapshot)

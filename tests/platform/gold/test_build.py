@@ -18,6 +18,7 @@ from posttrain.platform.gold.chat_render import Rendered
 from posttrain.platform.gold.encoded import EncodedBatch
 from posttrain.platform.gold.tokenize import ChatTokenizer
 from posttrain.platform.ingest.bronze import ingest
+from posttrain.platform.ingest.source_metadata import set_source_metadata
 from posttrain.platform.ingest.sources import SourceSpec
 from posttrain.platform.lineage import Lineage, inputs_from_summary
 from posttrain.platform.messages import make_message
@@ -101,7 +102,10 @@ def test_gold_records_the_silver_snapshot_it_read(with_silver: Warehouse) -> Non
     packed = build_gold_packed(with_silver, GoldSftConfig(), InProcessExecutor())
     assert sft.silver_snapshot_id == silver
     summary = with_silver.snapshot_summary("gold.sft", sft.snapshot_id)
-    assert inputs_from_summary(summary) == {"silver.conversations": silver}
+    assert inputs_from_summary(summary) == {
+        "silver.conversations": silver,
+        "lineage.sources": with_silver.snapshot_id("lineage.sources"),
+    }
     assert packed.sft_snapshot_id == sft.snapshot_id
     assert inputs_from_summary(with_silver.snapshot_summary("gold.sft_packed")) == {
         "gold.sft": sft.snapshot_id
@@ -122,3 +126,20 @@ def test_a_gold_build_with_nothing_new_commits_nothing(with_silver: Warehouse) -
     assert sft.rows == 5 and packed.examples == 5
     assert with_silver.pin(*GOLD) == before
     assert {name: len(with_silver.table(name).snapshots()) for name in GOLD} == history
+
+
+def test_a_corrected_source_license_reaches_gold_on_the_next_build(
+    with_silver: Warehouse,
+) -> None:
+    first = build_gold_sft(with_silver)
+    set_source_metadata(with_silver, "spiders", license="CC0-1.0")
+
+    second = build_gold_sft(with_silver)
+
+    assert not second.skipped and second.snapshot_id != first.snapshot_id
+    licenses = with_silver.read(TableName.GOLD_SFT, columns=("license",))["license"]
+    assert set(licenses.to_pylist()) == {"CC0-1.0"}
+    summary = with_silver.snapshot_summary(TableName.GOLD_SFT, second.snapshot_id)
+    assert inputs_from_summary(summary)[TableName.LINEAGE_SOURCES] == with_silver.snapshot_id(
+        TableName.LINEAGE_SOURCES
+    )
