@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor
-from posttrain.platform.progress import ProgressSink
-from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+from posttrain.platform.settings import WarehouseSettings
+
+if TYPE_CHECKING:  # pyarrow, pyiceberg and Ray load in the commands that use them
+    from posttrain.platform.execution import Executor
+    from posttrain.platform.progress import ProgressSink
+    from posttrain.platform.warehouse import Warehouse
 
 app = typer.Typer(
     name="posttrain",
@@ -59,6 +62,8 @@ RayAddressOption = Annotated[
 
 def make_executor(workers: int, ray_address: str | None, progress: ProgressSink) -> Executor:
     """In-process for one worker, a local Ray runtime for more, or the given Ray cluster."""
+    from posttrain.platform.execution import InProcessExecutor, RayExecutor
+
     if ray_address:
         return RayExecutor(address=ray_address, progress=progress)
     if workers > 1:
@@ -88,4 +93,11 @@ def options_config(model: type[ConfigT], what: str, **options: object) -> Config
 
 def open_warehouse(home: Path | None) -> Warehouse:
     """The embedded warehouse under ``home`` (or the default home)."""
-    return Warehouse(WarehouseSettings.local(home))
+    from posttrain.platform.warehouse import Warehouse
+
+    return Warehouse(warehouse_settings(home))
+
+
+def warehouse_settings(home: Path | None) -> WarehouseSettings:
+    """How to reach the warehouse under ``home`` (or the default home); opens nothing."""
+    return WarehouseSettings.local(home)

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import pyarrow as pa
 import typer
-from rich.table import Table as RichTable
 
 from posttrain.cli._app import (
     HomeOption,
@@ -21,27 +18,14 @@ from posttrain.cli._app import (
     open_warehouse,
     options_config,
 )
-from posttrain.cli._progress import rich_progress
-from posttrain.platform.decontam import (
-    DecontamConfig,
-    DecontamStep,
-    ReferenceSet,
-    build_index,
-    find_contaminated,
-    reference_from_benchmark,
-    reference_from_file,
-    reference_from_table,
-    summarize_contamination,
-)
+from posttrain.platform.decontam import DecontamConfig
 from posttrain.platform.errors import ConfigError, TableNotFoundError
-from posttrain.platform.evals import BENCHMARKS
 from posttrain.platform.messages import TextView
-from posttrain.platform.table_files import (
-    JSONL_SUFFIXES,
-    PARQUET_SUFFIXES,
-    read_table_file,
-    write_table_file,
-)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from posttrain.platform.decontam import ReferenceSet
 
 INPUT_ROW = "input_row"
 _DEFAULTS = DecontamConfig()
@@ -49,6 +33,14 @@ _DEFAULTS = DecontamConfig()
 
 def _reference(spec: str, home: Path | None) -> ReferenceSet:
     """A benchmark file, a shipped benchmark name, or an ``eval.*`` table in the warehouse."""
+    from posttrain.platform.decontam import (
+        reference_from_benchmark,
+        reference_from_file,
+        reference_from_table,
+    )
+    from posttrain.platform.evals import BENCHMARKS
+    from posttrain.platform.table_files import JSONL_SUFFIXES, PARQUET_SUFFIXES
+
     if spec.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES):
         return reference_from_file(spec)
     if spec in BENCHMARKS:
@@ -66,6 +58,10 @@ def _reference(spec: str, home: Path | None) -> ReferenceSet:
 
 
 def _print_summary(found: pa.Table, total: int) -> None:
+    from rich.table import Table as RichTable
+
+    from posttrain.platform.decontam import summarize_contamination
+
     summary = summarize_contamination(found, total)
     view = RichTable(header_style="bold")
     for column in ("benchmark", "contaminated rows", "items matched", "matching n-grams"):
@@ -133,6 +129,14 @@ quotes, whitespace and indentation. Prints the contaminated rows per benchmark; 
 
     Example: posttrain decontam chats.jsonl --against humaneval --out hits.parquet
     """
+    # Heavy imports here, not at the top: they would slow every other command's start-up.
+    import numpy as np
+    import pyarrow as pa
+
+    from posttrain.cli._progress import rich_progress
+    from posttrain.platform.decontam import DecontamStep, build_index, find_contaminated
+    from posttrain.platform.table_files import read_table_file, write_table_file
+
     config = options_config(
         DecontamConfig, "decontamination", ngram=ngram, min_matches=min_matches, text_view=text_view
     )

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
-from rich.table import Table as RichTable
 
 from posttrain.cli._app import (
     RayAddressOption,
@@ -21,16 +17,14 @@ from posttrain.cli._app import (
     make_executor,
     options_config,
 )
-from posttrain.cli._progress import rich_progress
-from posttrain.platform.dedup import DedupConfig, DedupResult, deduplicate
+from posttrain.platform.dedup import DedupConfig
 from posttrain.platform.errors import ConfigError, InputFormatError
 from posttrain.platform.messages import TextView
-from posttrain.platform.table_files import (
-    JSONL_SUFFIXES,
-    PARQUET_SUFFIXES,
-    read_table_file,
-    write_table_file,
-)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from posttrain.platform.dedup import DedupResult
 
 OUTPUT_COLUMNS = ("cluster_id", "keep", "matched_id", "similarity", "reason")
 _DEFAULTS = DedupConfig()
@@ -58,6 +52,10 @@ HELP = (
 
 def _record_ids(records: pa.Table, id_column: str | None, path: Path) -> pa.Array:
     """String ids: from ``id_column``, or the zero-padded 1-based row number."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if id_column is None:
         width = max(6, len(str(records.num_rows)))
         numbers = pc.cast(pa.array(np.arange(1, records.num_rows + 1)), pa.string())
@@ -83,6 +81,8 @@ def _text_column(records: pa.Table, requested: str | None, path: Path) -> str:
 
 def _annotated(records: pa.Table, ids: pa.Array, result: DedupResult) -> pa.Table:
     """The input rows, in input order, with the dedup columns appended."""
+    import pyarrow.compute as pc
+
     clash = [name for name in OUTPUT_COLUMNS if name in records.column_names]
     if clash:
         raise ConfigError(f"the input already has column(s) {', '.join(clash)}; rename them first")
@@ -94,11 +94,15 @@ def _annotated(records: pa.Table, ids: pa.Array, result: DedupResult) -> pa.Tabl
 
 
 def _check_output(path: Path) -> None:
+    from posttrain.platform.table_files import JSONL_SUFFIXES, PARQUET_SUFFIXES
+
     if not path.name.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES):
         raise ConfigError(f"--out {path}: name a .parquet or .jsonl file")
 
 
 def _print_summary(result: DedupResult, seconds: float) -> None:
+    from rich.table import Table as RichTable
+
     stats = result.stats
     view = RichTable(header_style="bold", show_header=False)
     view.add_column("", justify="left")
@@ -118,7 +122,7 @@ def _print_summary(result: DedupResult, seconds: float) -> None:
     rate = stats.rows / seconds if seconds > 0 else float("inf")
     console.print(
         f"{stats.rows - stats.kept:,} of {stats.rows:,} rows are duplicates "
-        f"({np.divide(stats.rows - stats.kept, max(stats.rows, 1)):.2%}); "
+        f"({(stats.rows - stats.kept) / max(stats.rows, 1):.2%}); "
         f"{seconds:.1f} s, {rate:,.0f} rows/s"
     )
 
@@ -176,6 +180,13 @@ def dedup(
     workers: WorkersOption = 1,
     ray_address: RayAddressOption = None,
 ) -> None:
+    # Heavy imports here, not at the top: they would slow every other command's start-up.
+    import pyarrow as pa
+
+    from posttrain.cli._progress import rich_progress
+    from posttrain.platform.dedup import deduplicate
+    from posttrain.platform.table_files import read_table_file, write_table_file
+
     config = options_config(
         DedupConfig,
         "dedup",

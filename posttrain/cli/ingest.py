@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table as RichTable
 
 from posttrain.cli._app import HomeOption, app, console, err_console, open_warehouse
-from posttrain.cli._progress import rich_progress
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.ingest.bronze import IngestReport
-from posttrain.platform.ingest.bronze import ingest as ingest_specs
 from posttrain.platform.ingest.formats import ChatFormat
-from posttrain.platform.ingest.sources import SourceSpec, load_sources
+
+if TYPE_CHECKING:
+    from posttrain.platform.ingest.bronze import IngestReport
+    from posttrain.platform.ingest.sources import SourceSpec
 
 HELP = (
     "Ingest JSONL or Parquet chat files into [bold]bronze.records[/], once per record.\n\n"
@@ -41,6 +40,8 @@ def default_source_name(path: Path) -> str:
 def _path_spec(
     path: Path, source: str | None, workspace: str, license_: str, fmt: ChatFormat | None
 ) -> SourceSpec:
+    from posttrain.platform.ingest.sources import SourceSpec
+
     try:
         return SourceSpec(
             path=path.resolve(),
@@ -55,6 +56,8 @@ def _path_spec(
 
 
 def _print_report(report: IngestReport) -> None:
+    from rich.table import Table as RichTable
+
     view = RichTable(header_style="bold")
     for column in ("file", "source", "format", "rows", "added", "already present"):
         numeric = column in ("rows", "added", "already present")
@@ -115,6 +118,11 @@ def ingest(
     ] = None,
     home: HomeOption = None,
 ) -> None:
+    # Heavy imports here, not at the top: they would slow every other command's start-up.
+    from posttrain.cli._progress import rich_progress
+    from posttrain.platform.ingest.bronze import ingest as ingest_specs
+    from posttrain.platform.ingest.sources import load_sources
+
     if (path is None) == (sources is None):
         raise ConfigError("give either a PATH to ingest or --sources FILE.yaml (one of the two)")
     if sources is not None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.table import Table as RichTable
 
-from posttrain.cli._app import HomeOption, app, console, open_warehouse
-from posttrain.platform.query import run_query
-from posttrain.platform.warehouse import Warehouse
+from posttrain.cli._app import HomeOption, app, console, open_warehouse, warehouse_settings
+from posttrain.platform.listing import TableInfo, embedded_table_infos
+
+if TYPE_CHECKING:  # pyarrow and pyiceberg load in the commands that read rows
+    import pyarrow as pa
+
+    from posttrain.platform.warehouse import Warehouse
 
 MAX_CELL = 120
 
@@ -41,15 +45,18 @@ def _human_bytes(size: int) -> str:
 
 def tables_view(warehouse: Warehouse, title: str | None = None) -> RichTable:
     """Name, rows, current snapshot id, size and last update of every table."""
+    return _infos_view((warehouse.info(name) for name in warehouse.table_names()), title)
+
+
+def _infos_view(infos: Iterable[TableInfo], title: str | None = None) -> RichTable:
     view = RichTable(title=title, header_style="bold")
     for column in ("table", "rows", "snapshot", "size", "updated (UTC)"):
         view.add_column(
             column, justify="right" if column in ("rows", "size") else "left", no_wrap=True
         )
-    for name in warehouse.table_names():
-        info = warehouse.info(name)
+    for info in infos:
         view.add_row(
-            name,
+            info.name,
             f"{info.rows:,}",
             str(info.snapshot_id or "-"),
             _human_bytes(info.size_bytes),
@@ -61,7 +68,9 @@ def tables_view(warehouse: Warehouse, title: str | None = None) -> RichTable:
 @app.command()
 def tables(home: HomeOption = None) -> None:
     """List every table: name, rows, current snapshot id, size on disk, last update."""
-    view = tables_view(open_warehouse(home))
+    # The embedded catalog is read directly: pyiceberg's import alone outlasts the command.
+    infos = embedded_table_infos(warehouse_settings(home))
+    view = _infos_view(infos) if infos is not None else tables_view(open_warehouse(home))
     if not view.row_count:
         console.print("No tables yet. Run `make demo`, or `posttrain ingest PATH`.")
         return
@@ -100,11 +109,14 @@ def query(
 
     Example: posttrain query "select reason, count(*) n from silver.rejections group by 1"
     """
+    from posttrain.platform.query import run_query
+
     result = run_query(open_warehouse(home), sql)
     if output == "json":
         for row in result.to_pylist():
             typer.echo(json.dumps(row, default=str, ensure_ascii=False))
     elif output == "csv":
+        import pyarrow as pa
         import pyarrow.csv as pacsv
 
         sink = pa.BufferOutputStream()

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pydantic import Field
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     NamespaceAlreadyExistsError,
@@ -29,11 +27,13 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import Table
 
-from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import CatalogError, ConfigError, TableNotFoundError
 from posttrain.platform.lineage import Lineage
+from posttrain.platform.listing import TableInfo
 from posttrain.platform.schemas import TABLES, TableSpec
-from posttrain.platform.settings import posttrain_home
+
+# WarehouseSettings is resolved in settings.py; re-exported here, where it is used.
+from posttrain.platform.settings import WarehouseSettings as WarehouseSettings
 
 ALL_ROWS: BooleanExpression = AlwaysTrue()
 
@@ -41,47 +41,6 @@ DEFAULT_TABLE_PROPERTIES = {
     "write.parquet.compression-codec": "zstd",
     "format-version": "2",
 }
-
-
-class WarehouseSettings(FrozenConfig):
-    """How to reach the Iceberg catalog and where table data lives.
-
-    ``catalog_type`` ``sql`` takes a SQLAlchemy URI (SQLite or Postgres); ``rest`` and
-    ``glue`` pass ``properties`` through to pyiceberg's ``load_catalog``, which is also
-    where S3 credentials and endpoints go (``s3.endpoint``, ``s3.access-key-id``, ...).
-    """
-
-    catalog_name: str = "posttrain"
-    catalog_type: str = "sql"
-    catalog_uri: str | None = None
-    warehouse: str
-    properties: dict[str, str] = Field(default_factory=dict)
-
-    @classmethod
-    def local(cls, home: str | Path | None = None) -> WarehouseSettings:
-        """The embedded default: SQLite catalog and local warehouse under ``home``."""
-        root = Path(home).resolve() if home is not None else posttrain_home()
-        return cls(
-            catalog_uri=f"sqlite:///{root / 'catalog.db'}",
-            warehouse=(root / "warehouse").as_uri(),
-        )
-
-    def catalog_properties(self) -> dict[str, str]:
-        props = {"type": self.catalog_type, "warehouse": self.warehouse, **self.properties}
-        if self.catalog_uri is not None:
-            props["uri"] = self.catalog_uri
-        return props
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    """What ``posttrain tables`` prints for one table."""
-
-    name: str
-    rows: int
-    snapshot_id: int | None
-    size_bytes: int
-    updated_at: datetime | None
 
 
 def _table_info(name: str, table: Table) -> TableInfo:

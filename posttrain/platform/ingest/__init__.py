@@ -7,17 +7,34 @@
 * :mod:`.parse` — payload → messages, and the :class:`ParseStep` silver starts with.
 """
 
-from posttrain.platform.ingest.bronze import (
-    FileReport,
-    IngestReport,
-    ingest,
-    plan_files,
-    record_ids,
+from typing import TYPE_CHECKING
+
+from posttrain.platform._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from posttrain.platform.ingest.bronze import (
+        FileReport,
+        IngestReport,
+        ingest,
+        plan_files,
+        record_ids,
+    )
+    from posttrain.platform.ingest.formats import ChatFormat, detect_format, majority_format
+    from posttrain.platform.ingest.parse import PARSED_RECORDS, ParseStep, parse_payload
+    from posttrain.platform.ingest.readers import FileInspection, inspect_file, iter_raw_batches
+    from posttrain.platform.ingest.sources import SourceSpec, load_sources
+
+# Imported on first use, so the CLI can name the chat formats without pyiceberg.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "bronze": ["FileReport", "IngestReport", "ingest", "plan_files", "record_ids"],
+        "formats": ["ChatFormat", "detect_format", "majority_format"],
+        "parse": ["PARSED_RECORDS", "ParseStep", "parse_payload"],
+        "readers": ["FileInspection", "inspect_file", "iter_raw_batches"],
+        "sources": ["SourceSpec", "load_sources"],
+    },
 )
-from posttrain.platform.ingest.formats import ChatFormat, detect_format, majority_format
-from posttrain.platform.ingest.parse import PARSED_RECORDS, ParseStep, parse_payload
-from posttrain.platform.ingest.readers import FileInspection, inspect_file, iter_raw_batches
-from posttrain.platform.ingest.sources import SourceSpec, load_sources
 
 __all__ = [
     "PARSED_RECORDS",
