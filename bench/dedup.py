@@ -21,26 +21,20 @@ machine may be shared). posttrain sends 2,048-row batches to the executor. A qua
 then scores both tools on the labelled pairs of ``tests/data/near_dup_pairs.jsonl.gz``.
 
 The corpus is the Python source of the project venv's pinned packages, cut at line ends
-into documents of 1–8 KB (``scripts/venv_text.py``), cached in ``bench/.cache/``.
+into documents of 1–8 KB (``posttrain/platform/dedup/venv_text.py``), cached in ``bench/.cache/``.
 
 Usage:
     .venv/bin/python bench/dedup.py [--mb 100] [--workers 2] [--repeats 3] [--datasketch-mb MB]
 """
 
-import os
-import sys
-
-# Python puts this script's folder first on sys.path, where bench/tokenize.py would
-# shadow the standard library's tokenize module: drop it.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse
 import hashlib
 import json
+import os
 import random
 import resource
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,21 +46,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / "bench" / ".cache"
-LABELLED = REPO / "tests" / "data" / "near_dup_pairs.jsonl.gz"
-SEED = 20261125
-sys.path.insert(0, str(REPO / "scripts"))
-
-from posttrain.platform.dedup import DedupConfig, deduplicate  # noqa: E402
-from posttrain.platform.dedup.evaluation import (  # noqa: E402
+from posttrain.platform.dedup import DedupConfig, deduplicate
+from posttrain.platform.dedup.evaluation import (
     load_labelled_pairs,
     pair_documents,
     score_pairs,
 )
-from posttrain.platform.dedup.minhash import shingle_hashes, word_hashes  # noqa: E402
-from posttrain.platform.dedup.normalize import normal_form, words  # noqa: E402
-from posttrain.platform.execution import InProcessExecutor, RayExecutor  # noqa: E402
+from posttrain.platform.dedup.minhash import shingle_hashes, word_hashes
+from posttrain.platform.dedup.normalize import normal_form, words
+from posttrain.platform.execution import InProcessExecutor, RayExecutor
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / "bench" / ".cache"
+LABELLED = REPO / "tests" / "data" / "near_dup_pairs.jsonl.gz"
+SEED = 20261125
 
 CONFIG = DedupConfig()
 BATCH_ROWS = 2048  # ~8 MB of text per task: enough tasks to keep every Ray worker busy
@@ -77,7 +70,7 @@ BATCH_ROWS = 2048  # ~8 MB of text per task: enough tasks to keep every Ray work
 
 def build_corpus(megabytes: float) -> Path:
     """Venv source cut into 1–8 KB documents, at least ``megabytes`` MB of UTF-8 text."""
-    from venv_text import iter_code_chunks
+    from posttrain.platform.dedup.venv_text import iter_code_chunks
 
     path = CACHE / f"dedup_corpus_{megabytes:g}mb.parquet"
     if path.exists():

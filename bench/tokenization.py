@@ -18,16 +18,8 @@ source code, the pydoc topic pages), with tool calls, to --mb megabytes of messa
 It is cached in bench/.cache/.
 
 Usage:
-    .venv/bin/python bench/tokenize.py [--mb 24] [--seq-length 2048]
+    .venv/bin/python bench/tokenization.py [--mb 24] [--seq-length 2048]
 """
-
-import os
-import sys
-
-# This file is named like the standard library's `tokenize`, and Python puts the script's
-# folder first on sys.path: drop it, or `import linecache` would import this file instead.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
 
 import argparse
 import ast
