@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -36,6 +37,10 @@ app = typer.Typer(
 console = Console() if sys.stdout.isatty() else Console(width=200)
 err_console = Console(stderr=True)
 
+# Below this much input one core is done before more would pay off. Threads start at no
+# cost (a local Ray runtime takes ~2 s), so the automatic choice uses them.
+AUTO_PARALLEL_MIN_BYTES = 16 * 2**20
+
 HomeOption = Annotated[
     Path | None,
     typer.Option(
@@ -48,8 +53,14 @@ HomeOption = Annotated[
 
 
 WorkersOption = Annotated[
-    int,
-    typer.Option(min=1, help="CPUs: 1 runs in this process; more start a local Ray runtime."),
+    int | None,
+    typer.Option(
+        min=1,
+        help="CPUs: 1 runs in this process; more start a local Ray runtime. Default: every "
+        "core of this machine, as threads of this process, when the input is large "
+        f"({AUTO_PARALLEL_MIN_BYTES // 2**20} MB of text or more); one otherwise.",
+        show_default=False,
+    ),
 ]
 RayAddressOption = Annotated[
     str | None,
@@ -60,12 +71,26 @@ RayAddressOption = Annotated[
 ]
 
 
-def make_executor(workers: int, ray_address: str | None, progress: ProgressSink) -> Executor:
-    """In-process for one worker, a local Ray runtime for more, or the given Ray cluster."""
-    from posttrain.platform.execution import InProcessExecutor, RayExecutor
+def make_executor(
+    workers: int | None,
+    ray_address: str | None,
+    progress: ProgressSink,
+    *,
+    input_bytes: int = 0,
+) -> Executor:
+    """The executor ``--workers`` and ``--ray-address`` ask for.
+
+    The given Ray cluster; else a local Ray runtime for ``workers`` > 1, this process for
+    1; and when ``workers`` is not given, every core as threads of this process for an
+    input of ``input_bytes`` ≥ :data:`AUTO_PARALLEL_MIN_BYTES`, one core below it.
+    """
+    from posttrain.platform.execution import InProcessExecutor, RayExecutor, ThreadExecutor
 
     if ray_address:
         return RayExecutor(address=ray_address, progress=progress)
+    if workers is None:
+        large = input_bytes >= AUTO_PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1
+        return ThreadExecutor(progress=progress) if large else InProcessExecutor(progress)
     if workers > 1:
         return RayExecutor(num_cpus=workers, progress=progress)
     return InProcessExecutor(progress)

@@ -116,7 +116,7 @@ def decontam(
             help="Turns of `messages` to check: all, prompt (system/user/tool) or response."
         ),
     ] = _DEFAULTS.text_view,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -146,7 +146,7 @@ quotes, whitespace and indentation. Prints the contaminated rows per benchmark; 
         records = records.append_column(INPUT_ROW, pa.array(np.arange(1, records.num_rows + 1)))
     step = DecontamStep(build_index(references, config), config, text_column=text_column)
     with rich_progress(err_console) as progress:
-        executor = make_executor(workers, ray_address, progress)
+        executor = make_executor(workers, ray_address, progress, input_bytes=records.nbytes)
         try:
             found = find_contaminated(records, step, executor)
         finally:

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from posttrain.platform.dedup import DedupResult
 
 OUTPUT_COLUMNS = ("cluster_id", "keep", "matched_id", "similarity", "reason")
+# Text per fingerprint batch. Larger batches make numpy temporaries of tens of MB, which
+# cost more in page faults (measured: 0.5 s of system time on 70 MB at 4,096 rows of 4 KB
+# texts, 0.1 s at 1,024) than they save in per-batch overhead.
+BATCH_TEXT_BYTES = 4 * 2**20
 _DEFAULTS = DedupConfig()
 
 HELP = (
@@ -65,6 +69,12 @@ def _record_ids(records: pa.Table, id_column: str | None, path: Path) -> pa.Arra
             path, f"an id column {id_column!r}", found=f"columns {records.column_names}"
         )
     return records[id_column].combine_chunks().cast(pa.string())
+
+
+def _batch_rows(texts: pa.ChunkedArray) -> int:
+    """Rows per batch so that a batch holds about :data:`BATCH_TEXT_BYTES` of text."""
+    per_row = max(texts.nbytes / max(len(texts), 1), 1.0)
+    return max(64, min(4096, int(BATCH_TEXT_BYTES / per_row)))
 
 
 def _text_column(records: pa.Table, requested: str | None, path: Path) -> str:
@@ -177,7 +187,7 @@ def dedup(
             help="Keep no row of a duplicate cluster (all get keep=false).",
         ),
     ] = False,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
 ) -> None:
     # Heavy imports here, not at the top: they would slow every other command's start-up.
@@ -205,10 +215,17 @@ def dedup(
     candidates = pa.table({"record_id": ids, column: records[column]})
     start = time.perf_counter()
     with rich_progress(err_console) as progress:
-        executor = make_executor(workers, ray_address, progress)
+        executor = make_executor(
+            workers, ray_address, progress, input_bytes=candidates[column].nbytes
+        )
         try:
             result = deduplicate(
-                candidates, config, executor, text_column=column, name=str(input_path)
+                candidates,
+                config,
+                executor,
+                text_column=column,
+                batch_rows=_batch_rows(candidates[column]),
+                name=str(input_path),
             )
         finally:
             executor.close()
