@@ -16,8 +16,8 @@ from rich.table import Table
 from posttrain.cli._app import console
 from posttrain.cli.tables import tables_view
 from posttrain.platform.query import run_query
-from posttrain.platform.settings import posttrain_home
-from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+from posttrain.platform.settings import load_settings
+from posttrain.platform.warehouse import Warehouse
 
 
 def _print_rejections(warehouse: Warehouse) -> None:
@@ -37,6 +37,7 @@ def main() -> int:
     """Run the pipeline job; print tables, rejections, and where to look next."""
     from posttrain.definitions import defs
 
+    settings = load_settings()  # a bad settings file fails here, before the run writes
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
     console.rule("posttrain demo: materializing bronze → silver → gold")
@@ -53,14 +54,12 @@ def main() -> int:
             "or open the run in the UI (make ui)."
         )
         return 1
-    warehouse = Warehouse(WarehouseSettings.local())
+    warehouse = Warehouse(settings.warehouse)
     console.rule(f"done in {elapsed:.0f}s (run {result.run_id})")
     console.print(tables_view(warehouse, title="Tables"))
     _print_rejections(warehouse)
-    home = posttrain_home()
     console.print(
-        f"\nWarehouse: [bold]{home}[/] (Iceberg catalog {home / 'catalog.db'}, data in "
-        f"{home / 'warehouse'})\n"
+        f"\nWarehouse: [bold]{settings.home}[/] ({settings.warehouse.describe()})\n"
         "Look around:\n"
         "  make ui                                  Dagster UI on http://127.0.0.1:3000 "
         "(asset graph, metadata, checks, this run)\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from posttrain.platform.settings import ENV_VARS, SETTINGS_ENV
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -32,3 +33,10 @@ def ray_runtime() -> Iterator[None]:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see the embedded defaults, whatever POSTTRAIN_* settings the shell exports."""
+    for name in (SETTINGS_ENV, *ENV_VARS):
+        monkeypatch.delenv(name, raising=False)

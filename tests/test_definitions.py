@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from posttrain.assets._support import table_key
 from posttrain.definitions import all_assets, defs
+from posttrain.platform.evals import benchmark_tables
+from posttrain.platform.schemas import TABLES, column_doc
+from posttrain.platform.settings import ExecutorSettings, WarehouseSettings
+from posttrain.platform.warehouse import Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +47,43 @@ def test_layers_depend_on_the_layer_below() -> None:
     assert deps["gold/sft_packed"] == {"gold/sft"}
 
 
+def test_silver_depends_on_every_registered_benchmark() -> None:
+    # A benchmark registered before the code location loads becomes an input of silver.
+    script = """
+import json
+import pyarrow as pa
+from posttrain.platform.evals import Benchmark, register_benchmark
+from posttrain.platform.schemas import TableSpec
+
+schema = pa.schema([pa.field("item_id", pa.string(), nullable=False), ("question", pa.string())])
+register_benchmark(
+    Benchmark("tiny", TableSpec("eval.tiny", schema, ("item_id",), "Tiny."), schema.empty_table)
+)
+from posttrain.definitions import defs
+
+print(json.dumps({
+    spec.key.to_user_string(): sorted(dep.asset_key.to_user_string() for dep in spec.deps)
+    for spec in defs.resolve_all_asset_specs()
+}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    deps = json.loads(result.stdout.strip().splitlines()[-1])
+    assert deps["silver/conversations"] == ["bronze/records", "eval/humaneval", "eval/tiny"]
+    assert deps["silver/rejections"] == ["bronze/records", "eval/humaneval", "eval/tiny"]
+
+
+def test_every_eval_asset_is_an_input_of_silver() -> None:
+    deps = {
+        spec.key.to_user_string(): {dep.asset_key.to_user_string() for dep in spec.deps}
+        for spec in defs.resolve_all_asset_specs()
+    }
+    evals = {key for key in deps if key.startswith("eval/")}
+    assert evals == {table_key(table).to_user_string() for table in benchmark_tables()}
+    assert evals <= deps["silver/conversations"]
+
+
 def test_every_asset_has_blocking_checks() -> None:
     blocking: dict[str, set[str]] = {}
     for check in (spec for asset in all_assets for spec in asset.check_specs):
@@ -60,8 +103,11 @@ def test_pipeline_job_selects_every_asset() -> None:
 def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:
     resources = defs.resources or {}
     assert set(resources) == {"warehouse", "ray", "tokenizer"}
-    assert resources["ray"].address is None and resources["ray"].mode == "ray"
+    # Every field unset: the settings file or environment decide, else the embedded default.
+    assert resources["ray"].address is None and resources["ray"].mode is None
+    assert resources["ray"].executor_settings() == ExecutorSettings(kind="ray")
     assert resources["warehouse"].catalog_uri is None
+    assert resources["warehouse"].settings() == WarehouseSettings.local()
 
 
 def test_dagster_cli_validates_the_code_location(tmp_path: Path) -> None:
@@ -106,3 +152,111 @@ def test_bad_silver_config_fails_before_anything_is_written(
     failure = next(event for event in result.all_events if event.is_step_failure)
     assert "threshold" in str(failure.step_failure_data.error)
     assert Warehouse(WarehouseSettings.local(tmp_path)).table_names() == []
+
+
+def test_gold_checks_contamination_with_the_decontamination_silver_used(tmp_path: Path) -> None:
+    from posttrain.platform.decontam import DecontamConfig
+    from posttrain.platform.evals import load_humaneval, seed_humaneval
+    from posttrain.platform.ingest.bronze import ingest
+    from posttrain.platform.ingest.sources import SourceSpec
+    from posttrain.platform.schemas import TableName
+    from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+    from posttrain.resources import RayResource, WarehouseResource
+
+    warehouse = Warehouse(WarehouseSettings.local(tmp_path))
+    seed_humaneval(warehouse)
+    # 25 words of a HumanEval prompt: contaminated under the default 13-grams, not under
+    # the 64-grams this silver run is configured with, so silver keeps it.
+    quoted = " ".join(str(load_humaneval().column("prompt")[0]).split()[:25])
+    record = {
+        "messages": [
+            {"role": "user", "content": f"What does this Python snippet do? {quoted}"},
+            {
+                "role": "assistant",
+                "content": "It declares a function and documents it; the body is missing, so "
+                "calling it returns None until you implement the comparison loop.",
+            },
+        ]
+    }
+    path = tmp_path / "leaky.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    ingest(warehouse, [SourceSpec(path=path, source="leaky")])
+
+    result = dg.materialize(
+        all_assets,
+        selection=["silver/conversations", "silver/rejections", "gold/sft"],
+        resources={
+            "warehouse": WarehouseResource(home=str(tmp_path)),
+            "ray": RayResource(mode="in_process"),
+            "tokenizer": dg.ResourceDefinition.none_resource(),
+        },
+        run_config={"ops": {"silver_tables": {"config": {"decontam_ngram": 64}}}},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    recorded = DecontamConfig.recorded(warehouse.snapshot_summary(TableName.SILVER_CONVERSATIONS))
+    assert recorded == DecontamConfig(ngram=64)
+    assert warehouse.info(TableName.GOLD_SFT).rows == 1
+    (check,) = [
+        evaluation
+        for evaluation in result.get_asset_check_evaluations()
+        if evaluation.check_name == "contamination_within_bounds"
+    ]
+    assert check.passed, check.description
+    assert check.metadata["ngram"].value == 64
+    assert result.success
+
+
+def test_every_column_of_every_table_has_a_doc() -> None:
+    undocumented = [
+        f"{name}.{field.name}"
+        for name, spec in TABLES.items()
+        for field in spec.schema
+        if not column_doc(field)
+    ]
+    assert undocumented == []
+
+
+def test_column_docs_become_iceberg_column_docs(warehouse: Warehouse) -> None:
+    for spec in TABLES.values():
+        iceberg = warehouse.ensure_table(spec).schema()
+        assert {field.name: field.doc for field in iceberg.fields} == {
+            field.name: column_doc(field) for field in spec.schema
+        }, spec.name
+
+
+COLUMN_DOCS = """
+{
+  assetNodes {
+    assetKey { path }
+    metadataEntries {
+      label
+      ... on TableSchemaMetadataEntry { schema { columns { name description } } }
+    }
+  }
+}
+"""
+
+
+def test_the_ui_shows_every_tables_column_docs(tmp_path: Path) -> None:
+    # The query the asset page's Overview tab makes, against the code location as
+    # `dagster dev` loads it (a gRPC server in a subprocess).
+    from dagster_graphql.test.utils import define_out_of_process_context, execute_dagster_graphql
+
+    with (
+        dg.instance_for_test(temp_dir=str(tmp_path)) as instance,
+        define_out_of_process_context(
+            str(REPO_ROOT / "posttrain" / "definitions.py"), "defs", instance
+        ) as context,
+    ):
+        result = execute_dagster_graphql(context, COLUMN_DOCS)
+    shown = {}
+    for node in result.data["assetNodes"]:
+        (entry,) = [e for e in node["metadataEntries"] if e["label"] == "dagster/column_schema"]
+        shown[".".join(node["assetKey"]["path"])] = {
+            column["name"]: column["description"] for column in entry["schema"]["columns"]
+        }
+    assert shown == {
+        name: {field.name: column_doc(field) for field in spec.schema}
+        for name, spec in TABLES.items()
+    }

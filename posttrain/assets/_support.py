@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from posttrain.platform import checks
 from posttrain.platform.checks import CheckOutcome
-from posttrain.platform.schemas import TABLES, TableSpec
+from posttrain.platform.schemas import TABLES, TableSpec, column_doc
 from posttrain.platform.warehouse import Warehouse
 
 
@@ -23,9 +23,12 @@ def table_key(name: str) -> dg.AssetKey:
 
 
 def column_schema(schema: pa.Schema) -> dg.TableSchema:
-    """The table's columns, shown in the asset's Overview tab in the UI."""
+    """The table's columns with their docs, shown in the asset's Overview tab in the UI."""
     return dg.TableSchema(
-        columns=[dg.TableColumn(field.name, str(field.type), description=None) for field in schema]
+        columns=[
+            dg.TableColumn(field.name, str(field.type), description=column_doc(field) or None)
+            for field in schema
+        ]
     )
 
 
@@ -45,7 +48,8 @@ def table_spec(
         description=spec.description,
         deps=[table_key(dep) for dep in deps or []],
         kinds={"iceberg", "pyarrow"},
-        metadata={"dagster/column_schema": column_schema(spec.schema), "table": name},
+        # str(): a TableName member would not serialize to the webserver (plain str only).
+        metadata={"dagster/column_schema": column_schema(spec.schema), "table": str(name)},
     )
 
 

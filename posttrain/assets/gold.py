@@ -56,8 +56,10 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
     """Each kept conversation in TRL's conversational format (``messages``), with provenance."""
     wh = warehouse.open()
     report = build_gold_sft(wh)
+    # Re-check with the n-gram settings silver decontaminated with, not the defaults.
+    silver_decontam = DecontamConfig.recorded(wh.snapshot_summary(SILVER))
     contamination = checks.contamination_at_most(
-        wh, SFT, DecontamConfig(), config.max_contamination_rate
+        wh, SFT, silver_decontam, config.max_contamination_rate
     )
     return dg.MaterializeResult(
         asset_key=table_key(SFT),

@@ -13,14 +13,17 @@ from posttrain.assets._support import (
     table_spec,
 )
 from posttrain.platform import checks
+from posttrain.platform.decontam import DecontamConfig
 from posttrain.platform.dedup import DedupConfig
+from posttrain.platform.evals import benchmark_tables
 from posttrain.platform.messages import TextView
 from posttrain.platform.schemas import TableName
 from posttrain.platform.silver.pipeline import CONVERSATIONS, REJECTIONS, SilverConfig, build_silver
 from posttrain.resources import RayResource, WarehouseResource
 
 _DEFAULT_DEDUP = DedupConfig()
-_INPUTS = [TableName.BRONZE_RECORDS, TableName.EVAL_HUMANEVAL]
+# Silver decontaminates against every registered benchmark: each eval.* table is an input.
+_INPUTS = [TableName.BRONZE_RECORDS, *benchmark_tables()]
 
 
 class SilverBuildConfig(dg.Config):
@@ -41,6 +44,11 @@ class SilverBuildConfig(dg.Config):
         default=False,
         description="Refuse every new member of a duplicate cluster, keeper included.",
     )
+    decontam_ngram: int = Field(
+        default=DecontamConfig().ngram,
+        description="Words per n-gram shared with a benchmark item that make a record "
+        "contaminated; gold's contamination check uses the same.",
+    )
     max_dedup_ratio: float = Field(
         default=0.5, description="Warn when more than this share of new records are duplicates."
     )
@@ -52,17 +60,16 @@ class SilverBuildConfig(dg.Config):
             "text_view": self.dedup_text_view,
             "drop_whole_cluster": self.drop_whole_cluster,
         }
-        return SilverConfig(dedup=DedupConfig.model_validate(dedup))
+        return SilverConfig(
+            dedup=DedupConfig.model_validate(dedup),
+            decontam=DecontamConfig(ngram=self.decontam_ngram),
+        )
 
 
 @dg.multi_asset(
     specs=[
-        table_spec(
-            CONVERSATIONS, group="silver", deps=[TableName.BRONZE_RECORDS, TableName.EVAL_HUMANEVAL]
-        ),
-        table_spec(
-            REJECTIONS, group="silver", deps=[TableName.BRONZE_RECORDS, TableName.EVAL_HUMANEVAL]
-        ),
+        table_spec(CONVERSATIONS, group="silver", deps=_INPUTS),
+        table_spec(REJECTIONS, group="silver", deps=_INPUTS),
     ],
     check_specs=[
         dg.AssetCheckSpec(

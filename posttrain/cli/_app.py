@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.settings import WarehouseSettings
+from posttrain.platform.settings import ExecutorSettings, WarehouseSettings, load_settings
 
 if TYPE_CHECKING:  # pyarrow, pyiceberg and Ray load in the commands that use them
     from posttrain.platform.execution import Executor
@@ -45,7 +45,10 @@ HomeOption = Annotated[
     Path | None,
     typer.Option(
         "--home",
-        help="Warehouse home (catalog.db + warehouse/). Default: $POSTTRAIN_HOME or .posttrain/",
+        help=(
+            "Warehouse home (posttrain.yaml settings, or the embedded catalog.db + warehouse/). "
+            "Default: $POSTTRAIN_HOME or .posttrain/"
+        ),
         envvar="POSTTRAIN_HOME",
         show_default=False,
     ),
@@ -56,9 +59,10 @@ WorkersOption = Annotated[
     int | None,
     typer.Option(
         min=1,
-        help="CPUs: 1 runs in this process; more start a local Ray runtime. Default: every "
-        "core of this machine, as threads of this process, when the input is large "
-        f"({AUTO_PARALLEL_MIN_BYTES // 2**20} MB of text or more); one otherwise.",
+        help="CPUs: 1 runs in this process; more start a local Ray runtime. Default: the "
+        "settings' executor if one is set, else every core of this machine, as threads of "
+        f"this process, when the input is large ({AUTO_PARALLEL_MIN_BYTES // 2**20} MB of "
+        "text or more), one otherwise.",
         show_default=False,
     ),
 ]
@@ -71,28 +75,44 @@ RayAddressOption = Annotated[
 ]
 
 
+def executor_settings(
+    workers: int | None, ray_address: str | None, home: Path | None = None
+) -> ExecutorSettings:
+    """The executor a command runs on: the flags laid over the resolved settings.
+
+    ``--ray-address`` (or one in the settings) means that cluster; ``--workers`` above 1 a
+    local Ray runtime with that many CPUs; otherwise the settings' ``executor.kind``, and
+    in-process when nothing says otherwise.
+    """
+    settings = load_settings(home).executor
+    if workers is not None and workers > 1:
+        return settings.choose(default="ray", kind="ray", ray_address=ray_address, num_cpus=workers)
+    return settings.choose(default="in_process", ray_address=ray_address)
+
+
 def make_executor(
     workers: int | None,
     ray_address: str | None,
     progress: ProgressSink,
     *,
+    home: Path | None = None,
     input_bytes: int = 0,
 ) -> Executor:
-    """The executor ``--workers`` and ``--ray-address`` ask for.
+    """In-process for one worker, a local Ray runtime for more, or the given Ray cluster
+    (see :func:`executor_settings`).
 
-    The given Ray cluster; else a local Ray runtime for ``workers`` > 1, this process for
-    1; and when ``workers`` is not given, every core as threads of this process for an
-    input of ``input_bytes`` ≥ :data:`AUTO_PARALLEL_MIN_BYTES`, one core below it.
+    When neither the flags nor the settings choose, every core as threads of this process
+    for an input of ``input_bytes`` ≥ :data:`AUTO_PARALLEL_MIN_BYTES`, one core below it.
     """
     from posttrain.platform.execution import InProcessExecutor, RayExecutor, ThreadExecutor
 
-    if ray_address:
-        return RayExecutor(address=ray_address, progress=progress)
-    if workers is None:
+    configured = load_settings(home).executor
+    if workers is None and not (ray_address or configured.ray_address or configured.kind):
         large = input_bytes >= AUTO_PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1
         return ThreadExecutor(progress=progress) if large else InProcessExecutor(progress)
-    if workers > 1:
-        return RayExecutor(num_cpus=workers, progress=progress)
+    chosen = executor_settings(workers, ray_address, home)
+    if chosen.kind == "ray":
+        return RayExecutor(address=chosen.ray_address, num_cpus=chosen.num_cpus, progress=progress)
     return InProcessExecutor(progress)
 
 
@@ -117,12 +137,17 @@ def options_config(model: type[ConfigT], what: str, **options: object) -> Config
 
 
 def open_warehouse(home: Path | None) -> Warehouse:
-    """The embedded warehouse under ``home`` (or the default home)."""
+    """The warehouse the settings name (see :mod:`posttrain.platform.settings`), the same one
+    the Dagster assets use; the embedded one under ``home`` when nothing is configured."""
     from posttrain.platform.warehouse import Warehouse
 
     return Warehouse(warehouse_settings(home))
 
 
 def warehouse_settings(home: Path | None) -> WarehouseSettings:
-    """How to reach the warehouse under ``home`` (or the default home); opens nothing."""
-    return WarehouseSettings.local(home)
+    """How to reach the warehouse :func:`open_warehouse` opens, without opening it."""
+    if home is not None and home.exists() and not home.is_dir():
+        raise ConfigError(
+            f"--home {home} is a file, not a warehouse folder (catalog.db + warehouse/)"
+        )
+    return load_settings(home).warehouse

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table as RichTable
 
 from posttrain.cli._app import HomeOption, app, console, open_warehouse, warehouse_settings
+from posttrain.platform.errors import ConfigError
 from posttrain.platform.listing import TableInfo, embedded_table_infos
 
-if TYPE_CHECKING:  # pyarrow and pyiceberg load in the commands that read rows
+if TYPE_CHECKING:  # pyarrow, pyiceberg and DuckDB load in the commands that read rows
     import pyarrow as pa
 
     from posttrain.platform.warehouse import Warehouse
@@ -65,9 +67,22 @@ def _infos_view(infos: Iterable[TableInfo], title: str | None = None) -> RichTab
     return view
 
 
+def _check_home_exists(home: Path | None) -> None:
+    """A mistyped ``--home`` is an error, not a new empty warehouse."""
+    if home is not None and not home.exists():
+        raise ConfigError(f"--home {home}: no such folder, so no warehouse to read there")
+
+
+def _open_existing(home: Path | None) -> Warehouse:
+    """The warehouse to read (see :func:`_check_home_exists`)."""
+    _check_home_exists(home)
+    return open_warehouse(home)
+
+
 @app.command()
 def tables(home: HomeOption = None) -> None:
     """List every table: name, rows, current snapshot id, size on disk, last update."""
+    _check_home_exists(home)
     # The embedded catalog is read directly: pyiceberg's import alone outlasts the command.
     infos = embedded_table_infos(warehouse_settings(home))
     view = _infos_view(infos) if infos is not None else tables_view(open_warehouse(home))
@@ -91,9 +106,11 @@ def show(
     home: HomeOption = None,
 ) -> None:
     """Print the first rows of a table, optionally filtered."""
-    warehouse = open_warehouse(home)
+    from posttrain.platform.query import head
+
+    warehouse = _open_existing(home)
     selected = tuple(c.strip() for c in columns.split(",")) if columns else None
-    data = warehouse.read(table, columns=selected, row_filter=where or "True", limit=limit)
+    data = head(warehouse, table, columns=selected, where=where, limit=limit)
     _print_arrow(data, title=f"{table} ({data.num_rows} rows shown)")
 
 
@@ -111,7 +128,9 @@ def query(
     """
     from posttrain.platform.query import run_query
 
-    result = run_query(open_warehouse(home), sql)
+    if output not in ("table", "json", "csv"):
+        raise ConfigError(f"--format {output!r}: choose table, json or csv")
+    result = run_query(_open_existing(home), sql)
     if output == "json":
         for row in result.to_pylist():
             typer.echo(json.dumps(row, default=str, ensure_ascii=False))

@@ -10,8 +10,26 @@ editors still see them.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+
+class _ExportsWinModule(types.ModuleType):
+    """A package whose exported names win over its submodules of the same name.
+
+    Importing ``package.name`` binds the submodule as ``package.name``; an eager
+    ``from .name import name`` then rebound it to the function. Lazily there is no such
+    second step, so the binding is refused here and ``__getattr__`` serves the export.
+    """
+
+    _exports_over_submodules: frozenset[str] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._exports_over_submodules and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
 
 
 def lazy_exports(
@@ -28,6 +46,11 @@ def lazy_exports(
         ... # doctest: +SKIP
     """
     owner = {name: module for module, names in exports.items() for name in names}
+    shadowing = frozenset(name for name in owner if name in exports)
+    if shadowing:
+        module = sys.modules[package]
+        module.__class__ = _ExportsWinModule
+        module._exports_over_submodules = shadowing  # type: ignore[attr-defined]
 
     def __getattr__(name: str) -> Any:
         module = owner.get(name)

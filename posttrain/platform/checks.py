@@ -289,5 +289,5 @@ def contamination_at_most(
     return CheckOutcome(
         not summary.exceeds(max_rate),
         summary.describe() + f" (limit {max_rate:.2%})",
-        dict(summary.metadata()),
+        {**summary.metadata(), "ngram": config.ngram, "min_matches": config.min_matches},
     )

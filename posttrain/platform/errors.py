@@ -72,3 +72,11 @@ class MissingDependencyError(PosttrainError):
 
     def __init__(self, feature: str, requirement: str) -> None:
         super().__init__(f"{feature} needs {requirement}: pip install '{requirement}'")
+
+
+class QueryError(PosttrainError):
+    """A query or a ``show`` filter failed: DuckDB's or pyiceberg's message, on one line."""
+
+
+class QueryRefusedError(QueryError):
+    """SQL that would do more than read the posttrain tables (COPY, ATTACH, SET, DDL, ...)."""

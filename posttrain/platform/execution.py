@@ -1,8 +1,9 @@
 """One executor interface for the heavy stages: in-process or on Ray, same output.
 
-A stage is a picklable callable from one Arrow record batch to a result (usually another
-record batch). An executor maps it over batches and yields results **in input order**,
-so the output never depends on how many workers ran or which finished first.
+An executor maps a picklable callable over Arrow record batches and yields the results
+**in input order**, so the output never depends on how many workers ran or which finished
+first. It only shards: stages, chaining and the per-record guard live in
+:func:`posttrain.platform.steps.run_stages`, the one driver every stage runs through.
 
 Example:
     >>> import pyarrow as pa

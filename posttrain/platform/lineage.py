@@ -61,6 +61,9 @@ class Lineage:
     stage: str
     inputs: dict[str, int | None] = field(default_factory=dict)
     config_hash: str = ""
+    # Further ``posttrain.*`` summary properties a later stage reads back, e.g. the
+    # decontamination config silver used, which gold's contamination check reuses.
+    properties: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, str]:
         """Snapshot summary properties (Iceberg summaries are string to string)."""
@@ -68,6 +71,7 @@ class Lineage:
             STAGE_KEY: self.stage,
             CONFIG_HASH_KEY: self.config_hash,
             CODE_VERSION_KEY: code_version(),
+            **self.properties,
         }
         for table, snapshot_id in sorted(self.inputs.items()):
             props[INPUT_PREFIX + table] = "none" if snapshot_id is None else str(snapshot_id)

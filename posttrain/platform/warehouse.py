@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
@@ -31,9 +32,8 @@ from posttrain.platform.errors import CatalogError, ConfigError, TableNotFoundEr
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.listing import TableInfo
 from posttrain.platform.schemas import TABLES, TableSpec
-
-# WarehouseSettings is resolved in settings.py; re-exported here, where it is used.
-from posttrain.platform.settings import WarehouseSettings as WarehouseSettings
+from posttrain.platform.settings import WarehouseSettings as WarehouseSettings  # re-exported
+from posttrain.platform.settings import redact_uri
 
 ALL_ROWS: BooleanExpression = AlwaysTrue()
 
@@ -41,6 +41,20 @@ DEFAULT_TABLE_PROPERTIES = {
     "write.parquet.compression-codec": "zstd",
     "format-version": "2",
 }
+
+
+def _evolved(table: Table, schema: pa.Schema) -> Table:
+    """``table`` with the optional columns ``schema`` adds, and the columns it made optional
+    relaxed, so that a warehouse written by an older posttrain keeps accepting writes."""
+    current = {field.name: field for field in table.schema().as_arrow()}
+    if all(
+        field.name in current and (current[field.name].nullable or not field.nullable)
+        for field in schema
+    ):
+        return table
+    with table.update_schema() as update:
+        update.union_by_name(schema)
+    return table
 
 
 def _table_info(name: str, table: Table) -> TableInfo:
@@ -68,10 +82,13 @@ class Warehouse:
                 settings.catalog_name, **settings.catalog_properties()
             )
         except Exception as exc:  # pyiceberg raises many types; the user needs one message
+            where = settings.catalog_uri or settings.warehouse
+            # The message reaches terminals and Dagster's event log: never a password.
+            password = urlsplit(where).password
+            problem = str(exc).replace(password, "***") if password else str(exc)
             raise CatalogError(
-                f"cannot open the {settings.catalog_type} catalog at "
-                f"{settings.catalog_uri or settings.warehouse}: {exc}"
-            ) from exc
+                f"cannot open the {settings.catalog_type} catalog at {redact_uri(where)}: {problem}"
+            ) from None
 
     def _prepare_local_paths(self) -> None:
         uri = self.settings.catalog_uri or ""
@@ -110,11 +127,12 @@ class Warehouse:
             spec = TABLES[spec]
         with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(spec.namespace)
-        return self.catalog.create_table_if_not_exists(
+        table = self.catalog.create_table_if_not_exists(
             spec.name,
             schema=spec.schema,
             properties={**DEFAULT_TABLE_PROPERTIES, **spec.properties},
         )
+        return _evolved(table, spec.schema)
 
     def snapshot_id(self, name: str) -> int | None:
         """Current snapshot id of ``name``; ``None`` when it is missing or empty."""

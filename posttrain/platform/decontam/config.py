@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Mapping
+from typing import Any, Self
 
 from pydantic import Field, model_validator
 
@@ -12,6 +13,8 @@ from posttrain.platform.messages import TextView
 # The longest n-gram the hashing in :mod:`.ngrams` supports. Declared here, not there, so
 # the CLI reads the config's defaults without importing numpy and pyarrow.
 MAX_NGRAM = 64
+# Snapshot summary property holding the decontamination config a silver build used.
+DECONTAM_CONFIG_KEY = "posttrain.decontam-config"
 
 
 class DecontamConfig(FrozenConfig):
@@ -69,3 +72,17 @@ class DecontamConfig(FrozenConfig):
     def index_scheme(self) -> dict[str, int]:
         """The settings an :class:`~posttrain.platform.decontam.index.NgramIndex` depends on."""
         return {"ngram": self.ngram, "min_ngram_words": self.min_ngram_words}
+
+    def summary_properties(self) -> dict[str, str]:
+        """Snapshot summary properties recording this config (see :meth:`recorded`)."""
+        return {DECONTAM_CONFIG_KEY: self.canonical_json()}
+
+    @classmethod
+    def recorded(cls, summary: Mapping[str, Any]) -> DecontamConfig:
+        """The config a snapshot was decontaminated with, read from its summary.
+
+        Silver snapshots written before the config was recorded were built with the
+        defaults, so a summary without it gives the defaults.
+        """
+        recorded = summary.get(DECONTAM_CONFIG_KEY)
+        return cls.model_validate_json(recorded) if recorded else cls()

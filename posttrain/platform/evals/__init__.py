@@ -10,6 +10,7 @@ from posttrain.platform.evals.benchmark import (
 from posttrain.platform.evals.humaneval import HUMANEVAL, load_humaneval, seed_humaneval
 from posttrain.platform.evals.registry import (
     BENCHMARKS,
+    benchmark_tables,
     get_benchmark,
     register_benchmark,
     seed_eval_tables,
@@ -19,6 +20,7 @@ __all__ = [
     "BENCHMARKS",
     "HUMANEVAL",
     "Benchmark",
+    "benchmark_tables",
     "content_hash",
     "decontam_text_columns",
     "get_benchmark",

@@ -26,6 +26,14 @@ def register_benchmark(benchmark: Benchmark) -> None:
     BENCHMARKS[benchmark.name] = benchmark
 
 
+def benchmark_tables() -> list[str]:
+    """The ``eval.*`` table of every registered benchmark, in registration order.
+
+    Silver decontaminates against these, so its asset depends on each of them.
+    """
+    return [benchmark.table for benchmark in BENCHMARKS.values()]
+
+
 def get_benchmark(name: str) -> Benchmark:
     """The benchmark called ``name`` (``humaneval`` or its table name ``eval.humaneval``)."""
     short = name.removeprefix(f"{EVAL_NAMESPACE}.")

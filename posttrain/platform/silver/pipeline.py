@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,12 +41,12 @@ from posttrain.platform.decontam import (
 from posttrain.platform.decontam.summary import ContaminationSummary
 from posttrain.platform.dedup import DedupConfig, DedupStats, PublishedIndex, deduplicate
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, rebatch
-from posttrain.platform.ingest.parse import ParseStep
 from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, Lineage
 from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, TableName
+from posttrain.platform.silver.parse import ParseStep
 from posttrain.platform.silver.quality import QualityConfig, QualityStep
 from posttrain.platform.silver.redact import RedactionConfig, RedactStep
-from posttrain.platform.steps import StepResult, empty_rejections
+from posttrain.platform.steps import Chain, run_stages
 from posttrain.platform.warehouse import Warehouse
 
 BRONZE = TableName.BRONZE_RECORDS
@@ -82,43 +82,20 @@ class SilverReport:
         return sum(self.rejected_by_reason.values())
 
 
-class RecordStages:
-    """The per-record silver steps chained in order; picklable, so it runs on Ray workers.
-
-    A row refused by one step never reaches the next, so each rejection has one reason:
-    the first rule it broke.
-    """
-
-    def __init__(self, steps: Sequence[Callable[[pa.Table], StepResult | pa.Table]]) -> None:
-        self.steps = list(steps)
-
-    def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
-        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        refused: list[pa.Table] = [empty_rejections()]
-        for step in self.steps:
-            result = step(table)
-            if isinstance(result, StepResult):
-                refused.append(result.rejected)
-                table = result.kept
-            else:  # a transform that refuses nothing (redaction)
-                table = result
-        return StepResult(kept=table, rejected=pa.concat_tables(refused))
-
-
-def record_stages(config: SilverConfig, index: NgramIndex) -> RecordStages:
+def record_stages(config: SilverConfig, index: NgramIndex) -> Chain:
     """Parse → quality → redact → decontaminate, in that order.
 
     Redaction precedes dedup so that two copies differing only in a leaked e-mail address
     are exact duplicates; decontamination precedes dedup so a duplicate never points to a
     kept record that is later refused as contaminated.
     """
-    return RecordStages(
-        [
+    return Chain(
+        (
             ParseStep(),
             QualityStep(config.quality),
             RedactStep(config.redaction),
             DecontamStep(index, config.decontam),
-        ]
+        )
     )
 
 
@@ -150,7 +127,9 @@ def _pending_batches(
         if len(done):
             batch = batch.filter(pc.invert(pc.is_in(batch["record_id"], value_set=done)))
         counter[0] += batch.num_rows
-        counter[1] += pc.sum(pc.binary_length(batch["payload"])).as_py() or 0
+        for column in ("payload", "payload_bytes"):
+            if column in batch.schema.names:
+                counter[1] += pc.sum(pc.binary_length(batch[column])).as_py() or 0
         yield batch
 
 
@@ -224,19 +203,13 @@ def build_silver(
     done = pa.array([], pa.string()) if reason else _accounted_ids(warehouse)
 
     counter = [0, 0]
-    stages = record_stages(config, index)
-    kept_parts: list[pa.Table] = []
-    refused_parts: list[pa.Table] = []
-    for result in executor.map_batches(
-        stages,
+    checked = run_stages(
+        record_stages(config, index),
         rebatch(_pending_batches(warehouse, done, counter), batch_rows),
-        stage="silver: parse, filter, redact, decontaminate",
-    ):
-        kept_parts.append(result.kept)
-        refused_parts.append(result.rejected)
-    kept = pa.concat_tables(kept_parts) if kept_parts else None
-    if kept is None or kept.num_rows == 0:
-        kept = _empty_candidates()
+        executor,
+        label="silver: parse, filter, redact, decontaminate",
+    )
+    kept = checked.kept if checked.kept.num_rows else _empty_candidates()
 
     published = (
         PublishedIndex.from_table(
@@ -250,12 +223,15 @@ def build_silver(
     conversations = _sorted(_conversation_columns(dedup.kept(kept))).select(
         SILVER_CONVERSATIONS.names
     )
-    rejections = _sorted(pa.concat_tables([*refused_parts, dedup.rejected]).cast(SILVER_REJECTIONS))
+    rejections = _sorted(
+        pa.concat_tables([checked.rejected, dedup.rejected]).cast(SILVER_REJECTIONS)
+    )
 
     lineage = Lineage(
         "silver",
         {BRONZE: warehouse.snapshot_id(BRONZE), **eval_snapshots},
         config.config_hash(),
+        config.decontam.summary_properties(),
     )
     write = warehouse.overwrite if mode == "full" else warehouse.append
     write(REJECTIONS, rejections, lineage)

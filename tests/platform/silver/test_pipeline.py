@@ -60,6 +60,20 @@ def test_first_build_accounts_for_every_record(seeded: Warehouse, tmp_path: Path
     assert checks.rows_conserved(seeded).passed
 
 
+def test_every_rejection_names_the_file_and_line_of_its_record(
+    seeded: Warehouse, tmp_path: Path
+) -> None:
+    _ingest(seeded, tmp_path, "first", [*ORIGINALS, ORIGINALS[0], "{not json"])
+    build_silver(seeded, SilverConfig(), InProcessExecutor())
+    rejections = seeded.read("silver.rejections", columns=("reason", "source_uri", "row_index"))
+    reasons, rows = rejections["reason"].to_pylist(), rejections["row_index"].to_pylist()
+    lines = dict(zip(reasons, rows, strict=True))
+    assert lines["malformed"] == 6
+    assert lines["exact_dup"] in (1, 5)  # either copy of ORIGINALS[0], by the keeper rule
+    uri = (tmp_path / "first.jsonl").resolve().as_uri()
+    assert rejections["source_uri"].to_pylist() == [uri, uri]
+
+
 def test_second_build_processes_only_new_records(seeded: Warehouse, tmp_path: Path) -> None:
     _ingest(seeded, tmp_path, "first", ORIGINALS)
     build_silver(seeded, SilverConfig(), InProcessExecutor())
