@@ -26,3 +26,11 @@ def test_large_input_uses_every_core_as_threads() -> None:
 def test_one_worker_asked_for_is_one_core_whatever_the_size() -> None:
     executor = make_executor(1, None, NullProgress(), input_bytes=10 * AUTO_PARALLEL_MIN_BYTES)
     assert isinstance(executor, InProcessExecutor)
+
+
+def test_an_executor_in_the_settings_wins_over_the_automatic_choice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POSTTRAIN_EXECUTOR", "in_process")
+    executor = make_executor(None, None, NullProgress(), input_bytes=10 * AUTO_PARALLEL_MIN_BYTES)
+    assert isinstance(executor, InProcessExecutor)
