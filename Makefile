@@ -44,7 +44,8 @@ ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 
 bench: install  ## Run the benchmarks (prints ratios against peer tools).
 	$(BIN)/python bench/dedup.py
-	$(BIN)/python bench/tokenize.py
+	$(BIN)/python bench/dedup.py --cli
+	$(BIN)/python bench/tokenization.py
 	$(BIN)/python bench/decontam.py
 	$(BIN)/python bench/show_memory.py
 

@@ -14,14 +14,6 @@ Usage:
     .venv/bin/python bench/decontam_quality.py [--corpus] [--ngrams 8,10,13]
 """
 
-import os
-import sys
-
-# Python puts this script's folder first on sys.path, where bench/tokenize.py would
-# shadow the standard library's tokenize module: drop it.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse
 import sysconfig
 from collections import defaultdict

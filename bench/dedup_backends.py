@@ -17,14 +17,6 @@ Usage:
     .venv/bin/python bench/dedup_backends.py [--mb 10] [--repeats 3]
 """
 
-import os
-import sys
-
-# Python puts this script's folder first on sys.path, where bench/tokenize.py would
-# shadow the standard library's tokenize module: drop it.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse
 import random
 import time
@@ -35,14 +27,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from posttrain.platform.dedup import DedupConfig
+from posttrain.platform.dedup.evaluation import load_labelled_pairs
+from posttrain.platform.dedup.minhash import shingle_hashes, signatures, word_hashes
+from posttrain.platform.dedup.normalize import normal_form, words
+
 REPO = Path(__file__).resolve().parents[1]
 LABELLED = REPO / "tests" / "data" / "near_dup_pairs.jsonl.gz"
-sys.path.insert(0, str(REPO / "scripts"))
-
-from posttrain.platform.dedup import DedupConfig  # noqa: E402
-from posttrain.platform.dedup.evaluation import load_labelled_pairs  # noqa: E402
-from posttrain.platform.dedup.minhash import shingle_hashes, signatures, word_hashes  # noqa: E402
-from posttrain.platform.dedup.normalize import normal_form, words  # noqa: E402
 
 CONFIG = DedupConfig()
 Shingles = tuple[np.ndarray, np.ndarray]  # flat 64-bit hashes, per-document offsets
@@ -102,7 +93,7 @@ BACKENDS: dict[str, Backend] = {
 
 
 def corpus_texts(megabytes: float) -> list[str]:
-    from venv_text import iter_code_chunks
+    from posttrain.platform.dedup.venv_text import iter_code_chunks
 
     texts, size = [], 0
     for chunk in iter_code_chunks(random.Random(20261125), 1000, 8000):

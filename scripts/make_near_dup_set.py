@@ -4,7 +4,7 @@
 
 Every pair is two documents and a label. Documents are real text from the project venv
 (docstrings, package descriptions and source code of the pinned packages, see
-``venv_text.py``); nothing is synthesised from templates.
+``posttrain/platform/dedup/venv_text.py``); nothing is synthesised from templates.
 
 * **Duplicates** (``duplicate: true``): a document and a copy with one or two edits that
   occur in practice (``near_dup_edits.py``): ``typos``, ``reorder``, ``boilerplate``,
@@ -50,7 +50,13 @@ from near_dup_edits import (
     unicode_variants,
     whitespace_case,
 )
-from venv_text import SourceText, iter_code_chunks, iter_docstrings, iter_prose_files
+
+from posttrain.platform.dedup.venv_text import (
+    SourceText,
+    iter_code_chunks,
+    iter_docstrings,
+    iter_prose_files,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "tests" / "data" / "near_dup_pairs.jsonl.gz"
@@ -83,7 +89,7 @@ def _clip(text: str) -> str:
 
 
 def _prose_chunks(rng: random.Random) -> Iterator[SourceText]:
-    from venv_text import chunk_lines
+    from posttrain.platform.dedup.venv_text import chunk_lines
 
     for source in iter_prose_files():
         for piece in chunk_lines(source.text, rng, MIN_CHARS, MAX_CHARS):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor
-from posttrain.platform.progress import ProgressSink
-from posttrain.platform.settings import ExecutorSettings, load_settings
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.settings import ExecutorSettings, WarehouseSettings, load_settings
+
+if TYPE_CHECKING:  # pyarrow, pyiceberg and Ray load in the commands that use them
+    from posttrain.platform.execution import Executor
+    from posttrain.platform.progress import ProgressSink
+    from posttrain.platform.warehouse import Warehouse
 
 app = typer.Typer(
     name="posttrain",
@@ -34,6 +37,10 @@ app = typer.Typer(
 console = Console() if sys.stdout.isatty() else Console(width=200)
 err_console = Console(stderr=True)
 
+# Below this much input one core is done before more would pay off. Threads start at no
+# cost (a local Ray runtime takes ~2 s), so the automatic choice uses them.
+AUTO_PARALLEL_MIN_BYTES = 16 * 2**20
+
 HomeOption = Annotated[
     Path | None,
     typer.Option(
@@ -49,8 +56,15 @@ HomeOption = Annotated[
 
 
 WorkersOption = Annotated[
-    int,
-    typer.Option(min=1, help="CPUs: 1 runs in this process; more start a local Ray runtime."),
+    int | None,
+    typer.Option(
+        min=1,
+        help="CPUs: 1 runs in this process; more start a local Ray runtime. Default: the "
+        "settings' executor if one is set, else every core of this machine, as threads of "
+        f"this process, when the input is large ({AUTO_PARALLEL_MIN_BYTES // 2**20} MB of "
+        "text or more), one otherwise.",
+        show_default=False,
+    ),
 ]
 RayAddressOption = Annotated[
     str | None,
@@ -82,9 +96,20 @@ def make_executor(
     progress: ProgressSink,
     *,
     home: Path | None = None,
+    input_bytes: int = 0,
 ) -> Executor:
     """In-process for one worker, a local Ray runtime for more, or the given Ray cluster
-    (see :func:`executor_settings`)."""
+    (see :func:`executor_settings`).
+
+    When neither the flags nor the settings choose, every core as threads of this process
+    for an input of ``input_bytes`` ≥ :data:`AUTO_PARALLEL_MIN_BYTES`, one core below it.
+    """
+    from posttrain.platform.execution import InProcessExecutor, RayExecutor, ThreadExecutor
+
+    configured = load_settings(home).executor
+    if workers is None and not (ray_address or configured.ray_address or configured.kind):
+        large = input_bytes >= AUTO_PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1
+        return ThreadExecutor(progress=progress) if large else InProcessExecutor(progress)
     chosen = executor_settings(workers, ray_address, home)
     if chosen.kind == "ray":
         return RayExecutor(address=chosen.ray_address, num_cpus=chosen.num_cpus, progress=progress)
@@ -114,8 +139,15 @@ def options_config(model: type[ConfigT], what: str, **options: object) -> Config
 def open_warehouse(home: Path | None) -> Warehouse:
     """The warehouse the settings name (see :mod:`posttrain.platform.settings`), the same one
     the Dagster assets use; the embedded one under ``home`` when nothing is configured."""
+    from posttrain.platform.warehouse import Warehouse
+
+    return Warehouse(warehouse_settings(home))
+
+
+def warehouse_settings(home: Path | None) -> WarehouseSettings:
+    """How to reach the warehouse :func:`open_warehouse` opens, without opening it."""
     if home is not None and home.exists() and not home.is_dir():
         raise ConfigError(
             f"--home {home} is a file, not a warehouse folder (catalog.db + warehouse/)"
         )
-    return Warehouse(load_settings(home).warehouse)
+    return load_settings(home).warehouse

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from posttrain.cli._app import err_console
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.table_files import JSONL_SUFFIXES, PARQUET_SUFFIXES, RecordsFile
+
+if TYPE_CHECKING:  # pyarrow loads with the commands that read files
+    from posttrain.platform.table_files import RecordsFile
 
 
 def check_output(path: Path, input_path: Path) -> None:
@@ -15,6 +18,8 @@ def check_output(path: Path, input_path: Path) -> None:
     Raises:
         ConfigError: naming ``--out`` and what to do instead.
     """
+    from posttrain.platform.table_files import JSONL_SUFFIXES, PARQUET_SUFFIXES
+
     if not path.name.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES):
         raise ConfigError(f"--out {path}: name a .parquet or .jsonl file")
     if path.is_dir():

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow as pa
 import typer
-from rich.table import Table as RichTable
 
 from posttrain.cli._app import (
     HomeOption,
@@ -21,28 +19,14 @@ from posttrain.cli._app import (
     options_config,
 )
 from posttrain.cli._files import check_output, print_skipped
-from posttrain.cli._progress import rich_progress
-from posttrain.platform.decontam import (
-    DecontamConfig,
-    DecontamStep,
-    ReferenceSet,
-    build_index,
-    find_contaminated,
-    reference_from_benchmark,
-    reference_from_file,
-    reference_from_table,
-    summarize_contamination,
-)
+from posttrain.platform.decontam import DecontamConfig
 from posttrain.platform.errors import ConfigError, TableNotFoundError
-from posttrain.platform.evals import BENCHMARKS
 from posttrain.platform.messages import TextView
-from posttrain.platform.table_files import (
-    JSONL_SUFFIXES,
-    PARQUET_SUFFIXES,
-    check_text_column,
-    read_records,
-    write_table_file,
-)
+
+if TYPE_CHECKING:  # loaded by the command itself: `posttrain --help` needs none of them
+    import pyarrow as pa
+
+    from posttrain.platform.decontam import ReferenceSet
 
 INPUT_ROW = "input_row"
 _DEFAULTS = DecontamConfig()
@@ -50,6 +34,14 @@ _DEFAULTS = DecontamConfig()
 
 def _reference(spec: str, home: Path | None) -> ReferenceSet:
     """A benchmark file, a shipped benchmark name, or an ``eval.*`` table in the warehouse."""
+    from posttrain.platform.decontam import (
+        reference_from_benchmark,
+        reference_from_file,
+        reference_from_table,
+    )
+    from posttrain.platform.evals import BENCHMARKS
+    from posttrain.platform.table_files import JSONL_SUFFIXES, PARQUET_SUFFIXES
+
     if spec.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES):
         return reference_from_file(spec)
     if spec in BENCHMARKS:
@@ -67,6 +59,10 @@ def _reference(spec: str, home: Path | None) -> ReferenceSet:
 
 
 def _print_summary(found: pa.Table, total: int) -> None:
+    from rich.table import Table as RichTable
+
+    from posttrain.platform.decontam import summarize_contamination
+
     summary = summarize_contamination(found, total)
     view = RichTable(header_style="bold")
     for column in ("benchmark", "contaminated rows", "items matched", "matching n-grams"):
@@ -121,7 +117,7 @@ def decontam(
             help="Turns of `messages` to check: all, prompt (system/user/tool) or response."
         ),
     ] = _DEFAULTS.text_view,
-    workers: WorkersOption = 1,
+    workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
     home: HomeOption = None,
 ) -> None:
@@ -135,6 +131,11 @@ that cannot be read are skipped and listed.
 
     Example: posttrain decontam chats.jsonl --against humaneval --out hits.parquet
     """
+    # Heavy imports here, not at the top: they would slow every other command's start-up.
+    from posttrain.cli._progress import rich_progress
+    from posttrain.platform.decontam import DecontamStep, build_index, find_contaminated
+    from posttrain.platform.table_files import check_text_column, read_records, write_table_file
+
     config = options_config(
         DecontamConfig, "decontamination", ngram=ngram, min_matches=min_matches, text_view=text_view
     )
@@ -155,7 +156,7 @@ that cannot be read are skipped and listed.
         records = records.append_column("messages", read.messages)  # from the chat format
     step = DecontamStep(build_index(references, config), config, text_column=text_column)
     with rich_progress(err_console) as progress:
-        executor = make_executor(workers, ray_address, progress)
+        executor = make_executor(workers, ray_address, progress, input_bytes=records.nbytes)
         try:
             found = find_contaminated(records, step, executor)
         finally:

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from posttrain.cli._app import HomeOption, app, console, open_warehouse
-from posttrain.platform.doctor import diagnose, repair
 
 HELP = (
     "Check the warehouse for states a crash between two commits can leave: duplicate "
@@ -26,6 +25,9 @@ def doctor(
     home: HomeOption = None,
     fix: Annotated[bool, typer.Option("--repair", help="Repair what is safe to repair.")] = False,
 ) -> None:
+    # Imported here, not at the top: pyiceberg would slow every other command's start-up.
+    from posttrain.platform.doctor import diagnose, repair
+
     warehouse = open_warehouse(home)
     diagnosis = diagnose(warehouse)
     if diagnosis.healthy:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table as RichTable
 
 from posttrain.cli._app import HomeOption, app, console, err_console, open_warehouse
-from posttrain.cli._progress import rich_progress
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.ingest.bronze import IngestReport
-from posttrain.platform.ingest.bronze import ingest as ingest_specs
 from posttrain.platform.ingest.formats import ChatFormat
-from posttrain.platform.ingest.sources import SourceSpec, load_sources
+
+if TYPE_CHECKING:  # loaded by the command itself: `posttrain --help` needs none of them
+    from posttrain.platform.ingest.bronze import IngestReport
+    from posttrain.platform.ingest.sources import SourceSpec
 
 HELP = (
     "Ingest chat files into [bold]bronze.records[/], once per record.\n\n"
@@ -50,6 +49,8 @@ def _path_spec(
     fmt: ChatFormat | None,
     description: str = "",
 ) -> SourceSpec:
+    from posttrain.platform.ingest.sources import SourceSpec
+
     if not path.exists():
         raise ConfigError(f"{path}: no such file or folder")
     try:
@@ -67,6 +68,8 @@ def _path_spec(
 
 
 def _print_report(report: IngestReport) -> None:
+    from rich.table import Table as RichTable
+
     view = RichTable(header_style="bold")
     with_split = any(file.split for file in report.files)
     columns = ["file", "source", "format", *(["split"] if with_split else [])]
@@ -140,6 +143,11 @@ def ingest(
     ] = None,
     home: HomeOption = None,
 ) -> None:
+    # Heavy imports here, not at the top: they would slow every other command's start-up.
+    from posttrain.cli._progress import rich_progress
+    from posttrain.platform.ingest.bronze import ingest as ingest_specs
+    from posttrain.platform.ingest.sources import load_sources
+
     if (path is None) == (sources is None):
         raise ConfigError("give either a PATH to ingest or --sources FILE.yaml (one of the two)")
     if sources is not None:

@@ -3,18 +3,16 @@ in one place (``lineage.sources``) without re-ingesting."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table as RichTable
 
 from posttrain.cli._app import HomeOption, app, console, open_warehouse
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.ingest.source_metadata import (
-    SourceMetadata,
-    set_source_metadata,
-    source_metadata,
-)
+
+if TYPE_CHECKING:  # pyiceberg loads with the commands that read the warehouse
+    from posttrain.platform.ingest.source_metadata import SourceMetadata
 
 sources_app = typer.Typer(
     name="sources",
@@ -48,6 +46,8 @@ def _view(entries: list[SourceMetadata]) -> RichTable:
 @sources_app.command("list")
 def list_sources(home: HomeOption = None) -> None:
     """Every ingested source with its current workspace, license and description."""
+    from posttrain.platform.ingest.source_metadata import source_metadata
+
     entries = source_metadata(open_warehouse(home))
     if not entries:
         console.print("No sources yet: `posttrain ingest` records them.")
@@ -69,6 +69,8 @@ def set_source(
 
     Example: posttrain sources set math-tutor --license CC-BY-SA-4.0 --workspace public
     """
+    from posttrain.platform.ingest.source_metadata import set_source_metadata
+
     if license_ is None and workspace is None and description is None:
         raise ConfigError("give at least one of --license, --workspace, --description")
     entry = set_source_metadata(

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.table import Table as RichTable
 
-from posttrain.cli._app import HomeOption, app, console, open_warehouse
+from posttrain.cli._app import HomeOption, app, console, open_warehouse, warehouse_settings
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.query import head, run_query
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.listing import TableInfo, embedded_table_infos
+
+if TYPE_CHECKING:  # pyarrow, pyiceberg and DuckDB load in the commands that read rows
+    import pyarrow as pa
+
+    from posttrain.platform.warehouse import Warehouse
 
 MAX_CELL = 120
 
@@ -43,15 +47,18 @@ def _human_bytes(size: int) -> str:
 
 def tables_view(warehouse: Warehouse, title: str | None = None) -> RichTable:
     """Name, rows, current snapshot id, size and last update of every table."""
+    return _infos_view((warehouse.info(name) for name in warehouse.table_names()), title)
+
+
+def _infos_view(infos: Iterable[TableInfo], title: str | None = None) -> RichTable:
     view = RichTable(title=title, header_style="bold")
     for column in ("table", "rows", "snapshot", "size", "updated (UTC)"):
         view.add_column(
             column, justify="right" if column in ("rows", "size") else "left", no_wrap=True
         )
-    for name in warehouse.table_names():
-        info = warehouse.info(name)
+    for info in infos:
         view.add_row(
-            name,
+            info.name,
             f"{info.rows:,}",
             str(info.snapshot_id or "-"),
             _human_bytes(info.size_bytes),
@@ -60,17 +67,25 @@ def tables_view(warehouse: Warehouse, title: str | None = None) -> RichTable:
     return view
 
 
-def _open_existing(home: Path | None) -> Warehouse:
-    """The warehouse to read; a mistyped ``--home`` is an error, not a new empty warehouse."""
+def _check_home_exists(home: Path | None) -> None:
+    """A mistyped ``--home`` is an error, not a new empty warehouse."""
     if home is not None and not home.exists():
         raise ConfigError(f"--home {home}: no such folder, so no warehouse to read there")
+
+
+def _open_existing(home: Path | None) -> Warehouse:
+    """The warehouse to read (see :func:`_check_home_exists`)."""
+    _check_home_exists(home)
     return open_warehouse(home)
 
 
 @app.command()
 def tables(home: HomeOption = None) -> None:
     """List every table: name, rows, current snapshot id, size on disk, last update."""
-    view = tables_view(_open_existing(home))
+    _check_home_exists(home)
+    # The embedded catalog is read directly: pyiceberg's import alone outlasts the command.
+    infos = embedded_table_infos(warehouse_settings(home))
+    view = _infos_view(infos) if infos is not None else tables_view(open_warehouse(home))
     if not view.row_count:
         console.print("No tables yet. Run `make demo`, or `posttrain ingest PATH`.")
         return
@@ -91,6 +106,8 @@ def show(
     home: HomeOption = None,
 ) -> None:
     """Print the first rows of a table, optionally filtered."""
+    from posttrain.platform.query import head
+
     warehouse = _open_existing(home)
     selected = tuple(c.strip() for c in columns.split(",")) if columns else None
     data = head(warehouse, table, columns=selected, where=where, limit=limit)
@@ -109,6 +126,8 @@ def query(
 
     Example: posttrain query "select reason, count(*) n from silver.rejections group by 1"
     """
+    from posttrain.platform.query import run_query
+
     if output not in ("table", "json", "csv"):
         raise ConfigError(f"--format {output!r}: choose table, json or csv")
     result = run_query(_open_existing(home), sql)
@@ -116,6 +135,7 @@ def query(
         for row in result.to_pylist():
             typer.echo(json.dumps(row, default=str, ensure_ascii=False))
     elif output == "csv":
+        import pyarrow as pa
         import pyarrow.csv as pacsv
 
         sink = pa.BufferOutputStream()

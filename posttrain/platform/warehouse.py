@@ -43,6 +43,7 @@ from posttrain.platform.errors import (
     TableNotFoundError,
 )
 from posttrain.platform.lineage import Lineage
+from posttrain.platform.listing import TableInfo as TableInfo  # re-exported
 from posttrain.platform.schemas import TABLES, TableSpec
 from posttrain.platform.settings import WarehouseSettings as WarehouseSettings  # re-exported
 from posttrain.platform.settings import redact_uri
@@ -121,17 +122,6 @@ def _owning_retries(table: Table) -> Table:
 def _current_id(table: Table) -> int | None:
     snapshot = table.current_snapshot()
     return snapshot.snapshot_id if snapshot else None
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    """What ``posttrain tables`` prints for one table."""
-
-    name: str
-    rows: int
-    snapshot_id: int | None
-    size_bytes: int
-    updated_at: datetime | None
 
 
 def _evolved(table: Table, schema: pa.Schema) -> Table:

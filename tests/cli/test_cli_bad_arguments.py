@@ -110,11 +110,11 @@ def test_a_good_command_still_exits_0(
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    import posttrain.cli.tables as tables
+    import posttrain.platform.query as query  # `show` imports head from there when it runs
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(tables, "head", broken)
+    monkeypatch.setattr(query, "head", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         run(["show", T])

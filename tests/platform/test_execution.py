@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pytest
 
-from posttrain.platform.execution import InProcessExecutor, RayExecutor, rebatch
+from posttrain.platform.execution import InProcessExecutor, RayExecutor, ThreadExecutor, rebatch
 from posttrain.platform.progress import ProgressUpdate
 
 
@@ -61,3 +63,14 @@ def test_ray_executor_returns_the_same_results_in_the_same_order(ray_runtime: No
     batches = _batches([5] * 20)
     expected = list(InProcessExecutor().map_batches(_double, batches, stage="double"))
     assert list(RayExecutor().map_batches(_double, batches, stage="double")) == expected
+
+
+def test_threads_return_results_in_input_order_whatever_finishes_first() -> None:
+    def slow_first(batch: pa.RecordBatch) -> int:
+        value = int(batch.column(0)[0].as_py())
+        time.sleep(0.02 if value == 0 else 0.0)
+        return value
+
+    batches = [pa.record_batch({"x": [index]}) for index in range(12)]
+    results = ThreadExecutor(3).map_batches(slow_first, batches, stage="order")
+    assert list(results) == list(range(12))

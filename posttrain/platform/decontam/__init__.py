@@ -5,30 +5,62 @@ reason ``contaminated`` and the evidence; see :class:`DecontamConfig` for the ru
 measurement behind its defaults.
 """
 
-from posttrain.platform.decontam.config import DecontamConfig
-from posttrain.platform.decontam.index import Matches, NgramIndex, ReferenceSet
-from posttrain.platform.decontam.ngrams import normalized_tokens
-from posttrain.platform.decontam.references import (
-    build_index,
-    eval_reference_tables,
-    index_from_warehouse,
-    reference_from_benchmark,
-    reference_from_file,
-    reference_from_table,
-    reference_set,
-    references_from_warehouse,
-)
-from posttrain.platform.decontam.step import (
-    EVIDENCE_FIELDS,
-    DecontamStep,
-    find_contaminated,
-    run_decontam,
-)
-from posttrain.platform.decontam.summary import (
-    BenchmarkContamination,
-    ContaminationSummary,
-    measure_contamination,
-    summarize_contamination,
+from typing import TYPE_CHECKING
+
+from posttrain.platform._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from posttrain.platform.decontam.config import DecontamConfig
+    from posttrain.platform.decontam.index import Matches, NgramIndex, ReferenceSet
+    from posttrain.platform.decontam.ngrams import normalized_tokens
+    from posttrain.platform.decontam.references import (
+        build_index,
+        eval_reference_tables,
+        index_from_warehouse,
+        reference_from_benchmark,
+        reference_from_file,
+        reference_from_table,
+        reference_set,
+        references_from_warehouse,
+    )
+    from posttrain.platform.decontam.step import (
+        EVIDENCE_FIELDS,
+        DecontamStep,
+        find_contaminated,
+        run_decontam,
+    )
+    from posttrain.platform.decontam.summary import (
+        BenchmarkContamination,
+        ContaminationSummary,
+        measure_contamination,
+        summarize_contamination,
+    )
+
+# Imported on first use, so the CLI can read DecontamConfig's defaults without pyiceberg or Ray.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "config": ["DecontamConfig"],
+        "index": ["Matches", "NgramIndex", "ReferenceSet"],
+        "ngrams": ["normalized_tokens"],
+        "references": [
+            "build_index",
+            "eval_reference_tables",
+            "index_from_warehouse",
+            "reference_from_benchmark",
+            "reference_from_file",
+            "reference_from_table",
+            "reference_set",
+            "references_from_warehouse",
+        ],
+        "step": ["EVIDENCE_FIELDS", "DecontamStep", "find_contaminated", "run_decontam"],
+        "summary": [
+            "BenchmarkContamination",
+            "ContaminationSummary",
+            "measure_contamination",
+            "summarize_contamination",
+        ],
+    },
 )
 
 __all__ = [

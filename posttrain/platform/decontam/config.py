@@ -8,9 +8,11 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 
 from posttrain.platform.config import FrozenConfig
-from posttrain.platform.decontam.ngrams import MAX_NGRAM
 from posttrain.platform.messages import TextView
 
+# The longest n-gram the hashing in :mod:`.ngrams` supports. Declared here, not there, so
+# the CLI reads the config's defaults without importing numpy and pyarrow.
+MAX_NGRAM = 64
 # Snapshot summary property holding the decontamination config a silver build used.
 DECONTAM_CONFIG_KEY = "posttrain.decontam-config"
 

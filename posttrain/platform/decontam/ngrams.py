@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from posttrain.platform.decontam.config import MAX_NGRAM
+
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 
@@ -55,7 +57,6 @@ def _position_multipliers(count: int) -> U64:
     return np.array(values, dtype=np.uint64)
 
 
-MAX_NGRAM = 64
 _MULTIPLIERS = _position_multipliers(MAX_NGRAM)
 
 

@@ -32,10 +32,26 @@ The rules, in one place:
   that member as usual.
 """
 
-from posttrain.platform.dedup.config import DedupConfig
-from posttrain.platform.dedup.dedup import DedupResult, DedupStats, deduplicate
-from posttrain.platform.dedup.outcome import ASSIGNMENTS_SCHEMA
-from posttrain.platform.dedup.published import PublishedIndex
+from typing import TYPE_CHECKING
+
+from posttrain.platform._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from posttrain.platform.dedup.config import DedupConfig
+    from posttrain.platform.dedup.dedup import DedupResult, DedupStats, deduplicate
+    from posttrain.platform.dedup.outcome import ASSIGNMENTS_SCHEMA
+    from posttrain.platform.dedup.published import PublishedIndex
+
+# Imported on first use, so the CLI can read DedupConfig's defaults without pyarrow or Ray.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "config": ["DedupConfig"],
+        "dedup": ["DedupResult", "DedupStats", "deduplicate"],
+        "outcome": ["ASSIGNMENTS_SCHEMA"],
+        "published": ["PublishedIndex"],
+    },
+)
 
 __all__ = [
     "ASSIGNMENTS_SCHEMA",

@@ -12,7 +12,7 @@ Two renderers give the same output:
 - :class:`ChatMLRenderer` is the shipped ``posttrain-chat-8k`` template written as Python
   string building over the Arrow columns, about five times faster than Jinja.
   :func:`make_renderer` picks it only when the tokenizer's template is that template
-  character for character; the tests (and ``bench/tokenize.py``, on its whole corpus) check
+  character for character; the tests (and ``bench/tokenization.py``, on its whole corpus) check
   it agrees with Jinja. A conversation outside the shapes it mirrors goes to Jinja, so it
   never guesses.
 """

@@ -8,6 +8,7 @@ forged turn boundary, so gold refuses it with the turn and token named.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,25 +67,37 @@ def find_control_tokens(
         return []
     flat = pc.list_flatten(column)
     texts = _message_texts(flat)
-    matched = np.zeros(len(texts), dtype=bool)
-    which = np.full(len(texts), -1, dtype=np.int64)
+    # One pass for "any token" (RE2 matches a set of literals in one scan); the per-token
+    # passes, which decide which token is named, then read only the messages that hit.
+    any_token = "|".join(re.escape(token) for token in tokens)
+    candidates = np.flatnonzero(
+        pc.fill_null(pc.match_substring_regex(texts, any_token), False).to_numpy(
+            zero_copy_only=False
+        )
+    )
+    if not candidates.size:
+        return []
+    candidate_texts = texts.take(pa.array(candidates))
+    matched = np.zeros(candidates.size, dtype=bool)
+    which = np.full(candidates.size, -1, dtype=np.int64)
     for index, token in enumerate(tokens):
-        hit = pc.fill_null(pc.match_substring(texts, token), False).to_numpy(zero_copy_only=False)
+        hit = pc.fill_null(pc.match_substring(candidate_texts, token), False).to_numpy(
+            zero_copy_only=False
+        )
         which[hit & ~matched] = index
         matched |= hit
-    if not matched.any():
-        return []
     parents = pc.list_parent_indices(column).to_numpy()
     starts = column.offsets.to_numpy()[:-1]
     roles = flat.field("role")
     hits: dict[int, ControlTokenHit] = {}
-    for message in np.flatnonzero(matched):
+    for position in np.flatnonzero(matched):
+        message = int(candidates[position])
         row = int(parents[message])
         if row not in hits:
             hits[row] = ControlTokenHit(
                 row=row,
                 turn=int(message - starts[row]) + 1,
-                role=str(roles[int(message)].as_py()),
-                token=tokens[int(which[message])],
+                role=str(roles[message].as_py()),
+                token=tokens[int(which[position])],
             )
     return [hits[row] for row in sorted(hits)]

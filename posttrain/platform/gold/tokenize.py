@@ -42,7 +42,7 @@ from pydantic import Field
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError, RecordError
-from posttrain.platform.execution import Executor, InProcessExecutor
+from posttrain.platform.execution import Executor, ThreadExecutor
 from posttrain.platform.gold.chat_render import (
     SHIPPED_TOKENIZERS_DIR,
     Rendered,
@@ -60,6 +60,10 @@ if TYPE_CHECKING:
 
 SHIPPED_TOKENIZER = "posttrain-chat-8k"
 TOKENIZE_BATCH_ROWS = 1024
+# Batches in flight without an executor: while one batch is in ``encode_batch`` (Rust, on
+# every core, GIL released), the next is rendered and the last one's masks and Arrow
+# columns are built, instead of the cores waiting for that Python work.
+PIPELINED_BATCHES = 2
 
 TOKENIZED = pa.schema(
     [
@@ -283,14 +287,15 @@ def tokenize_conversations(
     Args:
         conversations: a table, or record batches streamed from the warehouse.
         config: tokenizer and truncation.
-        executor: in-process (default) or Ray; the result is the same.
+        executor: Ray, or in-process; the result is the same. Default: this process,
+            :data:`PIPELINED_BATCHES` batches at a time.
         batch_rows: rows per task when ``conversations`` is a table.
     """
     chat_tokenizer(config)  # fail on a bad tokenizer before any work is scheduled
     return run_stages(
         TokenizeStep(config),
         conversations,
-        executor or InProcessExecutor(),
+        executor or ThreadExecutor(PIPELINED_BATCHES),
         batch_rows=batch_rows,
         kept_schema=TOKENIZED,
     )

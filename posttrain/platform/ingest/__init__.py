@@ -10,25 +10,56 @@
 * :mod:`.bronze` — appending to ``bronze.records`` once per record.
 """
 
-from posttrain.platform.ingest.bronze import (
-    FileReport,
-    IngestReport,
-    RecordIdentity,
-    ingest,
-    plan_files,
-    record_ids,
+from typing import TYPE_CHECKING
+
+from posttrain.platform._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from posttrain.platform.ingest.bronze import (
+        FileReport,
+        IngestReport,
+        RecordIdentity,
+        ingest,
+        plan_files,
+        record_ids,
+    )
+    from posttrain.platform.ingest.folders import FolderScan, InputFile, SkippedFile, scan_inputs
+    from posttrain.platform.ingest.formats import ChatFormat, detect_format, majority_format
+    from posttrain.platform.ingest.readers import FileInspection, inspect_file, iter_raw_batches
+    from posttrain.platform.ingest.source_metadata import (
+        SourceMetadata,
+        apply_source_metadata,
+        record_sources,
+        set_source_metadata,
+        source_metadata,
+    )
+    from posttrain.platform.ingest.sources import SourceSpec, load_sources
+
+# Imported on first use, so the CLI can name the chat formats without pyiceberg.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "bronze": [
+            "FileReport",
+            "IngestReport",
+            "RecordIdentity",
+            "ingest",
+            "plan_files",
+            "record_ids",
+        ],
+        "folders": ["FolderScan", "InputFile", "SkippedFile", "scan_inputs"],
+        "formats": ["ChatFormat", "detect_format", "majority_format"],
+        "readers": ["FileInspection", "inspect_file", "iter_raw_batches"],
+        "source_metadata": [
+            "SourceMetadata",
+            "apply_source_metadata",
+            "record_sources",
+            "set_source_metadata",
+            "source_metadata",
+        ],
+        "sources": ["SourceSpec", "load_sources"],
+    },
 )
-from posttrain.platform.ingest.folders import FolderScan, InputFile, SkippedFile, scan_inputs
-from posttrain.platform.ingest.formats import ChatFormat, detect_format, majority_format
-from posttrain.platform.ingest.readers import FileInspection, inspect_file, iter_raw_batches
-from posttrain.platform.ingest.source_metadata import (
-    SourceMetadata,
-    apply_source_metadata,
-    record_sources,
-    set_source_metadata,
-    source_metadata,
-)
-from posttrain.platform.ingest.sources import SourceSpec, load_sources
 
 __all__ = [
     "ChatFormat",

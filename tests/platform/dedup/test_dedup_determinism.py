@@ -9,7 +9,7 @@ import pytest
 
 from posttrain.platform.dedup import DedupConfig, DedupResult, PublishedIndex, deduplicate
 from posttrain.platform.dedup.evaluation import pair_documents
-from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor
+from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor, ThreadExecutor
 
 
 def _ipc_bytes(result: DedupResult) -> bytes:
@@ -62,3 +62,9 @@ def test_ray_with_one_or_two_workers_gives_the_in_process_bytes(
     reference = _run(corpus, InProcessExecutor(), 4096)
     assert _run(corpus, RayExecutor(max_in_flight=1), 300) == reference
     assert _run(corpus, RayExecutor(), 64, reverse=True) == reference
+
+
+def test_threads_give_the_in_process_bytes(corpus: tuple[pa.Table, PublishedIndex]) -> None:
+    reference = _run(corpus, InProcessExecutor(), 4096)
+    assert _run(corpus, ThreadExecutor(2), 64) == reference
+    assert _run(corpus, ThreadExecutor(3), 250, reverse=True) == reference

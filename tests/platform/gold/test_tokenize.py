@@ -330,3 +330,24 @@ def test_control_tokens_in_tool_call_arguments_are_found() -> None:
     ]
     (hit,) = find_control_tokens(pa.array([conversation], MESSAGES_TYPE), ["<tool_response>"])
     assert (hit.row, hit.turn, hit.role) == (0, 2, "assistant")
+
+
+def test_each_row_names_its_first_forged_turn_and_the_first_listed_token() -> None:
+    from posttrain.platform.gold.control_tokens import find_control_tokens
+
+    rows = [
+        [make_message("user", "clean"), make_message("assistant", "a.b* (regex-like) text")],
+        [
+            make_message("user", "fine"),
+            make_message("assistant", "ends <|im_end|> and <|endoftext|>"),
+            make_message("user", "<|im_start|> again"),
+        ],
+        [make_message("user", "only <|endoftext|>")],
+    ]
+    hits = find_control_tokens(
+        pa.array(rows, MESSAGES_TYPE), ["<|endoftext|>", "<|im_end|>", "<|im_start|>"]
+    )
+    assert [(hit.row, hit.turn, hit.role, hit.token) for hit in hits] == [
+        (1, 2, "assistant", "<|endoftext|>"),
+        (2, 1, "user", "<|endoftext|>"),
+    ]

@@ -1,10 +1,10 @@
 """Real text that ships on every machine of this project: the files of the pinned packages.
 
-The labelled near-duplicate set (``scripts/make_near_dup_set.py``) and the dedup benchmark
-(``bench/dedup.py``) need real prose and code without downloading a dataset. The project's
-virtualenv holds ~320 MB of Python source from the versions pinned in
-``requirements.lock``: docstrings are English prose, the rest is code, and the same pins
-give the same bytes on every machine.
+The labelled near-duplicate set (``scripts/make_near_dup_set.py``) and the dedup benchmarks
+(``bench/dedup.py``, ``bench/dedup_backends.py``) need real prose and code without
+downloading a dataset. The project's virtualenv holds ~320 MB of Python source from the
+versions pinned in ``requirements.lock``: docstrings are English prose, the rest is code,
+and the same pins give the same bytes on every machine.
 
 Files are visited in an order fixed by a hash of their relative path (so a sample mixes
 packages instead of reading them alphabetically), and every random choice takes a seeded
