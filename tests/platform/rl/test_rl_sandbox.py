@@ -28,6 +28,17 @@ def _sandbox_dirs() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("posttrain-sandbox-*")}
 
 
+@pytest.fixture(autouse=True)
+def own_temp_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Sandboxes of this test make their folders here, so another process's sandboxes (a
+    parallel test run, a build) never look like this test's leftovers."""
+    root = Path(tempfile.mkdtemp(prefix="posttrain-sandbox-tests-"))
+    root.chmod(0o755)  # the sandbox's unprivileged uid must reach its own folder
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
 def watched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Records the uid of each sandbox; afterwards no process of it and no temp dir remain."""
