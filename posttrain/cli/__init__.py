@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from posttrain.cli import decontam, dedup, ingest, tables  # noqa: F401  (registers commands)
+from posttrain.cli import decontam, dedup, export, ingest, tables  # noqa: F401  (registers commands)
 from posttrain.cli._app import app, err_console
 from posttrain.platform.errors import PosttrainError
 

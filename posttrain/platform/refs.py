@@ -1,0 +1,173 @@
+"""Table references (``gold.sft``, ``gold.sft@<snapshot id>``, ``gold.sft@<tag>``) and
+streaming reads of the snapshot they pin.
+
+Everything that hands a table to a trainer (``posttrain export``, the Python loader) names
+it through :class:`TableRef` and resolves it with :func:`resolve`, the one place that turns
+the part after ``@`` into a snapshot. Today that is a snapshot id or an Iceberg tag or
+branch name; corpus versions (``sft@v3``) are tags on each table of the corpus, so they
+resolve here too once they exist.
+
+Example:
+    >>> TableRef.parse("gold.sft@4242")
+    TableRef(table='gold.sft', ref='4242')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyiceberg.table import DataScan, Table
+from pyiceberg.table.snapshots import Snapshot
+
+from posttrain.platform.errors import ConfigError, SnapshotNotFoundError
+from posttrain.platform.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A table name and, optionally, what to pin it to (snapshot id, tag or branch)."""
+
+    table: str
+    ref: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> TableRef:
+        """Split ``TABLE[@REF]``.
+
+        Raises:
+            ConfigError: ``@`` with nothing after it, or no table name before it.
+        """
+        name, at, ref = text.strip().partition("@")
+        if not name.strip() or (at and not ref.strip()):
+            raise ConfigError(
+                f"{text!r} is not a table reference; expected TABLE, TABLE@SNAPSHOT_ID or "
+                "TABLE@TAG, e.g. gold.sft@4242"
+            )
+        return cls(name.strip(), ref.strip() or None)
+
+    def __str__(self) -> str:
+        return self.table if self.ref is None else f"{self.table}@{self.ref}"
+
+
+@dataclass(frozen=True)
+class PinnedSnapshot:
+    """A table and the one snapshot a reference resolved to."""
+
+    name: str
+    table: Table
+    snapshot: Snapshot
+    ref: str | None
+
+    @property
+    def snapshot_id(self) -> int:
+        return self.snapshot.snapshot_id
+
+    @property
+    def rows(self) -> int | None:
+        """Row count from the snapshot summary (``None`` when the writer did not record it)."""
+        summary = self.snapshot.summary
+        total = summary.get("total-records") if summary is not None else None
+        return int(total) if total is not None else None
+
+    def lineage(self) -> dict[str, str]:
+        """The ``posttrain.*`` summary properties: input snapshot ids, config hash, code."""
+        summary = self.snapshot.summary
+        if summary is None:
+            return {}
+        return {
+            key: value
+            for key, value in sorted(summary.additional_properties.items())
+            if key.startswith("posttrain.")
+        }
+
+
+def resolve_snapshot(table: Table, name: str, ref: str | None) -> Snapshot:
+    """The snapshot ``ref`` names in ``table``: the current one when ``ref`` is ``None``,
+    else a snapshot id, else a tag or branch (pyiceberg's refs).
+
+    Raises:
+        SnapshotNotFoundError: the table has no snapshot yet, or nothing is called ``ref``.
+    """
+    if ref is None:
+        current = table.current_snapshot()
+        if current is None:
+            raise SnapshotNotFoundError(name, None, "the table has no snapshot yet (never written)")
+        return current
+    snapshot = table.snapshot_by_id(int(ref)) if ref.isdigit() else None
+    snapshot = snapshot or table.snapshot_by_name(ref)
+    if snapshot is None:
+        refs = sorted(table.metadata.refs)
+        recent = [str(s.snapshot_id) for s in table.snapshots()[-3:]]
+        raise SnapshotNotFoundError(
+            name,
+            ref,
+            f"no snapshot id, tag or branch by that name; refs: {', '.join(refs) or 'none'}; "
+            f"latest snapshot ids: {', '.join(recent) or 'none'}",
+        )
+    return snapshot
+
+
+def resolve(warehouse: Warehouse, ref: TableRef | str) -> PinnedSnapshot:
+    """Open the table a reference names and pin the snapshot it resolves to.
+
+    Raises:
+        TableNotFoundError: no such table (the message lists the tables there are).
+        SnapshotNotFoundError: see :func:`resolve_snapshot`.
+    """
+    parsed = TableRef.parse(ref) if isinstance(ref, str) else ref
+    table = warehouse.table(parsed.table)
+    return PinnedSnapshot(
+        parsed.table, table, resolve_snapshot(table, parsed.table, parsed.ref), parsed.ref
+    )
+
+
+def arrow_schema(pinned: PinnedSnapshot, columns: tuple[str, ...] | None = None) -> pa.Schema:
+    """The Arrow schema of the pinned snapshot's rows (projected to ``columns``), without
+    Iceberg's field-id metadata."""
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+    return schema_to_pyarrow(_scan(pinned, columns).projection(), include_field_ids=False)
+
+
+def _scan(pinned: PinnedSnapshot, columns: tuple[str, ...] | None) -> DataScan:
+    if columns:
+        names = pinned.table.schema().column_names
+        unknown = [column for column in columns if column not in names]
+        if unknown:
+            raise ConfigError(
+                f"{pinned.name} has no column(s) {', '.join(unknown)}; columns: {', '.join(names)}"
+            )
+    return pinned.table.scan(
+        selected_fields=columns or ("*",), snapshot_id=pinned.snapshot.snapshot_id
+    )
+
+
+def stream_batches(
+    pinned: PinnedSnapshot, columns: tuple[str, ...] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The pinned snapshot's rows in table order (data files in manifest order, rows in file
+    order), one Arrow record batch at a time, typed as :func:`arrow_schema` says.
+
+    Memory stays at about one Parquet row group whatever the table's size: pyiceberg 0.12's
+    ``to_arrow_batch_reader`` reads every data file whole, all files at once in its thread
+    pool, so it is not used here; each file is instead scanned lazily, one after another,
+    with pyiceberg's own per-file reader (schema evolution and delete files included).
+    """
+    from pyiceberg.io.pyarrow import ArrowScan, _read_all_delete_files
+
+    scan = _scan(pinned, columns)
+    target = arrow_schema(pinned, columns)
+    tasks = list(scan.plan_files())
+    reader = ArrowScan(
+        pinned.table.metadata, pinned.table.io, scan.projection(), scan.row_filter, scan.case_sensitive
+    )
+    per_file = getattr(reader, "_record_batches_from_scan_tasks_and_deletes", None)
+    batches: Iterator[pa.RecordBatch]
+    if per_file is None:  # another pyiceberg: its public reader is correct, if less frugal
+        batches = iter(reader.to_record_batches(tasks))
+    else:
+        batches = per_file(tasks, _read_all_delete_files(pinned.table.io, tasks))
+    for batch in batches:
+        yield batch.cast(target)
