@@ -45,9 +45,7 @@ def _datasets() -> Any:
     try:
         import datasets
     except ImportError:
-        raise MissingDependencyError(
-            "posttrain.platform.loader", DATASETS_REQUIREMENT
-        ) from None
+        raise MissingDependencyError("posttrain.platform.loader", DATASETS_REQUIREMENT) from None
     return datasets
 
 

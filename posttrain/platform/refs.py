@@ -161,7 +161,11 @@ def stream_batches(
     target = arrow_schema(pinned, columns)
     tasks = list(scan.plan_files())
     reader = ArrowScan(
-        pinned.table.metadata, pinned.table.io, scan.projection(), scan.row_filter, scan.case_sensitive
+        pinned.table.metadata,
+        pinned.table.io,
+        scan.projection(),
+        scan.row_filter,
+        scan.case_sensitive,
     )
     per_file = getattr(reader, "_record_batches_from_scan_tasks_and_deletes", None)
     batches: Iterator[pa.RecordBatch]

@@ -37,7 +37,7 @@ def conversations() -> list[list[Message]]:
         ],
         [
             make_message("user", "Übersetze: 你好世界 👋🏽 — naïve café", name="alice"),
-            make_message("assistant", "🌍 Hello world (你好) — ça va? \"quoted\" \\ backslash"),
+            make_message("assistant", '🌍 Hello world (你好) — ça va? "quoted" \\ backslash'),
         ],
         [
             make_message("user", "\n\n\ttabs\t\n"),

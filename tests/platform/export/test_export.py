@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,7 @@ def test_row_groups_have_fixed_sizes_whatever_the_batches() -> None:
     cuts = [0, 3, 1000, 1001, 4000, len(values)]
     batches = [
         pa.record_batch([values[start:stop]], schema=schema)
-        for start, stop in zip(cuts, cuts[1:], strict=False)
+        for start, stop in itertools.pairwise(cuts)
     ]
     groups = list(_row_groups(iter(batches), schema))
     assert [group.num_rows for group in groups] == [ROWS_PER_ROW_GROUP, ROWS_PER_ROW_GROUP, 5]
