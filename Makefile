@@ -46,6 +46,7 @@ bench: install  ## Run the benchmarks (prints ratios against peer tools).
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/tokenize.py
 	$(BIN)/python bench/decontam.py
+	$(BIN)/python bench/loader.py
 
 lint: install  ## ruff + mypy.
 	$(BIN)/ruff check posttrain tests bench scripts
