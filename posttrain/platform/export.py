@@ -124,11 +124,14 @@ def export_table(
     name = data_file_name(fmt)  # type: ignore[arg-type]
     partial = out / f".{name}.partial"
     batches = stream_batches(pinned)
-    if fmt == "parquet":
-        rows = _write_parquet(batches, schema, partial)
-    else:
-        rows = _write_jsonl(batches, partial)
-    os.replace(partial, out / name)
+    try:
+        if fmt == "parquet":
+            rows = _write_parquet(batches, schema, partial)
+        else:
+            rows = _write_jsonl(batches, partial)
+        os.replace(partial, out / name)
+    finally:
+        partial.unlink(missing_ok=True)
     manifest = ExportManifest(
         kind=MANIFEST_KIND,
         table=pinned.name,

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -133,7 +133,10 @@ def arrow_schema(pinned: PinnedSnapshot, columns: tuple[str, ...] | None = None)
 
 def _scan(pinned: PinnedSnapshot, columns: tuple[str, ...] | None) -> DataScan:
     if columns:
-        names = pinned.table.schema().column_names
+        # A pinned scan reads with the snapshot's own schema, not the table's current one.
+        schema_id = pinned.snapshot.schema_id
+        schema = pinned.table.schemas().get(schema_id) if schema_id is not None else None
+        names = (schema or pinned.table.schema()).column_names
         unknown = [column for column in columns if column not in names]
         if unknown:
             raise ConfigError(
@@ -150,28 +153,74 @@ def stream_batches(
     """The pinned snapshot's rows in table order (data files in manifest order, rows in file
     order), one Arrow record batch at a time, typed as :func:`arrow_schema` says.
 
-    Memory stays at about one Parquet row group whatever the table's size: pyiceberg 0.12's
-    ``to_arrow_batch_reader`` reads every data file whole, all files at once in its thread
-    pool, so it is not used here; each file is instead scanned lazily, one after another,
-    with pyiceberg's own per-file reader (schema evolution and delete files included).
+    Memory stays at about one batch of ``BATCH_BYTES`` whatever the table's size.
+    pyiceberg 0.12's ``to_arrow_batch_reader`` reads every data file whole, all files at
+    once in its thread pool, so it is not used. A plain data file (Parquet, no delete files,
+    a table whose schema never changed and is unpartitioned) is read with pyarrow's
+    ``ParquetFile.iter_batches``; any other file goes through pyiceberg's own per-file
+    reader (schema evolution, name mapping and delete files), lazily, one file at a time.
     """
     from pyiceberg.io.pyarrow import ArrowScan, _read_all_delete_files
+    from pyiceberg.manifest import FileFormat
 
     scan = _scan(pinned, columns)
     target = arrow_schema(pinned, columns)
-    tasks = list(scan.plan_files())
+    io = pinned.table.io
     reader = ArrowScan(
-        pinned.table.metadata,
-        pinned.table.io,
-        scan.projection(),
-        scan.row_filter,
-        scan.case_sensitive,
+        pinned.table.metadata, io, scan.projection(), scan.row_filter, scan.case_sensitive
     )
     per_file = getattr(reader, "_record_batches_from_scan_tasks_and_deletes", None)
-    batches: Iterator[pa.RecordBatch]
-    if per_file is None:  # another pyiceberg: its public reader is correct, if less frugal
-        batches = iter(reader.to_record_batches(tasks))
-    else:
-        batches = per_file(tasks, _read_all_delete_files(pinned.table.io, tasks))
-    for batch in batches:
-        yield batch.cast(target)
+    plain_table = _plain_table(pinned.table)
+    for task in scan.plan_files():
+        batches: Iterable[pa.RecordBatch]
+        if plain_table and not task.delete_files and task.file.file_format == FileFormat.PARQUET:
+            batches = _parquet_batches(pinned.table, task.file.file_path, target.names)
+        elif per_file is not None:
+            batches = per_file([task], _read_all_delete_files(io, [task]))
+        else:  # another pyiceberg: its public reader is correct, if less frugal
+            batches = reader.to_record_batches([task])
+        for batch in batches:
+            yield batch.cast(target)
+
+
+# Rows per batch: a row group (the writer's unit) at most, and fewer when its rows are wide,
+# so a batch holds about this many bytes once decoded (Parquet's encoded sizes are all the
+# footer gives; decoded Arrow runs a few times larger, hence the factor).
+BATCH_BYTES = 64 << 20
+DECODED_PER_ENCODED_BYTE = 4
+MAX_BATCH_ROWS = 65_536
+
+
+def _plain_table(table: Table) -> bool:
+    """Every data file's columns are the schema's columns by name: one schema ever, no
+    name mapping for imported files, no partition values kept outside the files."""
+    from pyiceberg.table import TableProperties
+
+    metadata = table.metadata
+    return (
+        len(metadata.schemas) == 1
+        and TableProperties.DEFAULT_NAME_MAPPING not in metadata.properties
+        and all(spec.is_unpartitioned() for spec in metadata.partition_specs)
+    )
+
+
+def _parquet_batches(table: Table, path: str, names: list[str]) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq
+
+    with table.io.new_input(path).open() as source:
+        parquet = pq.ParquetFile(source)
+        metadata = parquet.metadata
+        if metadata.num_row_groups == 0:
+            return
+        first = metadata.row_group(0)
+        encoded_row = max(1, first.total_byte_size // max(first.num_rows, 1))
+        batch_rows = max(
+            1,
+            min(
+                MAX_BATCH_ROWS,
+                first.num_rows,
+                BATCH_BYTES // (DECODED_PER_ENCODED_BYTE * encoded_row),
+            ),
+        )
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
+            yield batch.select(names)

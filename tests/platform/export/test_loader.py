@@ -101,3 +101,22 @@ def test_without_datasets_the_error_names_the_pip_command(
     monkeypatch.setitem(sys.modules, "datasets", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'datasets>=5.2'"):
         load(SFT, warehouse=sft_warehouse)
+
+
+def test_a_table_whose_schema_evolved_streams_through_pyiceberg_reader(
+    sft_warehouse: Warehouse,
+) -> None:
+    # The files of the first two appends still say "license": only pyiceberg's field-id
+    # mapping reads them as "licence".
+    table = sft_warehouse.table(SFT)
+    with table.update_schema() as update:
+        update.rename_column("license", "licence")
+    later = sft_rows(100, 2).rename_columns(
+        ["licence" if name == "license" else name for name in sft_rows(0, 1).column_names]
+    )
+    table.append(later.cast(table.schema().as_arrow()))
+    batches = stream_batches(resolve(sft_warehouse, SFT), ("record_id", "licence"))
+    rows = [row for batch in batches for row in batch.to_pylist()]
+    assert rows == table.scan(selected_fields=("record_id", "licence")).to_arrow().to_pylist()
+    assert len(rows) == 14
+    assert {row["licence"] for row in rows} == {None, "CC0-1.0"}
