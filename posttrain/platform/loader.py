@@ -24,7 +24,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,16 +51,26 @@ def _datasets() -> Any:
 
 @dataclass(frozen=True)
 class _Source:
-    """What a streaming dataset re-opens on each pass: picklable, so DataLoader workers and
-    ``datasets``' fingerprinting can carry it."""
+    """What a streaming dataset reads on each pass. Picklable, so DataLoader workers can
+    carry it: a copy re-opens the warehouse from its settings, while the original reuses
+    the table it was resolved from."""
 
     settings: WarehouseSettings
     table: str
     snapshot_id: int
     columns: tuple[str, ...] | None
+    pinned: PinnedSnapshot | None = field(default=None, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "pinned": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        pinned = resolve(Warehouse(self.settings), TableRef(self.table, str(self.snapshot_id)))
+        pinned = self.pinned or resolve(
+            Warehouse(self.settings), TableRef(self.table, str(self.snapshot_id))
+        )
         yield from stream_batches(pinned, self.columns)
 
 
@@ -103,7 +113,7 @@ def load(
     if streaming:
         from datasets.iterable_dataset import ArrowExamplesIterable
 
-        source = _Source(warehouse.settings, pinned.name, pinned.snapshot_id, selected)
+        source = _Source(warehouse.settings, pinned.name, pinned.snapshot_id, selected, pinned)
         examples = ArrowExamplesIterable(_generate_tables, kwargs={"source": source})
         return datasets.IterableDataset(examples, info=datasets.DatasetInfo(features=features))
     path = _cached_arrow_file(pinned, selected, schema, cache_dir)

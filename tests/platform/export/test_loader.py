@@ -120,3 +120,11 @@ def test_a_table_whose_schema_evolved_streams_through_pyiceberg_reader(
     assert rows == table.scan(selected_fields=("record_id", "licence")).to_arrow().to_pylist()
     assert len(rows) == 14
     assert {row["licence"] for row in rows} == {None, "CC0-1.0"}
+
+
+def test_a_streaming_dataset_pickles_for_dataloader_workers(sft_warehouse: Warehouse) -> None:
+    import pickle
+
+    dataset = load(SFT, ["record_id"], streaming=True, warehouse=sft_warehouse)
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert list(copy) == list(dataset)
