@@ -125,10 +125,31 @@ def resolve(warehouse: Warehouse, ref: TableRef | str) -> PinnedSnapshot:
 
 def arrow_schema(pinned: PinnedSnapshot, columns: tuple[str, ...] | None = None) -> pa.Schema:
     """The Arrow schema of the pinned snapshot's rows (projected to ``columns``), without
-    Iceberg's field-id metadata."""
+    Iceberg's field-id metadata and with the 32-bit-offset types the tables are declared
+    with in :mod:`~posttrain.platform.schemas` (pyiceberg reads ``large_*`` types)."""
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
-    return schema_to_pyarrow(_scan(pinned, columns).projection(), include_field_ids=False)
+    schema = schema_to_pyarrow(_scan(pinned, columns).projection(), include_field_ids=False)
+    return pa.schema([_small_field(field) for field in schema], metadata=schema.metadata)
+
+
+def _small_field(field: pa.Field) -> pa.Field:
+    return field.with_type(_small_type(field.type))
+
+
+def _small_type(type_: pa.DataType) -> pa.DataType:
+    # Batches stay far below 2 GiB (see BATCH_BYTES), so 32-bit offsets always suffice.
+    if pa.types.is_large_string(type_):
+        return pa.string()
+    if pa.types.is_large_binary(type_):
+        return pa.binary()
+    if pa.types.is_large_list(type_) or pa.types.is_list(type_):
+        return pa.list_(_small_field(type_.value_field))
+    if pa.types.is_struct(type_):
+        return pa.struct([_small_field(type_.field(i)) for i in range(type_.num_fields)])
+    if pa.types.is_map(type_):
+        return pa.map_(_small_field(type_.key_field), _small_field(type_.item_field))
+    return type_
 
 
 def _scan(pinned: PinnedSnapshot, columns: tuple[str, ...] | None) -> DataScan:

@@ -70,7 +70,7 @@ def test_manifest_names_table_snapshot_rows_schema_lineage_and_file_hashes(
     assert [column["name"] for column in manifest["schema"]] == GOLD_SFT.names
     assert manifest["schema"][0] == {
         "name": "record_id",
-        "type": "large_string",
+        "type": "string",
         "nullable": False,
         "doc": "The bronze record this example came from.",
     }
