@@ -5,9 +5,10 @@
     >>> packed = load("gold.sft_packed", streaming=True)  # doctest: +SKIP
 
 ``streaming=True`` returns an ``IterableDataset`` that reads the snapshot's Parquet files
-one row group at a time (see :func:`~posttrain.platform.refs.stream_batches`): memory stays
-flat whatever the table's size, and ``.with_format("arrow").iter(batch_size=...)`` hands
-out Arrow tables at nearly the speed of pyarrow itself (``bench/loader.py``).
+one bounded batch at a time (:func:`~posttrain.platform.refs.stream_batches`), so memory
+stays flat whatever the table's size; ``.with_format("arrow").iter(batch_size=...)`` hands
+out Arrow tables at nearly the speed of pyarrow itself (``bench/loader.py``). Each data file
+is a shard, so DataLoader workers and ``split_dataset_by_node`` divide the files.
 
 ``streaming=False`` returns a ``Dataset`` backed by a memory-mapped Arrow file that is
 streamed out of Iceberg once and cached under the datasets cache, keyed by the table's uuid,
@@ -31,7 +32,14 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from posttrain.platform.errors import MissingDependencyError
-from posttrain.platform.refs import PinnedSnapshot, TableRef, arrow_schema, resolve, stream_batches
+from posttrain.platform.refs import (
+    PinnedSnapshot,
+    TableRef,
+    arrow_schema,
+    data_files,
+    resolve,
+    stream_batches,
+)
 from posttrain.platform.settings import WarehouseSettings, load_settings
 from posttrain.platform.warehouse import Warehouse
 
@@ -67,15 +75,16 @@ class _Source:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
+    def batches(self, files: list[str]) -> Iterator[pa.RecordBatch]:
         pinned = self.pinned or resolve(
             Warehouse(self.settings), TableRef(self.table, str(self.snapshot_id))
         )
-        yield from stream_batches(pinned, self.columns)
+        yield from stream_batches(pinned, self.columns, files)
 
 
-def _generate_tables(source: _Source) -> Iterator[tuple[str, pa.Table]]:
-    for index, batch in enumerate(source.batches()):
+def _generate_tables(source: _Source, files: list[str]) -> Iterator[tuple[str, pa.Table]]:
+    # ``datasets`` hands each DataLoader worker (or ``shard``) a slice of ``files``.
+    for index, batch in enumerate(source.batches(files)):
         yield f"{source.table}@{source.snapshot_id}:{index}", pa.Table.from_batches([batch])
 
 
@@ -114,7 +123,9 @@ def load(
         from datasets.iterable_dataset import ArrowExamplesIterable
 
         source = _Source(warehouse.settings, pinned.name, pinned.snapshot_id, selected, pinned)
-        examples = ArrowExamplesIterable(_generate_tables, kwargs={"source": source})
+        examples = ArrowExamplesIterable(
+            _generate_tables, kwargs={"source": source, "files": data_files(pinned)}
+        )
         return datasets.IterableDataset(examples, info=datasets.DatasetInfo(features=features))
     path = _cached_arrow_file(pinned, selected, schema, cache_dir)
     return datasets.Dataset.from_file(str(path))

@@ -14,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -168,8 +168,15 @@ def _scan(pinned: PinnedSnapshot, columns: tuple[str, ...] | None) -> DataScan:
     )
 
 
+def data_files(pinned: PinnedSnapshot) -> list[str]:
+    """Paths of the pinned snapshot's data files, in table order."""
+    return [task.file.file_path for task in _scan(pinned, None).plan_files()]
+
+
 def stream_batches(
-    pinned: PinnedSnapshot, columns: tuple[str, ...] | None = None
+    pinned: PinnedSnapshot,
+    columns: tuple[str, ...] | None = None,
+    files: Collection[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The pinned snapshot's rows in table order (data files in manifest order, rows in file
     order), one Arrow record batch at a time, typed as :func:`arrow_schema` says.
@@ -180,6 +187,8 @@ def stream_batches(
     a table whose schema never changed and is unpartitioned) is read with pyarrow's
     ``ParquetFile.iter_batches``; any other file goes through pyiceberg's own per-file
     reader (schema evolution, name mapping and delete files), lazily, one file at a time.
+    ``files`` restricts the read to those data files (see :func:`data_files`), e.g. one
+    shard per DataLoader worker.
     """
     from pyiceberg.io.pyarrow import ArrowScan, _read_all_delete_files
     from pyiceberg.manifest import FileFormat
@@ -192,7 +201,10 @@ def stream_batches(
     )
     per_file = getattr(reader, "_record_batches_from_scan_tasks_and_deletes", None)
     plain_table = _plain_table(pinned.table)
+    wanted = None if files is None else set(files)
     for task in scan.plan_files():
+        if wanted is not None and task.file.file_path not in wanted:
+            continue
         batches: Iterable[pa.RecordBatch]
         if plain_table and not task.delete_files and task.file.file_format == FileFormat.PARQUET:
             batches = _parquet_batches(pinned.table, task.file.file_path, target.names)

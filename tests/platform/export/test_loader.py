@@ -128,3 +128,13 @@ def test_a_streaming_dataset_pickles_for_dataloader_workers(sft_warehouse: Wareh
     dataset = load(SFT, ["record_id"], streaming=True, warehouse=sft_warehouse)
     copy = pickle.loads(pickle.dumps(dataset))
     assert list(copy) == list(dataset)
+
+
+def test_shards_are_data_files_and_together_hold_every_row_once(
+    sft_warehouse: Warehouse,
+) -> None:
+    dataset = load(SFT, ["record_id"], streaming=True, warehouse=sft_warehouse)
+    assert dataset.num_shards == 2  # two appends, two data files
+    shards = [[row["record_id"] for row in dataset.shard(2, index)] for index in range(2)]
+    assert all(shards)
+    assert shards[0] + shards[1] == sft_warehouse.read(SFT)["record_id"].to_pylist()
