@@ -167,8 +167,8 @@ def _sample_conversations() -> list[list[Message]]:
         return []
     from posttrain.platform.errors import PosttrainError
     from posttrain.platform.ingest.formats import detect_format
-    from posttrain.platform.ingest.parse import decode_record, parse_payload
     from posttrain.platform.ingest.readers import SUFFIXES, iter_raw_batches
+    from posttrain.platform.silver.parse import decode_record, parse_payload
 
     conversations = []
     for path in sorted(p for p in SAMPLES.iterdir() if p.suffix in SUFFIXES):

@@ -173,7 +173,7 @@ So everything below is planted on purpose, and nothing else is there to find.
 
 `samples/planted.json` lists every item with its `file`, `line` (JSONL; 1-based, counting
 blank lines) or `row` (Parquet; 1-based), `source` and the bronze `record_id` it gets on
-ingestion (sha256 of source, file name, line/row and payload; see
+ingestion (sha256 of source, file name, the payload and its occurrence number in the file; see
 `posttrain/platform/ingest/bronze.py`), so silver's output can be checked item by item.
 
 - **exact_dup** — `variant`: `identical` (the same line/row again), `whitespace` (extra spaces

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     integrity_check_results,
     integrity_check_specs,
     table_key,
@@ -45,6 +46,7 @@ def _files_table(report: IngestReport) -> str:
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["bronze"],
     specs=[table_spec(TABLE, group="bronze")],
     check_specs=integrity_check_specs(TABLE),
 )
@@ -70,6 +72,8 @@ def bronze_records(
     metadata = table_metadata(
         wh,
         TABLE,
+        snapshot_id=report.snapshot_id,
+        committed=report.rows_added > 0,
         seconds=report.elapsed_s,
         rows_processed=report.rows_read,
         bytes_processed=input_bytes,
@@ -83,5 +87,5 @@ def bronze_records(
     return dg.MaterializeResult(
         asset_key=table_key(TABLE),
         metadata=metadata,
-        check_results=integrity_check_results(wh, TABLE),
+        check_results=integrity_check_results(wh, TABLE, report.snapshot_id),
     )

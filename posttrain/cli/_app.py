@@ -114,4 +114,8 @@ def options_config(model: type[ConfigT], what: str, **options: object) -> Config
 def open_warehouse(home: Path | None) -> Warehouse:
     """The warehouse the settings name (see :mod:`posttrain.platform.settings`), the same one
     the Dagster assets use; the embedded one under ``home`` when nothing is configured."""
+    if home is not None and home.exists() and not home.is_dir():
+        raise ConfigError(
+            f"--home {home} is a file, not a warehouse folder (catalog.db + warehouse/)"
+        )
     return Warehouse(load_settings(home).warehouse)

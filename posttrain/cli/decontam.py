@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import pyarrow as pa
 import typer
 from rich.table import Table as RichTable
@@ -21,6 +20,7 @@ from posttrain.cli._app import (
     open_warehouse,
     options_config,
 )
+from posttrain.cli._files import check_output, print_skipped
 from posttrain.cli._progress import rich_progress
 from posttrain.platform.decontam import (
     DecontamConfig,
@@ -39,7 +39,8 @@ from posttrain.platform.messages import TextView
 from posttrain.platform.table_files import (
     JSONL_SUFFIXES,
     PARQUET_SUFFIXES,
-    read_table_file,
+    check_text_column,
+    read_records,
     write_table_file,
 )
 
@@ -129,17 +130,29 @@ def decontam(
     Text is compared after NFKC normalization and case folding, ignoring punctuation, \
 quotes, whitespace and indentation. Prints the contaminated rows per benchmark; with \
 --out, writes each contaminated row with `benchmark`, `benchmark_item_id`, \
-`matched_ngrams`, `detail` and its 1-based `input_row`.
+`matched_ngrams`, `detail` and its 1-based `input_row` (the line of a JSONL file). Lines \
+that cannot be read are skipped and listed.
 
     Example: posttrain decontam chats.jsonl --against humaneval --out hits.parquet
     """
     config = options_config(
         DecontamConfig, "decontamination", ngram=ngram, min_matches=min_matches, text_view=text_view
     )
+    if out is not None:
+        check_output(out, input_path)
     references = [_reference(spec, home) for spec in against]
-    records = read_table_file(input_path)
+    read = read_records(input_path)
+    print_skipped(read)
+    records = read.table
+    if text_column is not None and text_column in records.column_names:
+        check_text_column(read, text_column)
+    elif text_column is None and "messages" in records.column_names:
+        check_text_column(read, "messages")
     if INPUT_ROW not in records.column_names:
-        records = records.append_column(INPUT_ROW, pa.array(np.arange(1, records.num_rows + 1)))
+        records = records.append_column(INPUT_ROW, read.numbers)
+    derived = text_column is None and "messages" not in records.column_names
+    if derived and read.messages is not None:
+        records = records.append_column("messages", read.messages)  # from the chat format
     step = DecontamStep(build_index(references, config), config, text_column=text_column)
     with rich_progress(err_console) as progress:
         executor = make_executor(workers, ray_address, progress)
@@ -147,6 +160,8 @@ quotes, whitespace and indentation. Prints the contaminated rows per benchmark; 
             found = find_contaminated(records, step, executor)
         finally:
             executor.close()
+    if derived and "messages" in found.column_names:
+        found = found.drop_columns(["messages"])
     _print_summary(found, records.num_rows)
     if out is not None:
         write_table_file(found, out)

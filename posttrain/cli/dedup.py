@@ -21,14 +21,15 @@ from posttrain.cli._app import (
     make_executor,
     options_config,
 )
+from posttrain.cli._files import check_output, print_skipped
 from posttrain.cli._progress import rich_progress
 from posttrain.platform.dedup import DedupConfig, DedupResult, deduplicate
 from posttrain.platform.errors import ConfigError, InputFormatError
 from posttrain.platform.messages import TextView
 from posttrain.platform.table_files import (
-    JSONL_SUFFIXES,
-    PARQUET_SUFFIXES,
-    read_table_file,
+    RecordsFile,
+    check_text_column,
+    read_records,
     write_table_file,
 )
 
@@ -56,29 +57,60 @@ HELP = (
 )
 
 
-def _record_ids(records: pa.Table, id_column: str | None, path: Path) -> pa.Array:
-    """String ids: from ``id_column``, or the zero-padded 1-based row number."""
+def _record_ids(records: RecordsFile, id_column: str | None) -> pa.Array:
+    """String ids: from ``id_column``, or the zero-padded line (JSONL) or row number."""
+    table = records.table
     if id_column is None:
-        width = max(6, len(str(records.num_rows)))
-        numbers = pc.cast(pa.array(np.arange(1, records.num_rows + 1)), pa.string())
+        width = max(6, len(str(pc.max(records.numbers).as_py() or 0)))
+        numbers = pc.cast(records.numbers, pa.string())
         return pc.binary_join_element_wise("row-", pc.utf8_lpad(numbers, width, "0"), "")
-    if id_column not in records.column_names:
+    if id_column not in table.column_names:
         raise InputFormatError(
-            path, f"an id column {id_column!r}", found=f"columns {records.column_names}"
+            records.path, f"an id column {id_column!r}", found=f"columns {table.column_names}"
         )
-    return records[id_column].combine_chunks().cast(pa.string())
+    if id_column in records.mixed:
+        raise InputFormatError(
+            records.path,
+            f"id column {id_column!r} to hold one type",
+            found=records.mixed[id_column].describe(),
+        )
+    if pa.types.is_nested(table.schema.field(id_column).type):
+        raise InputFormatError(
+            records.path,
+            f"id column {id_column!r} of strings or numbers",
+            found=str(table.schema.field(id_column).type),
+        )
+    ids = table[id_column].combine_chunks().cast(pa.string())
+    counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
+    repeated = counts.filter(pc.greater(counts["id_count"], 1))
+    if repeated.num_rows or ids.null_count:
+        value = repeated["id"][0].as_py() if repeated.num_rows else None
+        at = records.numbers.filter(pc.equal(ids, value) if value is not None else pc.is_null(ids))
+        unit = "line" if records.path.suffix.lower() != ".parquet" else "row"
+        where = ", ".join(str(n) for n in at.to_pylist()[:5])
+        raise InputFormatError(
+            records.path,
+            f"a unique value of --id-column {id_column!r} on every row",
+            found=f"{value!r} on {unit}s {where}"
+            + (f" ({repeated.num_rows:,} values repeat)" if repeated.num_rows > 1 else ""),
+        )
+    return ids
 
 
-def _text_column(records: pa.Table, requested: str | None, path: Path) -> str:
+def _text_column(records: RecordsFile, requested: str | None) -> str:
+    names = records.table.column_names
     for name in [requested] if requested else ["messages", "text"]:
-        if name in records.column_names:
+        if name in names:
+            check_text_column(records, name)
             return name
+    if requested is None and records.messages is not None:
+        return "messages"  # derived from the file's chat format
     expected = (
         f"a column {requested!r}"
         if requested
         else "a 'messages' or 'text' column (or --text-column)"
     )
-    raise InputFormatError(path, expected, found=f"columns {records.column_names}")
+    raise InputFormatError(records.path, expected, found=f"columns {names}")
 
 
 def _annotated(records: pa.Table, ids: pa.Array, result: DedupResult) -> pa.Table:
@@ -91,11 +123,6 @@ def _annotated(records: pa.Table, ids: pa.Array, result: DedupResult) -> pa.Tabl
     for name in OUTPUT_COLUMNS:
         records = records.append_column(name, ordered[name])
     return records
-
-
-def _check_output(path: Path) -> None:
-    if not path.name.lower().endswith(PARQUET_SUFFIXES + JSONL_SUFFIXES):
-        raise ConfigError(f"--out {path}: name a .parquet or .jsonl file")
 
 
 def _print_summary(result: DedupResult, seconds: float) -> None:
@@ -186,12 +213,15 @@ def dedup(
         text_view=text_view,
         drop_whole_cluster=drop_whole_cluster,
     )
-    _check_output(out)
-    records = read_table_file(input_path)
+    check_output(out, input_path)
+    read = read_records(input_path)
+    print_skipped(read)
+    records = read.table
     id_column = id_column or ("record_id" if "record_id" in records.column_names else None)
-    column = _text_column(records, text_column, input_path)
-    ids = _record_ids(records, id_column, input_path)
-    candidates = pa.table({"record_id": ids, column: records[column]})
+    column = _text_column(read, text_column)
+    ids = _record_ids(read, id_column)
+    texts = records[column] if column in records.column_names else read.messages
+    candidates = pa.table({"record_id": ids, column: texts})
     start = time.perf_counter()
     with rich_progress(err_console) as progress:
         executor = make_executor(workers, ray_address, progress)

@@ -19,13 +19,17 @@ from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.ingest.sources import SourceSpec, load_sources
 
 HELP = (
-    "Ingest JSONL or Parquet chat files into [bold]bronze.records[/], once per record.\n\n"
-    "PATH is a file or a folder (its *.jsonl, *.ndjson, *.parquet and *.pq files, in name "
-    "order). Or give [bold]--sources[/] a YAML file listing several inputs, each with its "
+    "Ingest chat files into [bold]bronze.records[/], once per record.\n\n"
+    "PATH is a file or a folder, searched recursively, in path order: JSON Lines (*.jsonl, "
+    "*.ndjson, also .gz or .zst compressed), JSON arrays (*.json), Parquet (*.parquet, *.pq) "
+    "and Hugging Face datasets folders (save_to_disk *.arrow files, or the hub layout "
+    "data/<split>-*.parquet; the split is kept as a column). Other files are skipped and "
+    "listed. Or give [bold]--sources[/] a YAML file listing several inputs, each with its "
     "own source, workspace, license and format.\n\n"
     "The chat format (openai, sharegpt, alpaca, prompt_completion) is detected from the "
     "records unless --format says it. Every file is checked before anything is written, "
-    "and ingesting the same file again adds nothing.\n\n"
+    "and ingesting the same file again adds nothing. Workspace, license and description "
+    "are recorded once per source: `posttrain sources set` corrects them later.\n\n"
     "[bold]Examples:[/]\n\n"
     "  posttrain ingest data/samples/math_tutor.jsonl --source math-tutor --license CC-BY-4.0\n\n"
     "  posttrain ingest --sources data/sources.yaml"
@@ -39,14 +43,22 @@ def default_source_name(path: Path) -> str:
 
 
 def _path_spec(
-    path: Path, source: str | None, workspace: str, license_: str, fmt: ChatFormat | None
+    path: Path,
+    source: str | None,
+    workspace: str,
+    license_: str,
+    fmt: ChatFormat | None,
+    description: str = "",
 ) -> SourceSpec:
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file or folder")
     try:
         return SourceSpec(
             path=path.resolve(),
             source=source or default_source_name(path),
             workspace=workspace,
             license=license_,
+            description=description,
             format=fmt,
         )
     except ValidationError as exc:
@@ -56,19 +68,29 @@ def _path_spec(
 
 def _print_report(report: IngestReport) -> None:
     view = RichTable(header_style="bold")
-    for column in ("file", "source", "format", "rows", "added", "already present"):
+    with_split = any(file.split for file in report.files)
+    columns = ["file", "source", "format", *(["split"] if with_split else [])]
+    for column in (*columns, "rows", "added", "already present"):
         numeric = column in ("rows", "added", "already present")
         view.add_column(column, justify="right" if numeric else "left", no_wrap=numeric)
     for file in report.files:
         view.add_row(
-            file.path.name,
+            file.name or file.path.name,
             file.source,
             file.format.value,
+            *([file.split or "-"] if with_split else []),
             f"{file.rows_read:,}",
             f"{file.rows_added:,}",
             f"{file.already_present:,}",
         )
     console.print(view)
+    if report.skipped:
+        console.print(f"Skipped {len(report.skipped)} file(s):", highlight=False)
+        for skipped in report.skipped:
+            console.print(f"  {skipped.path}: {skipped.reason}", highlight=False, soft_wrap=True)
+    if report.sources_updated:
+        names = ", ".join(report.sources_updated)
+        console.print(f"Source metadata recorded for {names} (see `posttrain sources list`).")
     if report.rows_added == 0:
         console.print("Nothing new: every record is already in bronze.records.")
     console.print(
@@ -83,7 +105,7 @@ def _print_report(report: IngestReport) -> None:
 def ingest(
     path: Annotated[
         Path | None,
-        typer.Argument(help="A .jsonl/.parquet file, or a folder of them.", show_default=False),
+        typer.Argument(help="An input file, or a folder searched recursively.", show_default=False),
     ] = None,
     sources: Annotated[
         Path | None,
@@ -101,6 +123,9 @@ def ingest(
     license_: Annotated[
         str, typer.Option("--license", help="License stored on every row, e.g. CC-BY-4.0.")
     ] = "unknown",
+    description: Annotated[
+        str, typer.Option(help="What the source is; recorded once per source.")
+    ] = "",
     fmt: Annotated[
         ChatFormat | None,
         typer.Option(
@@ -123,6 +148,7 @@ def ingest(
             "--format": fmt,
             "--workspace": workspace != "default",
             "--license": license_ != "unknown",
+            "--description": description != "",
         }
         clashing = [name for name, value in per_entry.items() if value]
         if clashing:
@@ -133,7 +159,7 @@ def ingest(
         specs = load_sources(sources)
     else:
         assert path is not None
-        specs = [_path_spec(path, source, workspace, license_, fmt)]
+        specs = [_path_spec(path, source, workspace, license_, fmt, description)]
     warehouse = open_warehouse(home)
     with rich_progress(err_console) as progress:
         report = ingest_specs(warehouse, specs, batch_id=batch_id, progress=progress)

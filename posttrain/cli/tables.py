@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -10,7 +11,8 @@ import typer
 from rich.table import Table as RichTable
 
 from posttrain.cli._app import HomeOption, app, console, open_warehouse
-from posttrain.platform.query import run_query
+from posttrain.platform.errors import ConfigError
+from posttrain.platform.query import head, run_query
 from posttrain.platform.warehouse import Warehouse
 
 MAX_CELL = 120
@@ -58,10 +60,17 @@ def tables_view(warehouse: Warehouse, title: str | None = None) -> RichTable:
     return view
 
 
+def _open_existing(home: Path | None) -> Warehouse:
+    """The warehouse to read; a mistyped ``--home`` is an error, not a new empty warehouse."""
+    if home is not None and not home.exists():
+        raise ConfigError(f"--home {home}: no such folder, so no warehouse to read there")
+    return open_warehouse(home)
+
+
 @app.command()
 def tables(home: HomeOption = None) -> None:
     """List every table: name, rows, current snapshot id, size on disk, last update."""
-    view = tables_view(open_warehouse(home))
+    view = tables_view(_open_existing(home))
     if not view.row_count:
         console.print("No tables yet. Run `make demo`, or `posttrain ingest PATH`.")
         return
@@ -82,9 +91,9 @@ def show(
     home: HomeOption = None,
 ) -> None:
     """Print the first rows of a table, optionally filtered."""
-    warehouse = open_warehouse(home)
+    warehouse = _open_existing(home)
     selected = tuple(c.strip() for c in columns.split(",")) if columns else None
-    data = warehouse.read(table, columns=selected, row_filter=where or "True", limit=limit)
+    data = head(warehouse, table, columns=selected, where=where, limit=limit)
     _print_arrow(data, title=f"{table} ({data.num_rows} rows shown)")
 
 
@@ -100,7 +109,9 @@ def query(
 
     Example: posttrain query "select reason, count(*) n from silver.rejections group by 1"
     """
-    result = run_query(open_warehouse(home), sql)
+    if output not in ("table", "json", "csv"):
+        raise ConfigError(f"--format {output!r}: choose table, json or csv")
+    result = run_query(_open_existing(home), sql)
     if output == "json":
         for row in result.to_pylist():
             typer.echo(json.dumps(row, default=str, ensure_ascii=False))

@@ -1,72 +1,299 @@
-"""SQL over the warehouse: every Iceberg table is a DuckDB view named ``namespace.table``.
+"""Read-only, sandboxed SQL over the warehouse: each Iceberg table is a view ``namespace.table``.
 
-Views read the current snapshot's Parquet data files directly, so a query touches only
-the columns and row groups it needs instead of loading whole tables into memory. Tables
-with delete files, or on storage DuckDB cannot read without extensions (S3 here), fall
-back to a pyiceberg scan registered as an Arrow table.
+The DuckDB connection sees the posttrain tables and nothing else. Each table is handed to
+DuckDB as a pyarrow dataset over the data files of its current snapshot (pinned when the
+connection opens), so DuckDB itself never opens a file: external access is off, the
+configuration is locked, extensions neither install nor load, and only ``SELECT``
+statements run. DuckDB still pushes projections and filters into the dataset scan, so a
+query reads only the columns and row groups it needs. Tables with delete files, or on
+storage pyarrow cannot open by path (S3 here), fall back to a pyiceberg scan held as an
+Arrow table.
+
+:func:`head` serves ``posttrain show``: the first rows matching an Iceberg filter, read with
+the limit, projection and filter pushed into the scan, so memory stays flat in table size.
 
 Example:
-    >>> con = connect(warehouse)  # doctest: +SKIP
-    >>> con.sql("select reason, count(*) from silver.rejections group by 1")  # doctest: +SKIP
+    >>> sql = "select reason, count(*) from silver.rejections group by 1"
+    >>> run_query(warehouse, sql)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 import duckdb
 import pyarrow as pa
-from pyiceberg.table import Table
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.expressions.parser import parse as parse_filter
+from pyiceberg.expressions.visitors import bind, extract_field_ids
+from pyiceberg.io.pyarrow import expression_to_pyarrow
+from pyiceberg.table import FileScanTask, Table
 
-from posttrain.platform.errors import PosttrainError
+from posttrain.platform.errors import QueryError, QueryRefusedError
 from posttrain.platform.warehouse import Warehouse
 
+__all__ = [
+    "QueryError",
+    "QueryRefusedError",
+    "check_read_only",
+    "connect",
+    "head",
+    "run_query",
+    "table_data",
+]
 
-class QueryError(PosttrainError):
-    """A SQL query failed; the message is DuckDB's, with the tables that exist."""
+# Set when the connection is created; ``lock_configuration`` then forbids any ``SET`` that
+# would undo them.
+SANDBOX: dict[str, str | bool] = {
+    "enable_external_access": False,  # no files, URLs or databases beyond what we register
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "python_enable_replacements": False,  # the caller's Python variables stay invisible
+}
 
-
-def _local_files(table: Table) -> list[str] | None:
-    tasks = list(table.scan().plan_files())
-    if any(task.delete_files for task in tasks):
-        return None
-    paths = [task.file.file_path for task in tasks]
-    if not all(path.startswith(("file://", "/")) for path in paths):
-        return None
-    return [path.removeprefix("file://") for path in paths]
+_PARQUET = ds.ParquetFileFormat()
+# ``show`` reads without pre-buffering: pyarrow then reads a column chunk a buffer at a time
+# instead of whole row groups at once (one row group can hold a whole 300k-row ingest).
+_BUFFER_BYTES = 1 << 20
+_HEAD_BATCH_ROWS = 256
+_LOCAL = pafs.LocalFileSystem()
 
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def connect(warehouse: Warehouse, tables: list[str] | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with a view per table (all tables unless ``tables`` is given)."""
-    con = duckdb.connect()
-    for name in tables or warehouse.table_names():
+def _local_paths(tasks: list[FileScanTask]) -> list[str] | None:
+    """The local data files of ``tasks``, or ``None`` when pyiceberg must read them."""
+    paths = [task.file.file_path for task in tasks]
+    if any(task.delete_files for task in tasks) or not all(
+        path.startswith(("file://", "/")) for path in paths
+    ):
+        return None
+    return [path.removeprefix("file://") for path in paths]
+
+
+def table_data(table: Table, snapshot_id: int | None = None) -> ds.Dataset | pa.Table:
+    """The rows of one snapshot (the current one by default) for DuckDB to scan.
+
+    A lazy dataset over the snapshot's local data files when it has no delete files;
+    otherwise pyiceberg's scan, read into memory, which applies the deletes.
+    """
+    scan = table.scan(snapshot_id=snapshot_id)
+    schema = scan.projection().as_arrow()
+    paths = _local_paths(list(scan.plan_files()))
+    if paths is None:
+        return scan.to_arrow()
+    return ds.dataset(paths, schema=schema, format=_PARQUET)
+
+
+def connect(warehouse: Warehouse, tables: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
+    """A sandboxed DuckDB connection with a view per table (all tables unless ``tables``).
+
+    Each view reads the snapshot that was current when the connection opened.
+    """
+    con = duckdb.connect(config=dict(SANDBOX))
+    names = list(tables) if tables is not None else warehouse.table_names()
+    for name in names:
         namespace, short = name.split(".", 1)
-        qualified = f"{_quote(namespace)}.{_quote(short)}"
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
-        table = warehouse.table(name)
-        files = _local_files(table)
-        if files:
-            file_list = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
-            con.execute(f"CREATE VIEW {qualified} AS SELECT * FROM read_parquet([{file_list}])")
-            continue
-        data: pa.Table = (
-            table.scan().to_arrow() if files is None else table.schema().as_arrow().empty_table()
-        )
         staging = f"__posttrain_{namespace}_{short}"
-        con.register(staging, data)
-        con.execute(f"CREATE VIEW {qualified} AS SELECT * FROM {_quote(staging)}")
+        con.register(staging, table_data(warehouse.table(name)))
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
+        con.execute(
+            f"CREATE VIEW {_quote(namespace)}.{_quote(short)} AS SELECT * FROM {_quote(staging)}"
+        )
+    con.execute("SET lock_configuration = true")
     return con
 
 
+def _one_line(exc: duckdb.Error) -> str:
+    """DuckDB's first message line, plus the line and column its caret points at."""
+    lines = str(exc).splitlines()
+    message = lines[0] if lines else type(exc).__name__
+    for index, line in enumerate(lines):
+        found = re.match(r"LINE (\d+): ", line)
+        if found and index + 1 < len(lines) and "^" in lines[index + 1]:
+            if line[len(found.group(0)) :].startswith("..."):  # a long line, shown cut
+                return f"{message} (line {found.group(1)})"
+            column = lines[index + 1].index("^") - len(found.group(0)) + 1
+            return f"{message} (line {found.group(1)}, column {column})"
+    return message
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse ``sql`` unless it is exactly one ``SELECT`` (incl. ``FROM``, ``DESCRIBE``, ...).
+
+    Raises:
+        QueryRefusedError: e.g. ``posttrain query is read-only: COPY statements are refused``.
+    """
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(_one_line(exc)) from None
+    if not statements:
+        raise QueryRefusedError("no SQL statement given")
+    refused = [s.type.name for s in statements if s.type != duckdb.StatementType.SELECT]
+    if refused:
+        raise QueryRefusedError(
+            f"posttrain query is read-only: {refused[0]} statements are refused (only SELECT runs)"
+        )
+    if len(statements) > 1:
+        raise QueryRefusedError(
+            f"posttrain query runs one SELECT at a time; got {len(statements)} statements"
+        )
+
+
 def run_query(warehouse: Warehouse, sql: str) -> pa.Table:
-    """Run ``sql`` against all tables and return the result as Arrow."""
+    """Run one read-only ``SELECT`` against all tables and return the result as Arrow.
+
+    Raises:
+        QueryRefusedError: the SQL is not a single ``SELECT``.
+        QueryError: DuckDB refused or failed the query; one line, with the tables there are.
+    """
+    con = connect(warehouse, tables=[])
+    try:
+        # Checked before the tables are registered: a refused statement costs no planning.
+        check_read_only(con, sql)
+    finally:
+        con.close()
     con = connect(warehouse)
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
         known = ", ".join(warehouse.table_names()) or "none"
-        raise QueryError(f"{exc}\n(tables: {known})") from exc
+        raise QueryError(f"{_one_line(exc)} (tables: {known})") from None
     finally:
         con.close()
+
+
+def _filter(table: Table, where: str | None) -> BooleanExpression:
+    if where is None or not where.strip():
+        return AlwaysTrue()
+    try:
+        expression = parse_filter(where)
+    except Exception as exc:  # pyparsing's ParseException carries the position
+        # pyparsing's own message lists the whole grammar; the position and text say more.
+        column = int(getattr(exc, "col", 1))
+        rest = where[column - 1 :].strip()
+        near = f"at {rest!r}" if rest else "the end of the filter"
+        raise QueryError(
+            f"--where {where!r}: cannot parse at column {column} ({near}); expected e.g. "
+            '"reason = \'near_dup\'", "num_turns > 2 and detail is not null", '
+            "\"source in ('a', 'b')\""
+        ) from None
+    try:
+        bind(table.schema(), expression, case_sensitive=True)
+    except (ValueError, TypeError) as exc:  # unknown column; literal of the wrong type
+        known = ", ".join(field.name for field in table.schema().fields)
+        raise QueryError(f"--where {where!r}: {exc} (columns: {known})") from None
+    return expression
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
+    """``batch`` with exactly ``schema``'s columns: files written before a column was added
+    lack it (null), and a file's string type may be the large variant."""
+    arrays = [
+        batch.column(field.name).cast(field.type)
+        if field.name in batch.schema.names
+        else pa.nulls(batch.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _row_groups(path: str, predicate: pc.Expression) -> list[int] | None:
+    """The row groups whose statistics do not rule ``predicate`` out (``None``: all)."""
+    try:
+        fragment = _PARQUET.make_fragment(path, filesystem=_LOCAL)
+        return [row_group.id for row_group in fragment.subset(predicate).row_groups]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None  # e.g. the filter names a column this older file lacks
+
+
+def _head_of_files(
+    paths: list[str], schema: pa.Schema, predicate: pc.Expression | None, limit: int
+) -> pa.Table:
+    """The first ``limit`` rows of ``paths`` that match ``predicate``, read a page at a time.
+
+    ``ParquetFile.iter_batches`` without pre-buffering decodes pages as it goes, so memory
+    is a few pages plus one dictionary page, whatever the size of the file or row group
+    (the dataset scanner reads whole column chunks ahead).
+    """
+    pieces: list[pa.Table] = []
+    remaining = limit
+    for path in paths:
+        if remaining == 0:
+            break
+        row_groups = _row_groups(path, predicate) if predicate is not None else None
+        if row_groups == []:
+            continue
+        parquet = pq.ParquetFile(path, buffer_size=_BUFFER_BYTES, pre_buffer=False)
+        present = set(parquet.schema_arrow.names)
+        batches = parquet.iter_batches(
+            batch_size=_HEAD_BATCH_ROWS,
+            row_groups=row_groups,
+            columns=[name for name in schema.names if name in present],
+            use_threads=False,
+        )
+        for batch in batches:
+            rows = _conform(batch, schema)
+            if predicate is not None:
+                rows = rows.filter(predicate)
+            pieces.append(rows.slice(0, remaining))
+            remaining -= pieces[-1].num_rows
+            if remaining == 0:
+                break
+    return pa.concat_tables(pieces) if pieces else schema.empty_table()
+
+
+def head(
+    warehouse: Warehouse,
+    name: str,
+    *,
+    columns: tuple[str, ...] | None = None,
+    where: str | None = None,
+    limit: int = 10,
+) -> pa.Table:
+    """The first ``limit`` rows of ``name`` matching ``where`` (pyiceberg filter syntax).
+
+    Only the files and row groups whose statistics can match are opened, only the selected
+    and filtered columns are read, and reading stops at ``limit`` rows, so memory does not
+    grow with the table.
+
+    Raises:
+        TableNotFoundError: no such table.
+        QueryError: an unknown column, or a filter that does not parse or bind.
+    """
+    table = warehouse.table(name)
+    schema = table.schema()
+    known = [field.name for field in schema.fields]
+    unknown = [column for column in columns or () if column not in known]
+    if unknown:
+        raise QueryError(
+            f"--columns: no column {unknown[0]!r} in {name}; columns: {', '.join(known)}"
+        )
+    expression = _filter(table, where)
+    selected = list(columns) if columns else known
+    # Planning with the filter skips the files whose statistics rule it out.
+    scan = table.scan(row_filter=expression, selected_fields=tuple(selected), limit=limit)
+    tasks = list(scan.plan_files())
+    paths = _local_paths(tasks)
+    if paths is None:
+        return scan.to_arrow()
+    bound = bind(schema, expression, case_sensitive=True)
+    filtered = not isinstance(bound, AlwaysTrue)
+    read = set(selected)
+    if filtered:
+        read |= {schema.find_column_name(field_id) or "" for field_id in extract_field_ids(bound)}
+    arrow_schema = schema.as_arrow()
+    read_schema = pa.schema([field for field in arrow_schema if field.name in read])
+    rows = _head_of_files(
+        paths, read_schema, expression_to_pyarrow(bound) if filtered else None, limit
+    )
+    return rows.select(selected)

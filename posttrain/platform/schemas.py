@@ -60,11 +60,31 @@ PROVENANCE_FIELDS = [
 
 BRONZE_RECORDS = pa.schema(
     [
-        _required("record_id", pa.string(), "Hash of source, file name, line and payload."),
-        _required("payload", pa.string(), "The record exactly as received (JSON text)."),
+        _required(
+            "record_id",
+            pa.string(),
+            "Hash of source, file name, payload and its occurrence number in the file.",
+        ),
+        _optional("payload", pa.string(), "The record exactly as received (JSON text)."),
+        _optional(
+            "payload_bytes",
+            pa.binary(),
+            "The record's exact bytes when they are not valid UTF-8 (payload is then null).",
+        ),
         _required("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
         *PROVENANCE_FIELDS,
+        _optional("split", pa.string(), "Dataset split (train, test, ...) of a datasets folder."),
         _optional("ingested_at", TIMESTAMP_TYPE, "When the record was appended (UTC)."),
+    ]
+)
+
+LINEAGE_SOURCES = pa.schema(
+    [
+        _required("source", pa.string(), "Source name given at ingest."),
+        _optional("workspace", pa.string(), "Team or project the source's records belong to."),
+        _optional("license", pa.string(), "License of the source, e.g. CC-BY-4.0."),
+        _optional("description", pa.string(), "What the source is, for a person to read."),
+        _optional("updated_at", TIMESTAMP_TYPE, "When this metadata was last set (UTC)."),
     ]
 )
 
@@ -96,6 +116,7 @@ class RejectionReason(StrEnum):
     EXACT_DUP = "exact_dup"
     NEAR_DUP = "near_dup"
     CONTAMINATED = "contaminated"
+    STAGE_ERROR = "stage_error"  # a silver or gold stage raised on this record
 
 
 SILVER_REJECTIONS = pa.schema(
@@ -105,7 +126,7 @@ SILVER_REJECTIONS = pa.schema(
             "reason",
             pa.string(),
             "malformed, empty, too_short, too_long, invalid_roles, "
-            "exact_dup, near_dup or contaminated.",
+            "exact_dup, near_dup, contaminated or stage_error.",
         ),
         _optional("detail", pa.string(), "What exactly was wrong, for a person to read."),
         _optional("kept_record_id", pa.string(), "Duplicates: the kept record it matched."),
@@ -115,6 +136,8 @@ SILVER_REJECTIONS = pa.schema(
         _optional("matched_ngrams", pa.int32(), "Contamination: n-grams shared with the item."),
         _optional("source", pa.string(), "Source name given at ingest."),
         _optional("batch_id", pa.string(), "The ingest call that brought the record in."),
+        _optional("source_uri", pa.string(), "The file the record was read from."),
+        _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in that file."),
     ]
 )
 
@@ -159,6 +182,7 @@ class TableName(StrEnum):
     """Every posttrain table's identifier. Code outside this module names tables only here."""
 
     BRONZE_RECORDS = "bronze.records"
+    LINEAGE_SOURCES = "lineage.sources"
     SILVER_CONVERSATIONS = "silver.conversations"
     SILVER_REJECTIONS = "silver.rejections"
     GOLD_SFT = "gold.sft"
@@ -189,6 +213,12 @@ TABLES: dict[str, TableSpec] = {
             BRONZE_RECORDS,
             ("record_id",),
             "One raw input record exactly as received; append-only, never rewritten.",
+        ),
+        TableSpec(
+            TableName.LINEAGE_SOURCES,
+            LINEAGE_SOURCES,
+            ("source",),
+            "A source's current metadata (workspace, license, description), once per source.",
         ),
         TableSpec(
             TableName.SILVER_CONVERSATIONS,

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from posttrain.platform.ingest.bronze import record_ids
+from posttrain.platform.ingest.bronze import RecordIdentity
 from posttrain.platform.ingest.readers import iter_raw_batches
 from sample_data.build import Source
 
@@ -51,8 +51,9 @@ def write_source(source: Source, root: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     (_write_parquet if source.is_parquet else _write_jsonl)(source, path)
     ids: dict[int, str] = {}
+    identity = RecordIdentity(source.name, path.name)
     for batch in iter_raw_batches(path):
-        found = record_ids(source.name, path.name, batch["row_index"], batch["payload"])
+        found = identity.ids(batch)
         ids.update(zip(batch["row_index"].to_pylist(), found.to_pylist(), strict=True))
     unit = "row" if source.is_parquet else "line"
     for number, row in enumerate(source.rows, start=1):

@@ -159,3 +159,35 @@ def test_main_prints_one_red_line_and_exits_2(
     )
     # rich wraps long lines at the terminal width; the message is one line before wrapping.
     assert "".join(capsys.readouterr().err.split()) == "".join(expected.split())
+
+
+def test_a_folder_ingest_prints_the_files_it_skipped_and_why(tmp_path: Path) -> None:
+    folder = tmp_path / "inputs"
+    write(folder / "qa.jsonl", QA)
+    (folder / "README.md").write_text("# notes")
+    result = runner.invoke(app, ["ingest", str(folder), "--home", str(tmp_path / "h")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Skipped 1 file(s):" in text
+    assert f"{folder / 'README.md'}: not an input file" in text
+
+
+def test_sources_set_corrects_a_license_that_sources_list_shows(tmp_path: Path) -> None:
+    home = ["--home", str(tmp_path / "h")]
+    path = write(tmp_path / "qa.jsonl", QA)
+    assert runner.invoke(app, ["ingest", str(path), "--license", "MIT", *home]).exit_code == 0
+    fixed = runner.invoke(app, ["sources", "set", "qa", "--license", "CC-BY-4.0", *home])
+    assert fixed.exit_code == 0, fixed.output
+    listed = runner.invoke(app, ["sources", "list", *home])
+    assert "CC-BY-4.0" in listed.output and "MIT" not in listed.output
+
+
+def test_a_line_inserted_at_the_top_of_a_sample_adds_only_that_line(tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "data" / "samples" / "math_tutor.jsonl"
+    path = tmp_path / "math_tutor.jsonl"
+    path.write_bytes(sample.read_bytes())
+    args = ["ingest", str(path), "--home", str(tmp_path / "h")]
+    assert runner.invoke(app, args).exit_code == 0
+    path.write_bytes(json.dumps(CHAT).encode() + b"\n" + sample.read_bytes())
+    second = runner.invoke(app, args)
+    assert "1 of 667 rows added" in second.output

@@ -80,3 +80,22 @@ def test_info_reports_rows_snapshot_and_size(warehouse: Warehouse) -> None:
     assert info.rows == 2
     assert info.snapshot_id == warehouse.snapshot_id("silver.rejections")
     assert info.size_bytes > 0
+
+
+def test_a_table_written_by_an_older_version_gains_the_new_optional_columns(
+    warehouse: Warehouse,
+) -> None:
+    older = pa.schema([f for f in SILVER_REJECTIONS if f.name not in ("source_uri", "row_index")])
+    warehouse.catalog.create_namespace("silver")
+    table = warehouse.catalog.create_table("silver.rejections", schema=older)
+    table.append(_full(_rejections("old")).select(older.names).cast(older))
+
+    new = _full(_rejections("new"))
+    new = new.set_column(new.schema.get_field_index("row_index"), "row_index", pa.array([7]))
+    warehouse.append("silver.rejections", new, Lineage("silver"))
+
+    rows = warehouse.read("silver.rejections", columns=("record_id", "row_index")).to_pylist()
+    assert sorted(rows, key=lambda row: row["record_id"]) == [
+        {"record_id": "new", "row_index": 7},
+        {"record_id": "old", "row_index": None},
+    ]

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from posttrain.platform.ingest.bronze import ingest
-from posttrain.platform.ingest.parse import ParseStep
 from posttrain.platform.ingest.sources import load_sources
 from posttrain.platform.messages import conversation_text
+from posttrain.platform.silver.parse import ParseStep
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,9 +23,9 @@ from posttrain.platform.decontam.config import DecontamConfig
 from posttrain.platform.decontam.index import Matches, NgramIndex
 from posttrain.platform.decontam.texts import batch_tokens
 from posttrain.platform.errors import ConfigError, InputFormatError, RecordError
-from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, iter_batches
+from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor
 from posttrain.platform.schemas import RejectionReason
-from posttrain.platform.steps import StepResult, empty_rejections, rejection_rows
+from posttrain.platform.steps import StepResult, empty_rejections, rejections_of, run_stages
 
 RECORD_ID = "record_id"
 # Columns the standalone command appends to each contaminated row.
@@ -107,13 +107,12 @@ class DecontamStep:
             return StepResult(kept=table, rejected=empty_rejections())
         keep = np.ones(table.num_rows, dtype=bool)
         keep[found.rows] = False
-        provenance = [c for c in (RECORD_ID, "source", "batch_id") if c in table.column_names]
-        refused_rows = table.take(pa.array(found.rows)).select(provenance).to_pylist()
         refused = [
-            (row, RecordError(RejectionReason.CONTAMINATED.value, detail))
-            for row, detail in zip(refused_rows, found.detail, strict=True)
+            (int(row), RecordError(RejectionReason.CONTAMINATED.value, detail))
+            for row, detail in zip(found.rows, found.detail, strict=True)
         ]
-        rejected = rejection_rows(
+        rejected = rejections_of(
+            table,
             refused,
             benchmark=found.benchmark,
             benchmark_item_id=found.item_id,
@@ -132,10 +131,6 @@ class DecontamStep:
         return rows
 
 
-def _concat(tables: list[pa.Table], empty: pa.Table) -> pa.Table:
-    return pa.concat_tables(tables, promote_options="permissive") if tables else empty
-
-
 def run_decontam(
     data: pa.Table | Iterable[pa.RecordBatch],
     step: DecontamStep,
@@ -148,22 +143,29 @@ def run_decontam(
 
     The output is the same whichever executor runs it and however many workers it has.
     """
-    if isinstance(data, pa.Table):
-        total_rows = data.num_rows if total_rows is None else total_rows
-        schema: pa.Schema | None = data.schema
-        batches: Iterable[pa.RecordBatch] = iter_batches(data, batch_rows)
-    else:
-        schema, batches = None, data
-    kept: list[pa.Table] = []
-    rejected: list[pa.Table] = []
-    for result in executor.map_batches(step, batches, stage=step.name, total_rows=total_rows):
-        kept.append(result.kept)
-        rejected.append(result.rejected)
-        schema = schema or result.kept.schema
-    empty_kept = schema.empty_table() if schema is not None else pa.table({})
-    return StepResult(
-        kept=_concat(kept, empty_kept), rejected=_concat(rejected, empty_rejections())
+    return run_stages(
+        step,
+        data,
+        executor,
+        batch_rows=batch_rows,
+        total_rows=total_rows,
+        kept_schema=data.schema if isinstance(data, pa.Table) else None,
     )
+
+
+@dataclass(frozen=True)
+class ContaminationScan:
+    """The stage behind :func:`find_contaminated`: keeps only the contaminated rows, with
+    :data:`EVIDENCE_FIELDS` appended, and refuses nothing."""
+
+    step: DecontamStep
+
+    @property
+    def name(self) -> str:
+        return f"{self.step.name} scan"
+
+    def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
+        return StepResult(kept=self.step.contaminated_rows(batch), rejected=empty_rejections())
 
 
 def find_contaminated(
@@ -173,15 +175,16 @@ def find_contaminated(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> pa.Table:
-    """The contaminated rows of ``data`` with evidence (:meth:`DecontamStep.contaminated_rows`)."""
-    parts = list(
-        executor.map_batches(
-            step.contaminated_rows,
-            iter_batches(data, batch_rows),
-            stage=f"{step.name} scan",
-            total_rows=data.num_rows,
-        )
-    )
-    if parts:
-        return pa.concat_tables(parts)
-    return step.contaminated_rows(data.slice(0, 0))
+    """The contaminated rows of ``data`` with evidence (:meth:`DecontamStep.contaminated_rows`).
+
+    Unguarded: this scan has no rejection table to put a failing row in, so an error is
+    raised rather than a row silently left out.
+    """
+    return run_stages(
+        ContaminationScan(step),
+        data,
+        executor,
+        batch_rows=batch_rows,
+        kept_schema=step.contaminated_rows(data.slice(0, 0)).schema,
+        guard=False,
+    ).kept

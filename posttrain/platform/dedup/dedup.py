@@ -28,8 +28,8 @@ from posttrain.platform.dedup.minhash import encode_signatures
 from posttrain.platform.dedup.outcome import Decisions, assignments_table, decide
 from posttrain.platform.dedup.published import PublishedIndex
 from posttrain.platform.errors import InputFormatError, RecordError
-from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, iter_batches
-from posttrain.platform.steps import rejection_rows
+from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor
+from posttrain.platform.steps import PROVENANCE_COLUMNS, rejection_rows, run_stages
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,9 @@ class DedupResult:
             (estimated Jaccard to the keeper, 1.0 for exact duplicates), ``detail``.
         fingerprints: ``record_id``, ``exact_hash``, ``minhash`` of every candidate,
             sorted by ``record_id``: the values ``silver.conversations`` stores.
-        rejected: the rejected candidates in the ``silver.rejections`` schema.
+        rejected: the rejected candidates in the ``silver.rejections`` schema, including
+            any that made fingerprinting raise (reason ``stage_error``; they are in no
+            other table).
         stats: counts.
     """
 
@@ -79,6 +81,9 @@ class DedupResult:
     def kept(self, candidates: pa.Table) -> pa.Table:
         """The kept rows of ``candidates`` with ``exact_hash`` and ``minhash`` set,
         sorted by ``record_id``."""
+        if candidates.num_rows != self.assignments.num_rows:  # some could not be fingerprinted
+            judged = pc.is_in(candidates["record_id"], value_set=self.fingerprints["record_id"])
+            candidates = candidates.filter(judged)
         ordered = candidates.take(pc.sort_indices(candidates, [("record_id", "ascending")]))
         kept = ordered.filter(self.assignments["keep"])
         fingerprints = self.kept_fingerprints()
@@ -116,17 +121,24 @@ def _check_candidates(candidates: pa.Table, text_column: str, name: str) -> None
 
 def _fingerprint(
     candidates: pa.Table, text_column: str, config: DedupConfig, executor: Executor, batch_rows: int
-) -> pa.Table:
-    """Fingerprints of every candidate, in ``record_id`` order."""
+) -> tuple[pa.Table, pa.Table]:
+    """Fingerprints of every candidate, in ``record_id`` order, and the rejections of the
+    candidates that made fingerprinting raise."""
     step = FingerprintStep(config, text_column)
-    inputs = iter_batches(candidates.select(["record_id", text_column]), batch_rows)
-    batches = list(
-        executor.map_batches(
-            step, inputs, stage="dedup: fingerprints", total_rows=candidates.num_rows
-        )
+    # Provenance travels along so that a rejection can name the record's file and line.
+    columns = ["record_id", text_column]
+    columns += [c for c in PROVENANCE_COLUMNS if c in candidates.column_names and c not in columns]
+    result = run_stages(
+        step,
+        candidates.select(columns),
+        executor,
+        label="dedup: fingerprints",
+        batch_rows=batch_rows,
+        kept_schema=fingerprint_schema(config.num_perm),
     )
-    table = pa.Table.from_batches(batches, schema=fingerprint_schema(config.num_perm))
-    return table.take(pc.sort_indices(table, [("record_id", "ascending")])).combine_chunks()
+    table = result.kept.cast(fingerprint_schema(config.num_perm))
+    table = table.take(pc.sort_indices(table, [("record_id", "ascending")])).combine_chunks()
+    return table, result.rejected
 
 
 def _signature_rows(
@@ -166,7 +178,9 @@ def _rejections(
     """``silver.rejections`` rows of the rejected candidates, in ``record_id`` order."""
     rejected_rows = np.flatnonzero(~decisions.keep)
     rejected = assignments.take(pa.array(rejected_rows))
-    provenance = [c for c in ("source", "batch_id") if c in candidates.column_names]
+    provenance = [
+        c for c in PROVENANCE_COLUMNS if c != "record_id" and c in candidates.column_names
+    ]
     context = candidates.select(["record_id", *provenance])
     context = context.take(pc.sort_indices(context, [("record_id", "ascending")]))
     errors = [
@@ -228,12 +242,18 @@ def deduplicate(
     """
     _check_candidates(candidates, text_column, name)
     index = published if published is not None else PublishedIndex.empty(config)
-    fingerprints = _fingerprint(candidates, text_column, config, executor, batch_rows)
+    fingerprints, failed = _fingerprint(candidates, text_column, config, executor, batch_rows)
+    if failed.num_rows:
+        judged = pc.invert(pc.is_in(candidates["record_id"], value_set=failed["record_id"]))
+        candidates = candidates.filter(judged)
     nodes = _nodes(fingerprints, index, config)
     graph = build_graph(nodes, config, executor.progress)
     decisions = decide(nodes, graph, config)
     assignments = assignments_table(nodes, graph, decisions, config)
     rejected = _rejections(candidates, assignments, decisions, nodes, config)
+    if failed.num_rows:
+        rejected = pa.concat_tables([rejected, failed])
+        rejected = rejected.take(pc.sort_indices(rejected, [("record_id", "ascending")]))
     stored = encode_signatures(*_signature_rows(fingerprints["signature"], config.num_perm), config)
     return DedupResult(
         assignments=assignments,

@@ -20,6 +20,7 @@ from posttrain.platform.dedup.exact import exact_hashes
 from posttrain.platform.dedup.minhash import shingle_hashes, signatures, word_hashes
 from posttrain.platform.dedup.normalize import non_ascii_rows, unicode_normalize
 from posttrain.platform.messages import TextView, conversation_text
+from posttrain.platform.steps import StepResult, empty_rejections
 
 
 def is_messages_type(data_type: pa.DataType) -> bool:
@@ -78,7 +79,20 @@ class FingerprintStep:
         rows = signatures(shingles, shingle_offsets, self.config.num_perm, self.config.seed)
         return exact_hashes(forms), rows, np.diff(word_offsets) > 0
 
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    name = "dedup fingerprints"
+
+    def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
+        """The stage contract: one fingerprint row per input row, in order."""
+        if isinstance(batch, pa.Table):
+            batch = pa.record_batch(
+                [column.combine_chunks() for column in batch.columns], schema=batch.schema
+            )
+        return StepResult(
+            kept=pa.Table.from_batches([self.sign(batch)]), rejected=empty_rejections()
+        )
+
+    def sign(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """``record_id``, ``exact_hash`` and raw ``signature`` of every row of ``batch``."""
         texts = self.texts(batch)
         # The byte-level ASCII path runs over every row (it is cheap, and copying the ASCII
         # rows out would cost more); rows with other characters are then redone by the

@@ -42,7 +42,7 @@ from pydantic import Field
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError, RecordError
-from posttrain.platform.execution import Executor, InProcessExecutor, iter_batches
+from posttrain.platform.execution import Executor, InProcessExecutor
 from posttrain.platform.gold.chat_render import (
     SHIPPED_TOKENIZERS_DIR,
     Rendered,
@@ -52,7 +52,7 @@ from posttrain.platform.gold.chat_render import (
 from posttrain.platform.gold.control_tokens import find_control_tokens
 from posttrain.platform.gold.encoded import EncodedBatch, Truncation
 from posttrain.platform.schemas import RejectionReason
-from posttrain.platform.steps import StepResult, empty_rejections, rejection_rows
+from posttrain.platform.steps import StepResult, rejections_of, run_stages
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -246,12 +246,9 @@ def _tokenized_table(
 
 def _rejections(table: pa.Table, refused: Sequence[tuple[int, str, str]]) -> pa.Table:
     """``silver.rejections`` rows for ``(row index, reason, detail)`` of ``table``."""
-    if not refused:
-        return empty_rejections()
-    context = [name for name in ("record_id", "source", "batch_id") if name in table.column_names]
-    rows = table.select(context).take([row for row, _, _ in refused]).to_pylist()
-    errors = [RecordError(str(reason), detail) for _, reason, detail in refused]
-    return rejection_rows(list(zip(rows, errors, strict=True)))
+    return rejections_of(
+        table, [(row, RecordError(str(reason), detail)) for row, reason, detail in refused]
+    )
 
 
 @lru_cache(maxsize=4)
@@ -262,7 +259,7 @@ def chat_tokenizer(config: TokenizeConfig) -> ChatTokenizer:
 
 @dataclass(frozen=True)
 class TokenizeStep:
-    """Picklable step for :meth:`Executor.map_batches`: a batch in, a :class:`StepResult` out."""
+    """Picklable stage (:mod:`posttrain.platform.steps`): a batch in, a :class:`StepResult` out."""
 
     config: TokenizeConfig
     name: str = "tokenize"
@@ -280,6 +277,9 @@ def tokenize_conversations(
 ) -> StepResult:
     """Tokenize every conversation (``record_id`` + ``messages``), in input order.
 
+    A conversation that makes tokenization raise is refused (reason ``stage_error``), like
+    one the template refuses, instead of failing the whole run.
+
     Args:
         conversations: a table, or record batches streamed from the warehouse.
         config: tokenizer and truncation.
@@ -287,19 +287,10 @@ def tokenize_conversations(
         batch_rows: rows per task when ``conversations`` is a table.
     """
     chat_tokenizer(config)  # fail on a bad tokenizer before any work is scheduled
-    executor = executor or InProcessExecutor()
-    total = conversations.num_rows if isinstance(conversations, pa.Table) else None
-    batches = (
-        iter_batches(conversations, batch_rows)
-        if isinstance(conversations, pa.Table)
-        else conversations
-    )
-    results = list(
-        executor.map_batches(TokenizeStep(config), batches, stage="tokenize", total_rows=total)
-    )
-    if not results:
-        return StepResult(kept=TOKENIZED.empty_table(), rejected=empty_rejections())
-    return StepResult(
-        kept=pa.concat_tables([result.kept for result in results]),
-        rejected=pa.concat_tables([result.rejected for result in results]),
+    return run_stages(
+        TokenizeStep(config),
+        conversations,
+        executor or InProcessExecutor(),
+        batch_rows=batch_rows,
+        kept_schema=TOKENIZED,
     )

@@ -3,15 +3,21 @@
 A sources file lists the inputs of a deployment (the demo's is ``data/sources.yaml``)::
 
     sources:
-      - path: data/samples/stdlib_docs_qa.jsonl   # a file, or a folder of .jsonl/.parquet
+      - path: data/samples/stdlib_docs_qa.jsonl   # a file, or a folder (searched recursively)
         source: stdlib-docs-qa                     # unique name, stored on every row
         workspace: public                          # default: "default"
         license: PSF-2.0                           # default: "unknown"
+        description: Q&A from stdlib docstrings    # optional
         format: alpaca                             # optional; detected when omitted
 
 Relative paths are relative to ``base_dir`` (the project root by default), so the file
 means the same thing whatever the working directory. The whole file is validated before
 anything is ingested; every problem is a :class:`ConfigError` naming the file and entry.
+
+Workspace, license and description are the source's metadata: ingest records them once per
+source in ``lineage.sources`` (see :mod:`posttrain.platform.ingest.source_metadata`), where
+``posttrain sources set`` corrects them without re-ingesting. Values left at their defaults
+never overwrite what is recorded there.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from pydantic import Field, ValidationError
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError
+from posttrain.platform.ingest.folders import FolderScan, scan_inputs
 from posttrain.platform.ingest.formats import ChatFormat
-from posttrain.platform.ingest.readers import SUFFIXES
+from posttrain.platform.ingest.readers import INPUT_PATTERNS
 from posttrain.platform.settings import project_root
 
 SOURCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -38,15 +45,17 @@ class SourceSpec(FrozenConfig):
     source: str = Field(pattern=SOURCE_NAME_PATTERN, max_length=128)
     workspace: str = Field(default="default", min_length=1)
     license: str = Field(default="unknown", min_length=1)
+    description: str = ""
     format: ChatFormat | None = None
+
+    def scan(self) -> FolderScan:
+        """The files this spec names (the path itself, or a folder's inputs) and the files
+        of its folder that are skipped, with why."""
+        return scan_inputs(self.path)
 
     def files(self) -> list[Path]:
         """The files this spec names: the path itself, or a folder's inputs, sorted."""
-        if self.path.is_dir():
-            return sorted(
-                p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES
-            )
-        return [self.path]
+        return [f.path for f in self.scan().files]
 
 
 def _entry_label(index: int, entry: Any) -> str:
@@ -76,7 +85,7 @@ def _spec(entry: Any, base_dir: Path) -> SourceSpec:
         raise ValueError(f"path {str(spec.path)!r} does not exist (looked in {base_dir})")
     resolved = spec.model_copy(update={"path": path.resolve()})
     if not resolved.files():
-        raise ValueError(f"folder {str(spec.path)!r} holds no {'/'.join(sorted(SUFFIXES))} files")
+        raise ValueError(f"folder {str(spec.path)!r} holds no input files ({INPUT_PATTERNS})")
     return resolved
 
 

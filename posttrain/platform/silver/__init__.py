@@ -1,4 +1,4 @@
-"""Record-level silver stages: quality filters and secret/PII redaction.
+"""Record-level silver stages: parsing, quality filters and secret/PII redaction.
 
 Each stage is a small picklable object called on one Arrow batch of parsed conversations
 (a ``messages`` column of :data:`~posttrain.platform.schemas.MESSAGES_TYPE` beside any

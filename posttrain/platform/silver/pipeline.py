@@ -22,8 +22,8 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -41,13 +41,13 @@ from posttrain.platform.decontam import (
 from posttrain.platform.decontam.summary import ContaminationSummary
 from posttrain.platform.dedup import DedupConfig, DedupStats, PublishedIndex, deduplicate
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, rebatch
-from posttrain.platform.ingest.parse import ParseStep
 from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, Lineage
 from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, TableName
+from posttrain.platform.silver.parse import ParseStep
 from posttrain.platform.silver.quality import QualityConfig, QualityStep
 from posttrain.platform.silver.redact import RedactionConfig, RedactStep
-from posttrain.platform.steps import StepResult, empty_rejections
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.steps import Chain, run_stages
+from posttrain.platform.warehouse import Snapshots, Warehouse
 
 BRONZE = TableName.BRONZE_RECORDS
 CONVERSATIONS = TableName.SILVER_CONVERSATIONS
@@ -76,57 +76,49 @@ class SilverReport:
     dedup: DedupStats
     input_bytes: int
     seconds: float
+    # Snapshot ids the build read (bronze, eval.*, and the silver tables it started from)
+    # and wrote (equal to those it started from when it had nothing to commit): the
+    # checks, metadata and lineage of this build refer to these, never to "current".
+    read: dict[str, int | None] = field(default_factory=dict)
+    written: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
         return sum(self.rejected_by_reason.values())
 
 
-class RecordStages:
-    """The per-record silver steps chained in order; picklable, so it runs on Ray workers.
-
-    A row refused by one step never reaches the next, so each rejection has one reason:
-    the first rule it broke.
-    """
-
-    def __init__(self, steps: Sequence[Callable[[pa.Table], StepResult | pa.Table]]) -> None:
-        self.steps = list(steps)
-
-    def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
-        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        refused: list[pa.Table] = [empty_rejections()]
-        for step in self.steps:
-            result = step(table)
-            if isinstance(result, StepResult):
-                refused.append(result.rejected)
-                table = result.kept
-            else:  # a transform that refuses nothing (redaction)
-                table = result
-        return StepResult(kept=table, rejected=pa.concat_tables(refused))
-
-
-def record_stages(config: SilverConfig, index: NgramIndex) -> RecordStages:
+def record_stages(config: SilverConfig, index: NgramIndex) -> Chain:
     """Parse → quality → redact → decontaminate, in that order.
 
     Redaction precedes dedup so that two copies differing only in a leaked e-mail address
     are exact duplicates; decontamination precedes dedup so a duplicate never points to a
     kept record that is later refused as contaminated.
     """
-    return RecordStages(
-        [
+    return Chain(
+        (
             ParseStep(),
             QualityStep(config.quality),
             RedactStep(config.redaction),
             DecontamStep(index, config.decontam),
-        ]
+        )
     )
 
 
 def needs_full_rebuild(
-    warehouse: Warehouse, config: SilverConfig, eval_snapshots: dict[str, int | None]
+    warehouse: Warehouse,
+    config: SilverConfig,
+    eval_snapshots: dict[str, int | None],
+    silver_snapshot: int | None,
 ) -> str | None:
-    """Why silver must be rebuilt from all of bronze, or ``None`` if an increment will do."""
-    summary = warehouse.snapshot_summary(CONVERSATIONS) if warehouse.exists(CONVERSATIONS) else {}
+    """Why silver must be rebuilt from all of bronze, or ``None`` if an increment will do.
+
+    ``silver_snapshot`` is the ``silver.conversations`` snapshot the build started from.
+    """
+    summary = (
+        warehouse.snapshot_summary(CONVERSATIONS, silver_snapshot)
+        if silver_snapshot is not None
+        else {}
+    )
     if not summary:
         return "silver does not exist yet"
     if summary.get(CONFIG_HASH_KEY) != config.config_hash():
@@ -137,20 +129,24 @@ def needs_full_rebuild(
     return None
 
 
-def _accounted_ids(warehouse: Warehouse) -> pa.Array:
+def _accounted_ids(warehouse: Warehouse, at: Snapshots) -> pa.Array:
     return pa.concat_arrays(
-        [warehouse.column(name, "record_id") for name in (CONVERSATIONS, REJECTIONS)]
+        [warehouse.column(name, "record_id", at=at) for name in (CONVERSATIONS, REJECTIONS)]
     )
 
 
 def _pending_batches(
-    warehouse: Warehouse, done: pa.Array, counter: list[int]
+    warehouse: Warehouse, done: pa.Array, counter: list[int], bronze_snapshot: int | None
 ) -> Iterator[pa.RecordBatch]:
-    for batch in warehouse.read_batches(BRONZE):
+    if bronze_snapshot is None:
+        return
+    for batch in warehouse.read_batches(BRONZE, snapshot_id=bronze_snapshot):
         if len(done):
             batch = batch.filter(pc.invert(pc.is_in(batch["record_id"], value_set=done)))
         counter[0] += batch.num_rows
-        counter[1] += pc.sum(pc.binary_length(batch["payload"])).as_py() or 0
+        for column in ("payload", "payload_bytes"):
+            if column in batch.schema.names:
+                counter[1] += pc.sum(pc.binary_length(batch[column])).as_py() or 0
         yield batch
 
 
@@ -216,31 +212,31 @@ def build_silver(
         log: receives one-line progress messages (why a full rebuild, counts).
     """
     started = time.monotonic()
+    # Pinned before anything is read: a writer committing meanwhile changes nothing here.
+    pinned = warehouse.pin(BRONZE, CONVERSATIONS, REJECTIONS)
     index = index_from_warehouse(warehouse, config.decontam)
     eval_snapshots = {f"eval.{name}": snapshot for name, snapshot in index.snapshot_ids.items()}
-    reason = "asked for" if full_refresh else needs_full_rebuild(warehouse, config, eval_snapshots)
+    reason = (
+        "asked for"
+        if full_refresh
+        else needs_full_rebuild(warehouse, config, eval_snapshots, pinned[CONVERSATIONS])
+    )
     mode = "full" if reason else "incremental"
     log(f"silver: {mode} build" + (f" ({reason})" if reason else ""))
-    done = pa.array([], pa.string()) if reason else _accounted_ids(warehouse)
+    done = pa.array([], pa.string()) if reason else _accounted_ids(warehouse, pinned)
 
     counter = [0, 0]
-    stages = record_stages(config, index)
-    kept_parts: list[pa.Table] = []
-    refused_parts: list[pa.Table] = []
-    for result in executor.map_batches(
-        stages,
-        rebatch(_pending_batches(warehouse, done, counter), batch_rows),
-        stage="silver: parse, filter, redact, decontaminate",
-    ):
-        kept_parts.append(result.kept)
-        refused_parts.append(result.rejected)
-    kept = pa.concat_tables(kept_parts) if kept_parts else None
-    if kept is None or kept.num_rows == 0:
-        kept = _empty_candidates()
+    checked = run_stages(
+        record_stages(config, index),
+        rebatch(_pending_batches(warehouse, done, counter, pinned[BRONZE]), batch_rows),
+        executor,
+        label="silver: parse, filter, redact, decontaminate",
+    )
+    kept = checked.kept if checked.kept.num_rows else _empty_candidates()
 
     published = (
         PublishedIndex.from_table(
-            warehouse.read(CONVERSATIONS, columns=("record_id", "exact_hash", "minhash")),
+            _published(warehouse, pinned[CONVERSATIONS]),
             config.dedup,
         )
         if mode == "incremental"
@@ -250,17 +246,28 @@ def build_silver(
     conversations = _sorted(_conversation_columns(dedup.kept(kept))).select(
         SILVER_CONVERSATIONS.names
     )
-    rejections = _sorted(pa.concat_tables([*refused_parts, dedup.rejected]).cast(SILVER_REJECTIONS))
+    rejections = _sorted(
+        pa.concat_tables([checked.rejected, dedup.rejected]).cast(SILVER_REJECTIONS)
+    )
 
     lineage = Lineage(
         "silver",
-        {BRONZE: warehouse.snapshot_id(BRONZE), **eval_snapshots},
+        {BRONZE: pinned[BRONZE], **eval_snapshots},
         config.config_hash(),
         config.decontam.summary_properties(),
     )
+    log(
+        f"silver: {counter[0]:,} records read from bronze snapshot {pinned[BRONZE]}; "
+        f"writing {conversations.num_rows:,} kept, {rejections.num_rows:,} rejected"
+    )
+    # Each write is a compare-and-swap on the snapshot this build read: a concurrent silver
+    # build makes this one fail (rejections first, before anything is written), never
+    # append the same records twice. An incremental build with nothing new commits nothing.
     write = warehouse.overwrite if mode == "full" else warehouse.append
-    write(REJECTIONS, rejections, lineage)
-    write(CONVERSATIONS, conversations, lineage)
+    written: dict[str, int | None] = {
+        name: write(name, rows, lineage, expected_snapshot=pinned[name])
+        for name, rows in ((REJECTIONS, rejections), (CONVERSATIONS, conversations))
+    }
     return SilverReport(
         mode=mode,
         rows_in=counter[0],
@@ -273,7 +280,16 @@ def build_silver(
         dedup=dedup.stats,
         input_bytes=counter[1],
         seconds=time.monotonic() - started,
+        read={**pinned, **eval_snapshots},
+        written=written,
     )
+
+
+def _published(warehouse: Warehouse, snapshot_id: int | None) -> pa.Table:
+    columns = ("record_id", "exact_hash", "minhash")
+    if snapshot_id is None:
+        return SILVER_CONVERSATIONS.empty_table().select(columns)
+    return warehouse.read(CONVERSATIONS, columns=columns, snapshot_id=snapshot_id)
 
 
 def _empty_candidates() -> pa.Table:

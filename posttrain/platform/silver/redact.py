@@ -41,6 +41,7 @@ from posttrain.platform.silver.detectors import (
     RedactionKind,
     Span,
 )
+from posttrain.platform.steps import StepResult, empty_rejections
 
 REDACTIONS_COLUMN = "redactions"
 
@@ -221,7 +222,7 @@ class RedactStep:
         >>> chat = [make_message("user", "key sk-ant-api03-" + "Ab1" * 12),
         ...         make_message("assistant", "Revoke it now.")]
         >>> batch = pa.table({"messages": pa.array([chat], type=MESSAGES_TYPE)})
-        >>> out = RedactStep()(batch)
+        >>> out = RedactStep().redact(batch)
         >>> out["messages"][0][0]["content"].as_py(), out["redactions"].to_pylist()
         ('key <API_KEY>', [[('api_key', 1)]])
     """
@@ -231,7 +232,16 @@ class RedactStep:
     def __init__(self, config: RedactionConfig | None = None) -> None:
         self.redactor = Redactor(config)
 
-    def __call__(self, batch: BatchT) -> BatchT:
+    def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
+        """The stage contract: every row kept, redacted; counters ``redactions.<kind>``."""
+        redacted = self.redact(as_table(batch))
+        counters: dict[str, int] = {}
+        for kind, count in _redaction_totals(redacted.column(REDACTIONS_COLUMN)).items():
+            counters[f"redactions.{kind}"] = count
+        return StepResult(kept=redacted, rejected=empty_rejections(), counters=counters)
+
+    def redact(self, batch: BatchT) -> BatchT:
+        """``batch`` with its ``messages`` redacted and the ``redactions`` column set."""
         table = as_table(batch)
         column = require_messages(table, self.name).combine_chunks()
         counts: list[RedactionCounts] = [{} for _ in range(len(column))]
@@ -250,6 +260,18 @@ class RedactStep:
             counts = _add_counts(counts, table.column(REDACTIONS_COLUMN).to_pylist())
         counts_array = pa.array([list(c.items()) for c in counts], type=REDACTION_COUNTS_TYPE)
         return _with_columns(batch, column, counts_array)
+
+
+def _redaction_totals(column: pa.ChunkedArray) -> dict[str, int]:
+    counts = column.combine_chunks()
+    if len(counts.keys) == 0:
+        return {}
+    totals = (
+        pa.table({"kind": counts.keys, "n": counts.items})
+        .group_by("kind")
+        .aggregate([("n", "sum")])
+    )
+    return dict(zip(totals["kind"].to_pylist(), totals["n_sum"].to_pylist(), strict=True))
 
 
 def _add_counts(

@@ -9,14 +9,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
+from posttrain.platform.checks import schema_matches
 from posttrain.platform.errors import ConfigError, InputFormatError
 from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.ingest.sources import SourceSpec
 from posttrain.platform.lineage import CONFIG_HASH_KEY, STAGE_KEY
 from posttrain.platform.progress import ProgressUpdate
+from posttrain.platform.schemas import BRONZE_RECORDS
 from posttrain.platform.warehouse import Warehouse
 
 Records = dict[ChatFormat, dict[str, Any]]
@@ -66,13 +69,48 @@ def test_a_relative_path_gets_an_absolute_source_uri(
 def test_record_id_is_the_documented_hash(
     warehouse: Warehouse, write_jsonl: WriteJsonl, chat_records: Records
 ) -> None:
-    path = write_jsonl("tutor.jsonl", [chat_records[ChatFormat.SHAREGPT]])
+    record = chat_records[ChatFormat.SHAREGPT]
+    path = write_jsonl("tutor.jsonl", [chat_records[ChatFormat.ALPACA], record, record])
     ingest(warehouse, [spec(path)])
-    row = bronze(warehouse)[0]
-    expected = hashlib.sha256(f"tutor\0tutor.jsonl\0{1}\0{row['payload']}".encode()).hexdigest()[
-        :32
+    rows = bronze(warehouse)[1:]
+
+    def expected(occurrence: int, payload: str) -> str:
+        text = f"tutor\0tutor.jsonl\0{payload}\0{occurrence}"
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    assert [r["record_id"] for r in rows] == [expected(1, r["payload"]) for r in rows[:1]] + [
+        expected(2, rows[1]["payload"])
     ]
-    assert row["record_id"] == expected
+
+
+def test_a_line_inserted_at_the_top_adds_only_that_line(
+    warehouse: Warehouse, write_jsonl: WriteJsonl, chat_records: Records
+) -> None:
+    records = [{**chat_records[ChatFormat.ALPACA], "output": str(n)} for n in range(5)]
+    ingest(warehouse, [spec(write_jsonl("qa.jsonl", records))])
+    new = {**records[0], "output": "new"}
+    report = ingest(warehouse, [spec(write_jsonl("qa.jsonl", [new, *records]))])
+    assert (report.rows_read, report.rows_added) == (6, 1)
+    assert len(bronze(warehouse)) == 6
+
+
+def test_identical_lines_of_one_file_stay_separate_rows(
+    warehouse: Warehouse, write_jsonl: WriteJsonl, chat_records: Records
+) -> None:
+    path = write_jsonl("qa.jsonl", [chat_records[ChatFormat.ALPACA]] * 3)
+    report = ingest(warehouse, [spec(path)])
+    assert report.rows_added == 3
+    assert len({r["record_id"] for r in bronze(warehouse)}) == 3
+
+
+def test_the_same_record_in_two_files_of_a_folder_stays_two_rows(
+    warehouse: Warehouse, write_jsonl: WriteJsonl, chat_records: Records
+) -> None:
+    a = write_jsonl("a.jsonl", [chat_records[ChatFormat.ALPACA]])
+    write_jsonl("b.jsonl", [chat_records[ChatFormat.ALPACA]])
+    report = ingest(warehouse, [spec(a.parent)])
+    assert report.rows_added == 2
+    assert len({r["record_id"] for r in bronze(warehouse)}) == 2
 
 
 def test_reingesting_the_same_file_adds_nothing(
@@ -199,3 +237,22 @@ def test_large_inputs_commit_in_several_appends(
     snapshots = list(warehouse.table("bronze.records").snapshots())
     assert len(snapshots) == 3
     assert len(bronze(warehouse)) == 5
+
+
+def test_a_bronze_table_of_an_older_schema_is_upgraded_on_ingest(
+    warehouse: Warehouse, write_jsonl: WriteJsonl, chat_records: Records
+) -> None:
+    old = pa.schema(
+        [
+            f.with_nullable(False) if f.name == "payload" else f
+            for f in BRONZE_RECORDS
+            if f.name not in ("payload_bytes", "split")
+        ]
+    )
+    warehouse.catalog.create_namespace("bronze")
+    warehouse.catalog.create_table("bronze.records", schema=old)
+    path = write_jsonl("qa.jsonl", [chat_records[ChatFormat.ALPACA]])
+    path.write_bytes(path.read_bytes() + b'{"instruction": "\xff"}\n')
+    assert ingest(warehouse, [spec(path)]).rows_added == 2
+    assert schema_matches(warehouse, "bronze.records").passed
+    assert [r["payload_bytes"] for r in bronze(warehouse)] == [None, b'{"instruction": "\xff"}']

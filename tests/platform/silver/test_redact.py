@@ -340,7 +340,7 @@ def _batch(rows: int = 3) -> pa.Table:
 
 
 def test_step_redacts_contents_and_tool_call_arguments() -> None:
-    out = RedactStep()(_batch())
+    out = RedactStep().redact(_batch())
     secret = out["messages"][1].as_py()
     assert secret[1]["content"] == "Mail <EMAIL> and call <PHONE>, key <API_KEY>"
     arguments = json.loads(secret[2]["tool_calls"][0]["function"]["arguments"])
@@ -349,7 +349,7 @@ def test_step_redacts_contents_and_tool_call_arguments() -> None:
 
 
 def test_step_counts_redactions_per_record() -> None:
-    out = RedactStep()(_batch())
+    out = RedactStep().redact(_batch())
     assert out.schema.field("redactions").type == REDACTION_COUNTS_TYPE
     assert out["redactions"].to_pylist() == [
         [],
@@ -360,7 +360,7 @@ def test_step_counts_redactions_per_record() -> None:
 
 def test_step_keeps_rows_order_and_other_columns() -> None:
     batch = _batch(7)
-    out = RedactStep()(batch)
+    out = RedactStep().redact(batch)
     assert out.num_rows == batch.num_rows
     assert out.select(["record_id", "source"]) == batch.select(["record_id", "source"])
     assert out.column_names == [*batch.column_names, "redactions"]
@@ -368,7 +368,7 @@ def test_step_keeps_rows_order_and_other_columns() -> None:
 
 
 def test_step_returns_a_record_batch_for_a_record_batch() -> None:
-    out = RedactStep()(_batch().to_batches()[0])
+    out = RedactStep().redact(_batch().to_batches()[0])
     assert isinstance(out, pa.RecordBatch)
     assert out["redactions"].to_pylist()[1] != []
 
@@ -376,15 +376,15 @@ def test_step_returns_a_record_batch_for_a_record_batch() -> None:
 def test_step_handles_sliced_batches() -> None:
     step = RedactStep()
     table = _batch(10)
-    whole = step(table)
-    parts = [step(batch) for batch in table.to_batches(max_chunksize=4)]
+    whole = step.redact(table)
+    parts = [step.redact(batch) for batch in table.to_batches(max_chunksize=4)]
     assert pa.Table.from_batches(parts) == whole.combine_chunks()
 
 
 def test_step_adds_to_existing_counts_and_a_second_run_changes_nothing() -> None:
     step = RedactStep()
-    once = step(_batch())
-    twice = step(once)
+    once = step.redact(_batch())
+    twice = step.redact(once)
     assert twice["messages"] == once["messages"]
     assert twice["redactions"] == once["redactions"]
 
@@ -393,20 +393,20 @@ def test_step_passes_rows_without_messages_through() -> None:
     batch = pa.table(
         {"record_id": ["a", "b"], "messages": pa.array([None, SECRET_CHAT], type=MESSAGES_TYPE)}
     )
-    out = RedactStep()(batch)
+    out = RedactStep().redact(batch)
     assert out["messages"][0].as_py() is None
     assert out["redactions"].to_pylist()[0] == []
 
 
 def test_step_with_no_kinds_enabled_only_adds_empty_counts() -> None:
-    out = RedactStep(RedactionConfig(kinds=()))(_batch())
+    out = RedactStep(RedactionConfig(kinds=())).redact(_batch())
     assert out["messages"] == _batch()["messages"]
     assert out["redactions"].to_pylist() == [[], [], []]
 
 
 def test_step_is_picklable() -> None:
     step = pickle.loads(pickle.dumps(RedactStep(RedactionConfig(phone_regions=("FR",)))))
-    assert step(_batch())["redactions"].to_pylist()[1] == [
+    assert step.redact(_batch())["redactions"].to_pylist()[1] == [
         ("email", 2),
         ("phone", 1),
         ("api_key", 1),
@@ -414,9 +414,21 @@ def test_step_is_picklable() -> None:
     ]
 
 
+def test_as_a_stage_it_keeps_every_row_and_counts_redactions_per_kind() -> None:
+    result = RedactStep(RedactionConfig(phone_regions=("FR",)))(_batch())
+    assert result.kept == RedactStep(RedactionConfig(phone_regions=("FR",))).redact(_batch())
+    assert result.rejected.num_rows == 0
+    assert result.counters == {
+        "redactions.api_key": 1,
+        "redactions.email": 2,
+        "redactions.phone": 1,
+        "redactions.token": 1,
+    }
+
+
 def test_step_refuses_a_batch_without_messages() -> None:
     with pytest.raises(InputFormatError, match="'messages' column"):
-        RedactStep()(pa.table({"record_id": ["a"]}))
+        RedactStep().redact(pa.table({"record_id": ["a"]}))
 
 
 @pytest.mark.slow

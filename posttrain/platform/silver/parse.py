@@ -28,27 +28,42 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from posttrain.platform.errors import RecordError
 from posttrain.platform.ingest.formats import ChatFormat, detect_format, json_error
 from posttrain.platform.messages import Message, Role, ToolCall, make_message
 from posttrain.platform.schemas import MESSAGES_TYPE, PROVENANCE_FIELDS, RejectionReason
-from posttrain.platform.steps import StepResult, rejection_rows
+from posttrain.platform.steps import StepResult, as_table, rejection_rows
 
-# What :class:`ParseStep` keeps: the bronze id, the canonical messages and provenance.
+# What :class:`ParseStep` keeps: the bronze id, the canonical messages and provenance,
+# with the line the record was read from so that later stages' rejections can name it.
 PARSED_RECORDS = pa.schema(
     [
         pa.field("record_id", pa.string(), nullable=False),
         pa.field("messages", MESSAGES_TYPE),
         *PROVENANCE_FIELDS,
+        pa.field("row_index", pa.int64()),
     ]
 )
 _PROVENANCE_NAMES = [f.name for f in PROVENANCE_FIELDS]
+# What a row must show to be parsed, or to be named in a rejection.
+_ROW_COLUMNS = (
+    "record_id",
+    "payload",
+    "payload_bytes",
+    "format",
+    "source",
+    "batch_id",
+    "source_uri",
+    "row_index",
+)
 
 _OPENAI_LEGACY_ROLES = {"function": Role.TOOL.value, "developer": Role.SYSTEM.value}
 
@@ -287,15 +302,85 @@ PARSERS: dict[ChatFormat, Callable[[dict[str, Any]], list[Message]]] = {
 }
 
 
+_LONE_SURROGATE_HINT = re.compile(r"\\u[dD][89a-fA-F]")
+
+MAX_JSON_DEPTH = 200
+"""Deepest nesting of arrays and objects a payload may have. Chat records nest a dozen
+levels (tool-call arguments included); far deeper JSON is an attack or a bug, and Python's
+decoder, like every later stage, recurses once per level."""
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth(payload: str) -> int:
+    """How deep the arrays and objects of ``payload`` nest, without decoding it (brackets
+    inside strings do not count); 0 when it cannot exceed :data:`MAX_JSON_DEPTH`."""
+    if payload.count("[") + payload.count("{") <= MAX_JSON_DEPTH:
+        return 0
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", payload)).encode("ascii")
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    return int(np.cumsum(np.where(opens, 1, -1)).max(initial=0))
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string of a decoded record holding a lone UTF-16 surrogate, escaped."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return item[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return None
+
+
 def decode_record(payload: str) -> dict[str, Any]:
-    """The payload as a JSON object, or the ``malformed`` error saying why not."""
+    """The payload as a JSON object, or the ``malformed`` error saying why not.
+
+    Besides invalid JSON, refuses JSON nested deeper than :data:`MAX_JSON_DEPTH` and
+    strings holding a lone UTF-16 surrogate (JSON's ``"\\ud800"`` decodes, but is not
+    Unicode text and cannot be stored).
+    """
+    depth = json_depth(payload)
+    if depth > MAX_JSON_DEPTH:
+        raise malformed(
+            f"JSON nests {depth:,} levels deep; expected at most {MAX_JSON_DEPTH} (MAX_JSON_DEPTH)"
+        )
     try:
         record = json.loads(payload)
     except json.JSONDecodeError as exc:
         raise malformed(f"line is not valid JSON: {json_error(exc)}") from None
     if not isinstance(record, dict):
         raise malformed(f"record must be a JSON object, found a {_type_name(record)}")
+    # Only payloads spelling a surrogate escape can decode to one: the scan stays rare.
+    if _LONE_SURROGATE_HINT.search(payload):
+        surrogate = _lone_surrogate(record)
+        if surrogate is not None:
+            raise malformed(
+                f"a string holds the lone UTF-16 surrogate {surrogate!r}, which is not valid "
+                "Unicode text (expected a surrogate pair or another character)"
+            )
     return record
+
+
+def undecodable_payload(payload_bytes: bytes | None) -> RecordError:
+    """The ``malformed`` error for a bronze row kept as bytes (not valid UTF-8), or none."""
+    if payload_bytes is None:
+        return malformed("bronze row has no payload")
+    try:
+        payload_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return malformed(f"not valid UTF-8 at byte offset {exc.start}")
+    # Ingest stores bytes only when they do not decode; say so if that ever fails.
+    return malformed("payload kept as bytes although it is valid UTF-8")
 
 
 def parse_payload(payload: str, fmt: ChatFormat) -> list[Message]:
@@ -336,14 +421,18 @@ class ParseStep:
     name: ClassVar[str] = "parse"
 
     def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
-        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        rows = table.select(["record_id", "payload", "format", "source", "batch_id"]).to_pylist()
+        table = as_table(batch)
+        context = [name for name in _ROW_COLUMNS if name in table.column_names]
+        rows = table.select(context).to_pylist()
         keep_mask: list[bool] = []
         parsed: list[list[Message]] = []
         refused: list[tuple[Mapping[str, Any], RecordError]] = []
         for row in rows:
             try:
-                parsed.append(parse_payload(row["payload"], _format_of(row["format"])))
+                payload = row["payload"]
+                if payload is None:
+                    raise undecodable_payload(row.get("payload_bytes"))
+                parsed.append(parse_payload(payload, _format_of(row["format"])))
                 keep_mask.append(True)
             except RecordError as error:
                 refused.append((row, error))
@@ -353,6 +442,9 @@ class ParseStep:
             "record_id": kept["record_id"],
             "messages": pa.array(parsed, MESSAGES_TYPE),
             **{name: kept[name] for name in _PROVENANCE_NAMES},
+            "row_index": kept["row_index"]
+            if "row_index" in kept.column_names
+            else pa.nulls(kept.num_rows, pa.int64()),
         }
         return StepResult(
             kept=pa.table(columns).cast(PARSED_RECORDS), rejected=rejection_rows(refused)

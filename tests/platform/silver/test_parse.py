@@ -9,8 +9,8 @@ import pytest
 
 from posttrain.platform.errors import RecordError
 from posttrain.platform.ingest.formats import ChatFormat
-from posttrain.platform.ingest.parse import parse_payload
 from posttrain.platform.messages import make_message
+from posttrain.platform.silver.parse import MAX_JSON_DEPTH, parse_payload
 
 Records = dict[ChatFormat, dict[str, Any]]
 
@@ -143,6 +143,32 @@ def test_undecodable_json_says_what_the_parser_expected() -> None:
 def test_unterminated_string_detail_reads_well() -> None:
     detail = malformed_detail('{"prompt": "a', ChatFormat.PROMPT_COMPLETION)
     assert detail == "line is not valid JSON: Unterminated string starting at char 11"
+
+
+def test_json_nested_100_000_deep_is_malformed_before_it_is_decoded() -> None:
+    deep = '{"prompt": "a", "completion": "b", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    detail = malformed_detail(deep, ChatFormat.PROMPT_COMPLETION)
+    assert detail == "JSON nests 100,001 levels deep; expected at most 200 (MAX_JSON_DEPTH)"
+
+
+def test_nesting_up_to_the_limit_and_brackets_inside_strings_are_fine() -> None:
+    nested = "[" * (MAX_JSON_DEPTH - 1) + "]" * (MAX_JSON_DEPTH - 1)
+    payload = f'{{"prompt": "{"[" * 5000}", "completion": "b", "x": {nested}}}'
+    assert parse_payload(payload, ChatFormat.PROMPT_COMPLETION)[0]["content"] == "[" * 5000
+
+
+def test_a_lone_surrogate_is_malformed_not_a_crash_when_stored() -> None:
+    payload = '{"prompt": "caf\\u00e9 \\ud800!", "completion": "b"}'
+    detail = malformed_detail(payload, ChatFormat.PROMPT_COMPLETION)
+    assert detail == (
+        "a string holds the lone UTF-16 surrogate '\\\\ud800', which is not valid Unicode "
+        "text (expected a surrogate pair or another character)"
+    )
+
+
+def test_a_surrogate_pair_is_an_ordinary_character() -> None:
+    payload = '{"prompt": "\\ud83d\\ude00", "completion": "b"}'
+    assert parse_payload(payload, ChatFormat.PROMPT_COMPLETION)[0]["content"] == "\U0001f600"
 
 
 @pytest.mark.parametrize(

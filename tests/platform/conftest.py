@@ -1,4 +1,4 @@
-"""Small real chat files in each format, written to a temporary folder."""
+"""Small real chat files in each format, in a temporary folder (ingest and silver tests)."""
 
 from __future__ import annotations
 

@@ -12,10 +12,10 @@ import pyarrow as pa
 
 from posttrain.platform.ingest.bronze import PlannedFile, bronze_rows
 from posttrain.platform.ingest.formats import ChatFormat
-from posttrain.platform.ingest.parse import PARSED_RECORDS, ParseStep
 from posttrain.platform.ingest.readers import inspect_file, iter_raw_batches
 from posttrain.platform.ingest.sources import SourceSpec
 from posttrain.platform.schemas import SILVER_REJECTIONS
+from posttrain.platform.silver.parse import PARSED_RECORDS, ParseStep
 
 Records = dict[ChatFormat, dict[str, Any]]
 
@@ -85,3 +85,39 @@ def test_step_survives_pickling_for_ray_and_accepts_record_batches(
     bronze = bronze_batch(write_jsonl("tutor.jsonl", [chat_records[ChatFormat.SHAREGPT]] * 3))
     step = pickle.loads(pickle.dumps(ParseStep()))
     assert step(bronze.to_batches()[0]).kept.equals(ParseStep()(bronze).kept)
+
+
+def test_rejections_name_the_file_and_line_and_kept_rows_keep_the_line(
+    write_jsonl: Callable[..., Path], chat_records: Records
+) -> None:
+    good = chat_records[ChatFormat.SHAREGPT]
+    bronze = bronze_batch(write_jsonl("tutor.jsonl", [good, "{not json", good]))
+    result = ParseStep()(bronze)
+    assert result.kept["row_index"].to_pylist() == [1, 3]
+    [rejected] = result.rejected.to_pylist()
+    assert rejected["row_index"] == 2
+    assert rejected["source_uri"].startswith("file://")
+    assert rejected["source_uri"].endswith("tutor.jsonl")
+
+
+def test_a_payload_kept_as_bytes_is_malformed_with_the_offset_of_the_first_bad_byte(
+    write_jsonl: Callable[..., Path], chat_records: Records
+) -> None:
+    bronze = bronze_batch(write_jsonl("tutor.jsonl", [chat_records[ChatFormat.SHAREGPT]] * 2))
+    raw = b'{"conversations": [{"from": "human", "value": "caf\xe9"}]}'
+    payload = pa.array([bronze["payload"][0].as_py(), None], pa.string())
+    payload_bytes = pa.array([None, raw], pa.binary())
+    bronze = bronze.set_column(bronze.schema.get_field_index("payload"), "payload", payload)
+    bronze = bronze.set_column(
+        bronze.schema.get_field_index("payload_bytes"), "payload_bytes", payload_bytes
+    )
+    result = ParseStep()(bronze)
+    assert result.kept.num_rows == 1
+    offset = raw.index(b"\xe9")
+    assert result.rejected.select(["reason", "detail", "row_index"]).to_pylist() == [
+        {
+            "reason": "malformed",
+            "detail": f"not valid UTF-8 at byte offset {offset}",
+            "row_index": 2,
+        }
+    ]
