@@ -47,6 +47,7 @@ bench: install  ## Run the benchmarks (prints ratios against peer tools).
 	$(BIN)/python bench/dedup.py --cli
 	$(BIN)/python bench/tokenization.py
 	$(BIN)/python bench/decontam.py
+	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/show_memory.py
 
 lint: install  ## ruff + mypy.

@@ -77,6 +77,20 @@ class TableNotFoundError(CatalogError):
         super().__init__(f"no table named {name!r}; tables in the warehouse: {hint}")
 
 
+class SnapshotNotFoundError(CatalogError):
+    """A table reference's ``@ref`` names no snapshot id, tag or branch of that table."""
+
+    def __init__(self, table: str, ref: str | None, detail: str) -> None:
+        self.table = table
+        self.ref = ref
+        where = table if ref is None else f"{table}@{ref}"
+        super().__init__(f"{where}: {detail}")
+
+
+class ExportError(PosttrainError):
+    """An export cannot be written where it was asked to go (the message names the path)."""
+
+
 class MissingDependencyError(PosttrainError):
     """An optional dependency is needed for this feature; the message names the pip command."""
 

@@ -1,0 +1,255 @@
+"""Loader throughput and memory: ``posttrain.platform.loader.load(..., streaming=True)``
+against raw pyarrow reading the same Parquet files.
+
+A packed-like table (``input_ids``, ``assistant_masks``, ``seq_lengths`` as list<int32>,
+``--seq-length`` tokens a row, random ids below 8,192) is written at two sizes into a
+warehouse under ``bench/.cache/`` (built once, reused), with row groups of
+``--row-group-rows`` rows (the table property ``write.parquet.row-group-limit``). Then, per
+size, each side runs in its own subprocess so its peak RSS is its own:
+
+* **loader**: ``load("bench.packed", columns, streaming=True)`` iterated as Arrow tables
+  (``.with_format("arrow").iter(batch_size=--row-group-rows)``), the way a data collator
+  that works on Arrow (or ``datasets.map(batched=True)``) consumes it;
+* **raw-dataset**: ``pyarrow.dataset.dataset(files).to_batches(columns)`` over the data
+  files of the same snapshot, multi-threaded with pyarrow's default readahead;
+* **raw-file**: ``pyarrow.parquet.ParquetFile(path).iter_batches(...)`` file after file,
+  the most frugal way pyarrow reads them.
+
+Both count rows and tokens (sum of ``input_ids`` lengths). Rounds alternate the sides and
+keep each side's best time; peak RSS is the largest seen. Targets: loader ≥ 0.8× raw
+throughput (the faster raw side), and the loader's peak RSS flat in table size.
+
+Usage:
+    .venv/bin/python bench/loader.py [--rows 32000 128000] [--seq-length 1024] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / "bench" / ".cache"
+TABLE = "bench.packed"
+COLUMNS = ("input_ids", "assistant_masks", "seq_lengths")
+VOCAB = 8192
+SEED = 11
+CHUNK_ROWS = 4096
+SIDES = ("loader", "raw-dataset", "raw-file")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _home(rows: int, seq_length: int, row_group_rows: int) -> Path:
+    return CACHE / f"loader-{rows}x{seq_length}-rg{row_group_rows}"
+
+
+def _packed_chunk(rng: np.random.Generator, start: int, rows: int, seq_length: int) -> pa.Table:
+    ids = rng.integers(0, VOCAB, size=rows * seq_length, dtype=np.int32)
+    masks = (rng.random(rows * seq_length) < 0.6).astype(np.int32)
+    offsets = np.arange(0, (rows + 1) * seq_length, seq_length, dtype=np.int32)
+    # Each pack holds 2-5 conversations; their lengths add up to seq_length.
+    lengths: list[list[int]] = []
+    for _ in range(rows):
+        parts = int(rng.integers(2, 6))
+        cuts = np.sort(rng.choice(np.arange(1, seq_length), size=parts - 1, replace=False))
+        lengths.append(np.diff(np.concatenate(([0], cuts, [seq_length]))).tolist())
+    return pa.table(
+        {
+            "pack_id": pa.array(range(start, start + rows), pa.int64()),
+            "input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids)),
+            "assistant_masks": pa.ListArray.from_arrays(pa.array(offsets), pa.array(masks)),
+            "seq_lengths": pa.array(lengths, pa.list_(pa.int32())),
+            "record_ids": pa.array([[f"r{start + i}"] for i in range(rows)], pa.list_(pa.string())),
+            "num_tokens": pa.array([seq_length] * rows, pa.int32()),
+        }
+    )
+
+
+def build(rows: int, seq_length: int, row_group_rows: int) -> Path:
+    """Write the bench table once; later runs reuse it."""
+    from posttrain.platform.lineage import Lineage
+    from posttrain.platform.schemas import GOLD_SFT_PACKED
+    from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+
+    home = _home(rows, seq_length, row_group_rows)
+    done = home / "built"
+    if done.exists():
+        return home
+    warehouse = Warehouse(WarehouseSettings.local(home))
+    if warehouse.exists(TABLE):
+        warehouse.catalog.drop_table(TABLE)
+    if "bench" not in {ns[0] for ns in warehouse.catalog.list_namespaces()}:
+        warehouse.catalog.create_namespace("bench")
+    warehouse.catalog.create_table(
+        TABLE,
+        schema=GOLD_SFT_PACKED,
+        properties={
+            "format-version": "2",
+            "write.parquet.compression-codec": "zstd",
+            "write.parquet.row-group-limit": str(row_group_rows),
+        },
+    )
+    rng = np.random.default_rng(SEED)
+    chunks = []
+    for start in range(0, rows, CHUNK_ROWS):
+        chunks.append(_packed_chunk(rng, start, min(CHUNK_ROWS, rows - start), seq_length))
+        if sum(chunk.num_rows for chunk in chunks) >= 4 * CHUNK_ROWS or start + CHUNK_ROWS >= rows:
+            warehouse.append(TABLE, pa.concat_tables(chunks), Lineage("bench"))
+            chunks = []
+    done.write_text("ok\n")
+    return home
+
+
+def _count(batch: pa.Table | pa.RecordBatch) -> tuple[int, int]:
+    lengths = pc.list_value_length(batch.column("input_ids"))
+    return batch.num_rows, int(pc.sum(lengths).as_py() or 0)
+
+
+def measure(side: str, home: Path, batch_rows: int) -> dict[str, Any]:
+    """One pass over the table by ``side`` in this process: rows, tokens, seconds, RSS."""
+    from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+
+    warehouse = Warehouse(WarehouseSettings.local(home))
+    rows = tokens = 0
+    if side == "loader":
+        import datasets
+
+        from posttrain.platform.loader import load
+
+        # Constructing an IterableDataset imports torch when it is installed (a one-off
+        # second or two that a training process has paid already): not part of the read.
+        datasets.IterableDataset.from_generator(lambda: iter(()))
+        baseline = _peak_rss_mb()
+        start = time.perf_counter()
+        dataset = load(TABLE, COLUMNS, streaming=True, warehouse=warehouse)
+        for table in dataset.with_format("arrow").iter(batch_size=batch_rows):
+            counted = _count(table)
+            rows, tokens = rows + counted[0], tokens + counted[1]
+    else:
+        import pyarrow.dataset as pds
+        import pyarrow.parquet as pq
+
+        files = [
+            task.file.file_path.removeprefix("file://")
+            for task in warehouse.table(TABLE).scan().plan_files()
+        ]
+        baseline = _peak_rss_mb()
+        start = time.perf_counter()
+        if side == "raw-dataset":
+            batches = pds.dataset(files, format="parquet").to_batches(columns=list(COLUMNS))
+        else:
+            batches = (
+                batch
+                for path in files
+                for batch in pq.ParquetFile(path).iter_batches(batch_rows, columns=list(COLUMNS))
+            )
+        for batch in batches:
+            counted = _count(batch)
+            rows, tokens = rows + counted[0], tokens + counted[1]
+    seconds = time.perf_counter() - start
+    return {
+        "side": side,
+        "rows": rows,
+        "tokens": tokens,
+        "seconds": seconds,
+        "baseline_rss_mb": baseline,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _in_subprocess(side: str, home: Path, batch_rows: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-P",
+            __file__,
+            "--measure",
+            side,
+            "--home",
+            str(home),
+            "--batch-rows",
+            str(batch_rows),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def _report(side: str, result: dict[str, Any]) -> str:
+    seconds = result["seconds"]
+    return (
+        f"  {side:<12} {result['rows'] / seconds:>9,.0f} rows/s "
+        f"{result['tokens'] / seconds / 1e6:6.1f} M tokens/s   peak RSS "
+        f"{result['peak_rss_mb']:,.0f} MB ({result['baseline_rss_mb']:,.0f} MB before reading)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[32000, 128000])
+    parser.add_argument("--seq-length", type=int, default=1024)
+    parser.add_argument("--row-group-rows", type=int, default=1024)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--measure", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-rows", type=int, default=1024, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.home, args.batch_rows)))
+        return
+
+    lines = []
+    for rows in args.rows:
+        started = time.perf_counter()
+        home = build(rows, args.seq_length, args.row_group_rows)
+        print(
+            f"table {rows:,} rows x {args.seq_length} tokens ready in "
+            f"{time.perf_counter() - started:.1f} s ({home})",
+            flush=True,
+        )
+        best: dict[str, dict[str, Any]] = {}
+        for _ in range(args.repeats):
+            for side in SIDES:
+                result = _in_subprocess(side, home, args.row_group_rows)
+                assert result["rows"] == rows, result
+                kept = best.get(side)
+                peak = max(result["peak_rss_mb"], kept["peak_rss_mb"] if kept else 0.0)
+                if kept is None or result["seconds"] < kept["seconds"]:
+                    best[side] = kept = result
+                kept["peak_rss_mb"] = peak
+        assert len({best[side]["tokens"] for side in SIDES}) == 1, best
+        size_mb = sum(p.stat().st_size for p in home.rglob("*.parquet")) / 2**20
+        fastest_raw = min(best["raw-dataset"]["seconds"], best["raw-file"]["seconds"])
+        lines.append(
+            f"{rows:,} rows / {best['loader']['tokens'] / 1e6:.1f} M tokens "
+            f"({size_mb:,.0f} MB Parquet): loader / fastest raw = "
+            f"{fastest_raw / best['loader']['seconds']:.2f}x"
+        )
+        lines.extend(_report(side, best[side]) for side in SIDES)
+    print()
+    print(
+        "loader (streaming, Arrow batches) vs raw pyarrow over the same files "
+        "(pyarrow.dataset, and ParquetFile.iter_batches file by file):"
+    )
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
