@@ -13,7 +13,7 @@ from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.silver import silver_tables
-from posttrain.jobs import jobs
+from posttrain.jobs import jobs, sensors
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
 all_assets = [bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed]
@@ -21,6 +21,7 @@ all_assets = [bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_pa
 defs = dg.Definitions(
     assets=all_assets,
     jobs=jobs,
+    sensors=sensors,
     resources={
         "warehouse": WarehouseResource(),
         "ray": RayResource(),

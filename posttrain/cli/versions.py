@@ -181,9 +181,7 @@ def diff(
 @app.command()
 def rollback(
     table: Annotated[str, typer.Argument(help="Table whose main to move back, e.g. gold.sft.")],
-    to: Annotated[
-        str, typer.Option("--to", help="A version (v2), snapshot id, tag or branch.")
-    ],
+    to: Annotated[str, typer.Option("--to", help="A version (v2), snapshot id, tag or branch.")],
     by: Annotated[str | None, typer.Option("--by", help="Who (default: $USER).")] = None,
     home: HomeOption = None,
 ) -> None:
@@ -208,7 +206,8 @@ def lineage(
     home: HomeOption = None,
 ) -> None:
     """The snapshot chain of TABLE@REF down to bronze, its source files and licenses."""
-    from posttrain.platform.provenance import LicensePolicy, lineage as trace
+    from posttrain.platform.provenance import LicensePolicy
+    from posttrain.platform.provenance import lineage as trace
 
     found = trace(open_warehouse(home), spec)
     if not licenses:

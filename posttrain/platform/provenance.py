@@ -114,9 +114,7 @@ def _record_ids(warehouse: Warehouse, table: str, snapshot_id: int) -> pa.Array:
         return warehouse.column(table, "record_id", at={table: snapshot_id})
     if "record_ids" in names:
         lists = warehouse.read(table, columns=("record_ids",), snapshot_id=snapshot_id)
-        return pc.list_flatten(lists.column("record_ids").combine_chunks()).cast(
-            pa.large_string()
-        )
+        return pc.list_flatten(lists.column("record_ids").combine_chunks()).cast(pa.large_string())
     raise VersionError(f"{table} has neither record_id nor record_ids: no lineage to bronze")
 
 

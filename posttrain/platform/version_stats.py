@@ -92,9 +92,7 @@ def _keys_and_groups(
     return data.cast(empty.schema) if data.num_rows else empty
 
 
-def diff_table(
-    warehouse: Warehouse, table: str, old: int | None, new: int | None
-) -> TableDiff:
+def diff_table(warehouse: Warehouse, table: str, old: int | None, new: int | None) -> TableDiff:
     """Rows added and removed in ``table`` from snapshot ``old`` to ``new``, by key."""
     added, removed = Breakdown(), Breakdown()
     for column in _group_columns(table):
@@ -111,11 +109,7 @@ def diff_table(
     return TableDiff(table, old, new, added, removed)
 
 
-def diff_versions(
-    warehouse: Warehouse, old: CorpusVersion, new: CorpusVersion
-) -> list[TableDiff]:
+def diff_versions(warehouse: Warehouse, old: CorpusVersion, new: CorpusVersion) -> list[TableDiff]:
     """Per table of either version: the rows ``new`` adds and removes compared to ``old``."""
     tables = sorted(set(old.snapshots) | set(new.snapshots))
-    return [
-        diff_table(warehouse, t, old.snapshots.get(t), new.snapshots.get(t)) for t in tables
-    ]
+    return [diff_table(warehouse, t, old.snapshots.get(t), new.snapshots.get(t)) for t in tables]

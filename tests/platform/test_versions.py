@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from versions_data import build
 
 from posttrain.platform import versions as v
 from posttrain.platform.errors import (
@@ -16,7 +18,6 @@ from posttrain.platform.errors import (
 )
 from posttrain.platform.schemas import TableName
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
-from tests.platform.versions_data import build
 
 GOLD = TableName.GOLD_SFT
 
@@ -76,11 +77,11 @@ def test_a_failure_after_tagging_one_table_leaves_no_visible_version(
     real_tag = v._tag
     calls: list[str] = []
 
-    def crash_on_second(wh: Warehouse, table: str, tag: str, snapshot_id: int) -> None:
+    def crash_on_second(wh: Warehouse, table: str, tag: str, snapshot_id: int, *a: Any) -> None:
         calls.append(table)
         if len(calls) == 2:
             raise KeyboardInterrupt  # the process dies between two tables
-        real_tag(wh, table, tag, snapshot_id)
+        real_tag(wh, table, tag, snapshot_id, *a)
 
     monkeypatch.setattr(v, "_tag", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
@@ -143,7 +144,8 @@ def test_the_loser_of_a_race_points_the_tags_back_at_the_winners_snapshots(
     build(warehouse, range(3, 5))
     # The loser checked before the winner's row existed, then tagged newer snapshots.
     monkeypatch.setattr(v, "_refuse_existing", lambda *a: None)
-    v.create_version(warehouse, "sft", "v1")  # loses the row's compare-and-swap
+    with pytest.raises(VersionExistsError, match="while this call was tagging"):
+        v.create_version(warehouse, "sft", "v1")  # loses the row's compare-and-swap
     assert warehouse.table(GOLD).metadata.refs["sft/v1"].snapshot_id == first[GOLD]
     assert len(v.events(warehouse)) == 1
 
@@ -175,7 +177,10 @@ def test_rollback_moves_main_back_and_is_recorded(warehouse: Warehouse) -> None:
     event = v.rollback(warehouse, "gold.sft", "v1", created_by="ops")
     assert warehouse.snapshot_id(GOLD) == first[GOLD]
     assert warehouse.read(GOLD).num_rows == 3
-    assert (event.previous_snapshots, event.snapshots) == ({GOLD: second[GOLD]}, {GOLD: first[GOLD]})
+    assert (event.previous_snapshots, event.snapshots) == (
+        {GOLD: second[GOLD]},
+        {GOLD: first[GOLD]},
+    )
     assert [e.event for e in v.events(warehouse)] == ["create", "rollback"]
     assert [x.version for x in v.versions(warehouse)] == ["v1"]  # a rollback is no version
 

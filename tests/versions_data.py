@@ -35,7 +35,9 @@ def build(
         }
         for i in [*ids, *rejected]
     ]
-    b = warehouse.append(TableName.BRONZE_RECORDS, _rows(TableName.BRONZE_RECORDS, bronze), Lineage("ingest"))
+    b = warehouse.append(
+        TableName.BRONZE_RECORDS, _rows(TableName.BRONZE_RECORDS, bronze), Lineage("ingest")
+    )
     conversations = [
         {"record_id": f"r{i}", "messages": MESSAGES, "source": source, "license": license}
         for i in ids
