@@ -89,7 +89,7 @@ def _keys_and_groups(
     if snapshot_id is None or not warehouse.exists(table):
         return empty
     data = warehouse.read(table, columns=columns, snapshot_id=snapshot_id)
-    return data.cast(empty.schema) if data.num_rows else empty
+    return data.select(list(columns)).cast(empty.schema) if data.num_rows else empty
 
 
 def diff_table(warehouse: Warehouse, table: str, old: int | None, new: int | None) -> TableDiff:
