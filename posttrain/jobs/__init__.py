@@ -13,5 +13,8 @@ sft_pipeline = dg.define_asset_job(
     description="Ingest the configured sources and rebuild silver and the gold SFT corpora.",
 )
 
-jobs = [sft_pipeline, corpus_version_job]
-sensors = [corpus_versions_sensor]
+jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
+    sft_pipeline,
+    corpus_version_job,
+]
+sensors: list[dg.SensorDefinition] = [corpus_versions_sensor]
