@@ -12,14 +12,23 @@ import dagster as dg
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
+from posttrain.assets.rl import gold_rl_prompts
 from posttrain.assets.silver import silver_tables
+from posttrain.assets.versions import corpus_versions
 from posttrain.jobs import jobs, sensors
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
-all_assets = [bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed]
+all_assets = [
+    bronze_records,
+    *eval_assets,
+    silver_tables,
+    gold_sft,
+    gold_sft_packed,
+    gold_rl_prompts,
+]
 
 defs = dg.Definitions(
-    assets=all_assets,
+    assets=[*all_assets, corpus_versions],
     jobs=jobs,
     sensors=sensors,
     resources={

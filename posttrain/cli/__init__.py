@@ -22,6 +22,7 @@ from posttrain.cli import (  # noqa: F401  (registers commands)
     ingest,
     sources,
     tables,
+    verify,
     versions,
 )
 from posttrain.cli._app import app, err_console
