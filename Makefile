@@ -49,6 +49,7 @@ bench: install  ## Run the benchmarks (prints ratios against peer tools).
 	$(BIN)/python bench/decontam.py
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/show_memory.py
+	$(BIN)/python bench/versions.py
 
 lint: install  ## ruff + mypy.
 	$(BIN)/ruff check posttrain tests bench scripts

@@ -104,3 +104,15 @@ class QueryError(PosttrainError):
 
 class QueryRefusedError(QueryError):
     """SQL that would do more than read the posttrain tables (COPY, ATTACH, SET, DDL, ...)."""
+
+
+class VersionError(PosttrainError):
+    """A corpus version cannot be created, found or used as asked."""
+
+
+class VersionExistsError(VersionError):
+    """A corpus version of that name exists already; versions are never overwritten."""
+
+
+class RefNotFoundError(VersionError):
+    """``TABLE@REF`` names no version, snapshot, tag or branch of that table."""

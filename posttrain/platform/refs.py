@@ -112,15 +112,33 @@ def resolve_snapshot(table: Table, name: str, ref: str | None) -> Snapshot:
 def resolve(warehouse: Warehouse, ref: TableRef | str) -> PinnedSnapshot:
     """Open the table a reference names and pin the snapshot it resolves to.
 
+    REF is resolved as everywhere else (:func:`posttrain.platform.versions.resolve`): a
+    corpus version (``gold.sft@v3``), a snapshot id, then a tag or branch.
+
     Raises:
         TableNotFoundError: no such table (the message lists the tables there are).
-        SnapshotNotFoundError: see :func:`resolve_snapshot`.
+        SnapshotNotFoundError: REF names nothing of that table, or an empty one.
     """
+    from posttrain.platform.errors import RefNotFoundError
+    from posttrain.platform.versions import resolve as resolve_version
+
     parsed = TableRef.parse(ref) if isinstance(ref, str) else ref
     table = warehouse.table(parsed.table)
-    return PinnedSnapshot(
-        parsed.table, table, resolve_snapshot(table, parsed.table, parsed.ref), parsed.ref
-    )
+    if parsed.ref is None:
+        snapshot = resolve_snapshot(table, parsed.table, None)
+    else:
+        try:
+            _, snapshot_id = resolve_version(warehouse, str(parsed))
+        except RefNotFoundError:
+            # Not a version either: say which ids, tags and branches there are.
+            return PinnedSnapshot(
+                parsed.table, table, resolve_snapshot(table, parsed.table, parsed.ref), parsed.ref
+            )
+        found = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else None
+        if found is None:
+            raise SnapshotNotFoundError(parsed.table, parsed.ref, "it names an empty table")
+        snapshot = found
+    return PinnedSnapshot(parsed.table, table, snapshot, parsed.ref)
 
 
 def arrow_schema(pinned: PinnedSnapshot, columns: tuple[str, ...] | None = None) -> pa.Schema:

@@ -214,6 +214,53 @@ GOLD_RL_PROMPTS_REJECTIONS = pa.schema(
     ]
 )
 
+CORPUS_VERSIONS = pa.schema(
+    [
+        _required(
+            "event_key",
+            pa.string(),
+            "Unique key of the event: 'create CORPUS@VERSION' (at most one per corpus and "
+            "version) or 'rollback TABLE@REF <uuid>'.",
+        ),
+        _required("event", pa.string(), "create (a corpus version was cut) or rollback."),
+        _optional("corpus", pa.string(), "Corpus name, e.g. sft (null for a rollback)."),
+        _optional(
+            "version",
+            pa.string(),
+            "Version name, e.g. v3; for a rollback, the ref main was moved back to.",
+        ),
+        _optional(
+            "snapshots",
+            pa.map_(pa.string(), pa.int64()),
+            "Table → snapshot id the version pins (null: the table was empty); for a "
+            "rollback, the table → the snapshot main now points at.",
+        ),
+        _optional(
+            "previous_snapshots",
+            pa.map_(pa.string(), pa.int64()),
+            "Rollback: table → the snapshot main pointed at before.",
+        ),
+        _optional(
+            "config_hashes",
+            pa.map_(pa.string(), pa.string()),
+            "Table → config hash recorded by the snapshot that wrote it.",
+        ),
+        _optional("code_version", pa.string(), "posttrain version and git commit of the writer."),
+        _optional(
+            "outcome_cutoff",
+            TIMESTAMP_TYPE,
+            "Outcomes that arrived after this time (UTC) are not in the version.",
+        ),
+        _optional(
+            "outcomes_included",
+            pa.string(),
+            "Which outcomes the version includes, e.g. bronze.outcomes snapshot ids.",
+        ),
+        _optional("created_by", pa.string(), "Who cut the version or rolled back."),
+        _optional("created_at", TIMESTAMP_TYPE, "When the event was recorded (UTC)."),
+    ]
+)
+
 # Table property naming which string columns of an eval.* table are the benchmark text
 # that training data must not contain.
 DECONTAM_COLUMNS_PROPERTY = "posttrain.decontam.text-columns"
@@ -231,6 +278,7 @@ class TableName(StrEnum):
     EVAL_HUMANEVAL = "eval.humaneval"
     GOLD_RL_PROMPTS = "gold.rl_prompts"
     GOLD_RL_PROMPTS_REJECTIONS = "gold.rl_prompts_rejections"
+    LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
 
 
 @dataclass(frozen=True)
@@ -305,6 +353,12 @@ TABLES: dict[str, TableSpec] = {
             GOLD_RL_PROMPTS_REJECTIONS,
             ("prompt_id",),
             "An RL task left out of gold.rl_prompts, and why (its verifier failed a check).",
+        ),
+        TableSpec(
+            TableName.LINEAGE_CORPUS_VERSIONS,
+            CORPUS_VERSIONS,
+            ("event_key",),
+            "One corpus version event (create or rollback); readers resolve versions here.",
         ),
     ]
 }
