@@ -15,6 +15,7 @@ from posttrain.platform import checks
 from posttrain.platform.decontam import DecontamConfig
 from posttrain.platform.gold.build import (
     SFT,
+    ROLLOUTS,
     SFT_PACKED,
     SILVER,
     GoldSftConfig,
@@ -35,13 +36,13 @@ class GoldSftBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
-    specs=[table_spec(SFT, group="gold", deps=[SILVER])],
+    specs=[table_spec(SFT, group="gold", deps=[SILVER, ROLLOUTS])],
     check_specs=[
         dg.AssetCheckSpec(
             "rows_match_silver",
             asset=table_key(SFT),
             blocking=True,
-            description="gold.sft holds exactly the records of silver.conversations",
+            description="gold.sft holds exactly silver.conversations and the kept rollouts",
         ),
         dg.AssetCheckSpec(
             "contamination_within_bounds",
@@ -72,7 +73,7 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
         ),
         check_results=[
             check_result(
-                checks.same_records(wh, SILVER, SFT), asset=SFT, check_name="rows_match_silver"
+                checks.sft_records(wh), asset=SFT, check_name="rows_match_silver"
             ),
             check_result(contamination, asset=SFT, check_name="contamination_within_bounds"),
             *integrity_check_results(wh, SFT),
@@ -114,6 +115,8 @@ def gold_sft_packed(
     wh = warehouse.open()
     report = build_gold_packed(wh, gold_config, ray.executor_for(context))
     stats = report.stats
+    if report.reused:
+        context.log.info(f"packing {report.pack_key} already holds this gold.sft snapshot")
     context.log.info(
         f"packed {stats.examples:,} conversations into {stats.packs:,} sequences of "
         f"{stats.seq_length} tokens, efficiency {stats.efficiency:.2%}"
@@ -134,6 +137,8 @@ def gold_sft_packed(
                 "tokens": stats.tokens,
                 "tokens_per_s": round(stats.tokens / max(report.seconds, 1e-9), 1),
                 "tokenizer": gold_config.tokenize.tokenizer,
+                "pack_key": report.pack_key,
+                "reused_existing_packing": report.reused,
                 "refused_by_tokenizer": dg.MetadataValue.json(report.refused),
                 "truncated_by_tokenizer": report.truncated,
                 **{f"packing/{k}": v for k, v in stats.as_metadata().items()},
@@ -141,12 +146,14 @@ def gold_sft_packed(
         ),
         check_results=[
             check_result(
-                checks.packs_cover_records(wh, report.dropped_record_ids),
+                checks.packs_cover_records(
+                    wh, report.dropped_record_ids, pack_key=report.pack_key
+                ),
                 asset=SFT_PACKED,
                 check_name="every_record_packed_once",
             ),
             check_result(
-                checks.packs_fit(wh, config.seq_length),
+                checks.packs_fit(wh, config.seq_length, pack_key=report.pack_key),
                 asset=SFT_PACKED,
                 check_name="packs_fit_seq_length",
             ),

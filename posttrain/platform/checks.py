@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 
 from posttrain.platform.decontam import (
     DecontamConfig,
@@ -42,11 +44,26 @@ def _sample(values: pa.Array, limit: int = 5) -> str:
     return ", ".join(str(v) for v in values.slice(0, limit).to_pylist())
 
 
+def _composite(warehouse: Warehouse, name: str, columns: tuple[str, ...]) -> pa.Array:
+    """Each row's key columns joined with "/" (a composite key as one string)."""
+    if not warehouse.exists(name):
+        return pa.array([], pa.string())
+    table = warehouse.read(name, columns=columns)
+    parts = [pc.cast(table[column], pa.string()) for column in columns]
+    return pc.binary_join_element_wise(*parts, "/", null_handling="replace").combine_chunks()
+
+
 def keys_unique(warehouse: Warehouse, name: str, key: str | None = None) -> CheckOutcome:
-    """Every ``key`` value of ``name`` occurs once (default: the key in its TableSpec)."""
+    """Every ``key`` value of ``name`` occurs once (default: the key in its TableSpec; a
+    key of several columns is checked as their combination)."""
     if key is None:
-        (key,) = TABLES[name].key
-    values = _ids(warehouse, name, key)
+        columns = TABLES[name].key
+        key = "+".join(columns)
+        values = _ids(warehouse, name, key) if len(columns) == 1 else None
+        if values is None:
+            values = _composite(warehouse, name, columns)
+    else:
+        values = _ids(warehouse, name, key)
     distinct = pc.count_distinct(values).as_py() if len(values) else 0
     duplicates = len(values) - distinct
     if duplicates == 0:
@@ -100,8 +117,9 @@ def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
 
 
 def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
-    """Every bronze record is in exactly one of silver.conversations and silver.rejections."""
-    bronze = _ids(warehouse, TableName.BRONZE_RECORDS)
+    """Every bronze record is in exactly one of silver.conversations and silver.rejections
+    (rollouts excepted: :func:`rollouts_conserved` accounts for them)."""
+    bronze = _bronze_ids(warehouse, rollouts=False)
     kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS)
     rejected = _ids(warehouse, TableName.SILVER_REJECTIONS)
     accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept
@@ -131,6 +149,47 @@ def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
     return CheckOutcome(
         True,
         f"bronze {len(bronze):,} = silver {len(kept):,} + rejections {len(rejected):,}",
+        figures,
+    )
+
+
+def _bronze_ids(warehouse: Warehouse, *, rollouts: bool) -> pa.Array:
+    """Bronze record ids of rollouts (``rollouts=True``) or of every other record."""
+    if not warehouse.exists(TableName.BRONZE_RECORDS):
+        return pa.array([], pa.large_string())
+    rows = warehouse.read(TableName.BRONZE_RECORDS, columns=("record_id", "format"))
+    rollout = pc.fill_null(pc.equal(rows["format"], "rollout"), False)
+    chosen = rows.filter(rollout if rollouts else pc.invert(rollout))["record_id"]
+    return chosen.combine_chunks().cast(pa.large_string())
+
+
+def rollouts_conserved(warehouse: Warehouse) -> CheckOutcome:
+    """Every bronze rollout is in exactly one of silver.rollouts and silver.rollout_rejections."""
+    bronze = _bronze_ids(warehouse, rollouts=True)
+    kept = _ids(warehouse, TableName.SILVER_ROLLOUTS)
+    rejected = _ids(warehouse, TableName.SILVER_ROLLOUT_REJECTIONS)
+    accounted = pa.concat_arrays([kept, rejected])
+    figures: dict[str, MetadataValue] = {
+        "bronze_rollouts": len(bronze),
+        "rollouts": len(kept),
+        "rejected": len(rejected),
+    }
+    missing = pc.filter(bronze, pc.invert(pc.is_in(bronze, value_set=accounted)))
+    unknown = pc.filter(accounted, pc.invert(pc.is_in(accounted, value_set=bronze)))
+    problems = []
+    if len(missing):
+        problems.append(f"{len(missing):,} bronze rollouts in neither table, e.g. {_sample(missing)}")
+    if len(unknown):
+        problems.append(f"{len(unknown):,} rows not bronze rollouts, e.g. {_sample(unknown)}")
+    if len(bronze) != len(accounted):
+        problems.append(
+            f"bronze {len(bronze):,} != rollouts {len(kept):,} + rejections {len(rejected):,}"
+        )
+    if problems:
+        return CheckOutcome(False, "; ".join(problems), figures)
+    return CheckOutcome(
+        True,
+        f"bronze rollouts {len(bronze):,} = rollouts {len(kept):,} + rejections {len(rejected):,}",
         figures,
     )
 
@@ -184,9 +243,31 @@ def share_at_least(what: str, share: float, floor: float) -> CheckOutcome:
     )
 
 
-def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckOutcome:
-    """``downstream`` holds exactly the records of ``upstream`` (no row lost or invented)."""
+def sft_records(warehouse: Warehouse) -> CheckOutcome:
+    """``gold.sft`` holds exactly the silver conversations and the rollouts that rejection
+    sampling kept (``silver.rollouts`` with ``sft_status = kept``)."""
+    kept_rollouts = (
+        warehouse.read(
+            TableName.SILVER_ROLLOUTS, columns=("record_id",), row_filter="sft_status == 'kept'"
+        )["record_id"]
+        .combine_chunks()
+        .cast(pa.large_string())
+        if warehouse.exists(TableName.SILVER_ROLLOUTS)
+        else pa.array([], pa.large_string())
+    )
+    return same_records(
+        warehouse, TableName.SILVER_CONVERSATIONS, TableName.GOLD_SFT, also=kept_rollouts
+    )
+
+
+def same_records(
+    warehouse: Warehouse, upstream: str, downstream: str, *, also: pa.Array | None = None
+) -> CheckOutcome:
+    """``downstream`` holds exactly the records of ``upstream`` and ``also`` (no row lost
+    or invented)."""
     up = _ids(warehouse, upstream)
+    if also is not None and len(also):
+        up = pa.concat_arrays([up, also])
     down = _ids(warehouse, downstream)
     lost = pc.filter(up, pc.invert(pc.is_in(up, value_set=down)))
     invented = pc.filter(down, pc.invert(pc.is_in(down, value_set=up)))
@@ -204,10 +285,19 @@ def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckO
     return CheckOutcome(True, f"{downstream} holds the {len(up):,} records of {upstream}", figures)
 
 
-def packs_cover_records(warehouse: Warehouse, dropped: list[str] | None = None) -> CheckOutcome:
-    """Every ``gold.sft`` record is in exactly one pack, or was dropped for a stated reason."""
+def _packing_filter(pack_key: str | None) -> BooleanExpression:
+    return AlwaysTrue() if pack_key is None else EqualTo(Reference("pack_key"), literal(pack_key))
+
+
+def packs_cover_records(
+    warehouse: Warehouse, dropped: list[str] | None = None, *, pack_key: str | None = None
+) -> CheckOutcome:
+    """Every ``gold.sft`` record is in exactly one pack (of the packing ``pack_key``, when
+    given), or was dropped for a stated reason."""
     records = _ids(warehouse, TableName.GOLD_SFT)
-    packed = warehouse.read(TableName.GOLD_SFT_PACKED, columns=("record_ids",))
+    packed = warehouse.read(
+        TableName.GOLD_SFT_PACKED, columns=("record_ids",), row_filter=_packing_filter(pack_key)
+    )
     placed = (
         pc.list_flatten(packed["record_ids"]).combine_chunks()
         if packed.num_rows
@@ -238,10 +328,13 @@ def packs_cover_records(warehouse: Warehouse, dropped: list[str] | None = None) 
     )
 
 
-def packs_fit(warehouse: Warehouse, seq_length: int) -> CheckOutcome:
-    """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens."""
+def packs_fit(warehouse: Warehouse, seq_length: int, *, pack_key: str | None = None) -> CheckOutcome:
+    """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens
+    (the packs of ``pack_key`` when given, else all)."""
     packed = warehouse.read(
-        TableName.GOLD_SFT_PACKED, columns=("input_ids", "assistant_masks", "seq_lengths")
+        TableName.GOLD_SFT_PACKED,
+        columns=("input_ids", "assistant_masks", "seq_lengths"),
+        row_filter=_packing_filter(pack_key),
     )
     if packed.num_rows == 0:
         return CheckOutcome(True, "no packs", {"packs": 0})

@@ -68,6 +68,18 @@ def _evolved(table: Table, schema: pa.Schema) -> Table:
     return table
 
 
+def _partitioned(table: Table, columns: tuple[str, ...]) -> Table:
+    """``table`` with an identity partition on each of ``columns`` (added when missing)."""
+    schema = table.schema()
+    have = {schema.find_column_name(f.source_id) for f in table.spec().fields}
+    missing = [column for column in columns if column not in have]
+    if missing:
+        with table.update_spec() as update:
+            for column in missing:
+                update.add_identity(column)
+    return table
+
+
 def _table_info(name: str, table: Table) -> TableInfo:
     snapshot = table.current_snapshot()
     summary = snapshot.summary if snapshot and snapshot.summary else None
@@ -143,7 +155,7 @@ class Warehouse:
             schema=spec.schema,
             properties={**DEFAULT_TABLE_PROPERTIES, **spec.properties},
         )
-        return _evolved(table, spec.schema)
+        return _partitioned(_evolved(table, spec.schema), spec.partition_by)
 
     def snapshot_id(self, name: str) -> int | None:
         """Current snapshot id of ``name``; ``None`` when it is missing or empty."""
@@ -224,15 +236,25 @@ class Warehouse:
         table.append(self._conform(name, data), snapshot_properties=lineage.summary())
         return _table_info(name, table).snapshot_id  # the commit refreshed ``table``
 
-    def overwrite(self, name: str, data: pa.Table, lineage: Lineage) -> int | None:
-        """Replace all rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
+    def overwrite(
+        self,
+        name: str,
+        data: pa.Table,
+        lineage: Lineage,
+        *,
+        where: BooleanExpression = ALL_ROWS,
+    ) -> int | None:
+        """Replace the rows matching ``where`` (all rows by default) with ``data``, stamping
+        the snapshot with ``lineage``, in one commit; returns the new snapshot id."""
         table = self._writable(name)
         conformed = self._conform(name, data)
         if _table_info(name, table).rows == 0:
             # Overwriting an empty table would only add a no-op delete snapshot (and a warning).
             table.append(conformed, snapshot_properties=lineage.summary())
         else:
-            table.overwrite(conformed, snapshot_properties=lineage.summary())
+            table.overwrite(
+                conformed, overwrite_filter=where, snapshot_properties=lineage.summary()
+            )
         return _table_info(name, table).snapshot_id
 
     def snapshot_summary(self, name: str, snapshot_id: int | None = None) -> dict[str, Any]:

@@ -35,6 +35,7 @@ def _gold_sft(warehouse: Warehouse, answers: list[str]) -> None:
             "source": nulls,
             "workspace": nulls,
             "license": nulls,
+            "checkpoint": nulls,
         },
         schema=GOLD_SFT,
     )

@@ -119,6 +119,7 @@ def test_conversational_gold_trains_with_assistant_only_loss(
             "source": nulls,
             "workspace": nulls,
             "license": nulls,
+            "checkpoint": nulls,
             "num_tokens": tokenized["num_tokens"],
         },
         schema=GOLD_SFT,
