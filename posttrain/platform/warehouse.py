@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -252,9 +253,12 @@ class Warehouse:
             # Overwriting an empty table would only add a no-op delete snapshot (and a warning).
             table.append(conformed, snapshot_properties=lineage.summary())
         else:
-            table.overwrite(
-                conformed, overwrite_filter=where, snapshot_properties=lineage.summary()
-            )
+            with warnings.catch_warnings():
+                # A filter matching no row yet (a new partition) is an append, not a fault.
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                table.overwrite(
+                    conformed, overwrite_filter=where, snapshot_properties=lineage.summary()
+                )
         return _table_info(name, table).snapshot_id
 
     def snapshot_summary(self, name: str, snapshot_id: int | None = None) -> dict[str, Any]:
