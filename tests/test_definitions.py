@@ -36,6 +36,9 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "gold/sft_packed": "gold",
         "gold/rl_prompts": "rl",
         "gold/rl_prompts_rejections": "rl",
+        "silver/rollouts": "rl",
+        "silver/rollout_rejections": "rl",
+        "silver/rollout_pairs": "rl",
     }
 
 
@@ -45,9 +48,12 @@ def test_layers_depend_on_the_layer_below() -> None:
         for spec in defs.resolve_all_asset_specs()
     }
     assert deps["silver/conversations"] == {"bronze/records", "eval/humaneval"}
-    assert deps["gold/sft"] == {"silver/conversations"}
+    assert deps["gold/sft"] == {"silver/conversations", "silver/rollouts"}
     assert deps["gold/sft_packed"] == {"gold/sft"}
     assert deps["gold/rl_prompts"] == {"silver/conversations", "eval/humaneval"}
+    rollout_inputs = {"bronze/records", "gold/rl_prompts", "silver/conversations", "eval/humaneval"}
+    for table in ("silver/rollouts", "silver/rollout_rejections", "silver/rollout_pairs"):
+        assert deps[table] == rollout_inputs
 
 
 def test_silver_depends_on_every_registered_benchmark() -> None:
@@ -99,6 +105,9 @@ def test_every_asset_has_blocking_checks() -> None:
     assert {"verifiers_pass_references", "prompt_id_unique", "schema_matches"} <= blocking[
         "gold/rl_prompts"
     ]
+    assert {"rollouts_conserved", "record_id_unique"} <= blocking["silver/rollouts"]
+    assert "pair_id_unique" in blocking["silver/rollout_pairs"]
+    assert "pack_key_pack_id_unique" in blocking["gold/sft_packed"]
 
 
 def _job_assets(name: str) -> set[str]:
@@ -108,8 +117,15 @@ def _job_assets(name: str) -> set[str]:
 
 def test_the_pipeline_jobs_select_every_asset() -> None:
     rl = _job_assets("rl_pipeline")
-    assert rl == {"gold/rl_prompts", "gold/rl_prompts_rejections"}
+    assert rl == {
+        "gold/rl_prompts",
+        "gold/rl_prompts_rejections",
+        "silver/rollouts",
+        "silver/rollout_rejections",
+        "silver/rollout_pairs",
+    }
     assert _job_assets("sft_pipeline") == _asset_keys() - rl
+    assert _job_assets("gold_pipeline") == {"gold/sft", "gold/sft_packed"}
 
 
 def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:
@@ -268,7 +284,9 @@ def test_the_ui_shows_every_tables_column_docs(tmp_path: Path) -> None:
         shown[".".join(node["assetKey"]["path"])] = {
             column["name"]: column["description"] for column in entry["schema"]["columns"]
         }
+    # lineage.* tables are bookkeeping written beside an asset's table, not assets.
     assert shown == {
         name: {field.name: column_doc(field) for field in spec.schema}
         for name, spec in TABLES.items()
+        if spec.namespace != "lineage"
     }
