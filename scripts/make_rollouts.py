@@ -109,7 +109,9 @@ def rollouts() -> list[str]:
         {**first, "prompt_id": "math-tutor:not-a-known-record"},
         json.dumps(first)[:60],
     ]
-    return [line if isinstance(line, str) else json.dumps(line, ensure_ascii=False) for line in lines]
+    return [
+        line if isinstance(line, str) else json.dumps(line, ensure_ascii=False) for line in lines
+    ]
 
 
 def main() -> int:

@@ -14,8 +14,8 @@ from posttrain.assets._support import (
 from posttrain.platform import checks
 from posttrain.platform.decontam import DecontamConfig
 from posttrain.platform.gold.build import (
-    SFT,
     ROLLOUTS,
+    SFT,
     SFT_PACKED,
     SILVER,
     GoldSftConfig,
@@ -72,9 +72,7 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
             bytes_processed=report.input_bytes,
         ),
         check_results=[
-            check_result(
-                checks.sft_records(wh), asset=SFT, check_name="rows_match_silver"
-            ),
+            check_result(checks.sft_records(wh), asset=SFT, check_name="rows_match_silver"),
             check_result(contamination, asset=SFT, check_name="contamination_within_bounds"),
             *integrity_check_results(wh, SFT),
         ],
@@ -146,9 +144,7 @@ def gold_sft_packed(
         ),
         check_results=[
             check_result(
-                checks.packs_cover_records(
-                    wh, report.dropped_record_ids, pack_key=report.pack_key
-                ),
+                checks.packs_cover_records(wh, report.dropped_record_ids, pack_key=report.pack_key),
                 asset=SFT_PACKED,
                 check_name="every_record_packed_once",
             ),

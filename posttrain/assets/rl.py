@@ -1,6 +1,8 @@
 """``gold/rl_prompts``: RL tasks with verifiers proven on their references; ``silver/rollouts``:
 RL rollouts that re-enter as SFT rows (reward threshold) and DPO pairs (reward gap)."""
 
+from typing import Any
+
 import dagster as dg
 from pydantic import Field
 
@@ -12,6 +14,8 @@ from posttrain.assets._support import (
     table_metadata,
     table_spec,
 )
+from posttrain.platform import checks
+from posttrain.platform.evals import benchmark_tables
 from posttrain.platform.rl.build import (
     HUMANEVAL_TABLE,
     RL_PROMPTS,
@@ -20,8 +24,6 @@ from posttrain.platform.rl.build import (
     RlPromptsConfig,
     build_rl_prompts,
 )
-from posttrain.platform import checks
-from posttrain.platform.evals import benchmark_tables
 from posttrain.platform.rl.checks import references_pass
 from posttrain.platform.rl.rollouts import (
     BRONZE,
@@ -175,10 +177,11 @@ def silver_rollouts(
     report = build_rollouts(wh, settings, ray.executor_for(context))
     context.log.info(
         f"rollouts: {report.rollouts_in:,} in, {report.valid:,} scored, "
-        f"{report.sft_rows:,} SFT rows, {report.pairs:,} pairs, rejected {report.rejected_by_reason}"
+        f"{report.sft_rows:,} SFT rows, {report.pairs:,} pairs, "
+        f"rejected {report.rejected_by_reason}"
     )
 
-    def metadata(table: str, extra: dict[str, object]) -> dict[str, object]:
+    def metadata(table: str, extra: dict[str, Any]) -> dict[str, Any]:
         return table_metadata(
             wh,
             table,
@@ -188,7 +191,7 @@ def silver_rollouts(
             extra={"config_hash": settings.config_hash(), **extra},
         )
 
-    rollouts = dg.MaterializeResult(
+    rollouts: dg.MaterializeResult = dg.MaterializeResult(
         asset_key=table_key(ROLLOUTS),
         metadata=metadata(
             ROLLOUTS,
@@ -208,7 +211,7 @@ def silver_rollouts(
             *integrity_check_results(wh, ROLLOUTS),
         ],
     )
-    rejections = dg.MaterializeResult(
+    rejections: dg.MaterializeResult = dg.MaterializeResult(
         asset_key=table_key(ROLLOUT_REJECTIONS),
         metadata=metadata(
             ROLLOUT_REJECTIONS,
@@ -216,7 +219,7 @@ def silver_rollouts(
         ),
         check_results=integrity_check_results(wh, ROLLOUT_REJECTIONS),
     )
-    pairs = dg.MaterializeResult(
+    pairs: dg.MaterializeResult = dg.MaterializeResult(
         asset_key=table_key(ROLLOUT_PAIRS),
         metadata=metadata(
             ROLLOUT_PAIRS,

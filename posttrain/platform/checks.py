@@ -178,7 +178,9 @@ def rollouts_conserved(warehouse: Warehouse) -> CheckOutcome:
     unknown = pc.filter(accounted, pc.invert(pc.is_in(accounted, value_set=bronze)))
     problems = []
     if len(missing):
-        problems.append(f"{len(missing):,} bronze rollouts in neither table, e.g. {_sample(missing)}")
+        problems.append(
+            f"{len(missing):,} bronze rollouts in neither table, e.g. {_sample(missing)}"
+        )
     if len(unknown):
         problems.append(f"{len(unknown):,} rows not bronze rollouts, e.g. {_sample(unknown)}")
     if len(bronze) != len(accounted):
@@ -286,7 +288,11 @@ def same_records(
 
 
 def _packing_filter(pack_key: str | None) -> BooleanExpression:
-    return AlwaysTrue() if pack_key is None else EqualTo(Reference("pack_key"), literal(pack_key))
+    return (
+        AlwaysTrue()
+        if pack_key is None
+        else EqualTo(term=Reference("pack_key"), value=literal(pack_key))
+    )
 
 
 def packs_cover_records(
@@ -328,7 +334,9 @@ def packs_cover_records(
     )
 
 
-def packs_fit(warehouse: Warehouse, seq_length: int, *, pack_key: str | None = None) -> CheckOutcome:
+def packs_fit(
+    warehouse: Warehouse, seq_length: int, *, pack_key: str | None = None
+) -> CheckOutcome:
     """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens
     (the packs of ``pack_key`` when given, else all)."""
     packed = warehouse.read(

@@ -55,7 +55,11 @@ PROVENANCE_FIELDS = [
     _optional("workspace", pa.string(), "Team or project the record belongs to."),
     _optional("license", pa.string(), "License of the source, e.g. CC-BY-4.0."),
     _optional("batch_id", pa.string(), "The ingest call that brought the record in."),
-    _optional("format", pa.string(), "Chat format: openai, sharegpt, alpaca, prompt_completion, or rollout."),
+    _optional(
+        "format",
+        pa.string(),
+        "Chat format: openai, sharegpt, alpaca, prompt_completion, or rollout.",
+    ),
 ]
 
 BRONZE_RECORDS = pa.schema(
@@ -166,9 +170,7 @@ SILVER_ROLLOUTS = pa.schema(
         _optional("prompt_id", pa.string(), "The gold.rl_prompts task the rollout answered."),
         _optional("checkpoint", pa.string(), "The policy checkpoint that wrote the completion."),
         _optional("reward", pa.float64(), "The rollout's reward, given or from the verifier."),
-        _optional(
-            "reward_source", pa.string(), "given, or verifier:<kind> when scored here."
-        ),
+        _optional("reward_source", pa.string(), "given, or verifier:<kind> when scored here."),
         _optional("sampling", pa.string(), "Sampling settings as JSON (temperature, ...)."),
         _optional(
             "sft_status",

@@ -22,8 +22,8 @@ from posttrain.platform.gold.pack_keys import (
     PackingRecord,
     key_filter,
     pack_key,
-    recorded,
     record,
+    recorded,
 )
 from posttrain.platform.gold.packing import PackConfig, PackStats, pack_sequences
 from posttrain.platform.gold.tokenize import TokenizeConfig, tokenize_conversations
@@ -83,10 +83,12 @@ def build_gold_sft(warehouse: Warehouse) -> GoldSftReport:
     silver = silver.append_column("checkpoint", pa.nulls(silver.num_rows, pa.string()))
     parts = [silver.cast(GOLD_SFT)]
     if rollouts_snapshot is not None:
-        parts.append(rollout_sft_rows(warehouse, rollouts_snapshot).select(GOLD_SFT.names).cast(GOLD_SFT))
+        parts.append(
+            rollout_sft_rows(warehouse, rollouts_snapshot).select(GOLD_SFT.names).cast(GOLD_SFT)
+        )
     combined = pa.concat_tables(parts)
     rows = combined.take(pc.sort_indices(combined, [("record_id", "ascending")]))
-    inputs = {SILVER: silver_snapshot}
+    inputs: dict[str, int | None] = {SILVER: silver_snapshot}
     if rollouts_snapshot is not None:
         inputs[ROLLOUTS] = rollouts_snapshot
     lineage = Lineage(TableName.GOLD_SFT, inputs)

@@ -94,12 +94,14 @@ def pack_key(config: GoldSftConfig) -> PackKey:
 
 def key_filter(key: str) -> BooleanExpression:
     """The rows of one packing; rows from before packings were keyed (no key) go with it."""
-    return Or(EqualTo(Reference("pack_key"), literal(key)), IsNull(Reference("pack_key")))
+    return Or(
+        EqualTo(term=Reference("pack_key"), value=literal(key)), IsNull(term=Reference("pack_key"))
+    )
 
 
 def only_key(key: str) -> BooleanExpression:
     """Exactly the rows of the packing ``key``."""
-    return EqualTo(Reference("pack_key"), literal(key))
+    return EqualTo(term=Reference("pack_key"), value=literal(key))
 
 
 @dataclass(frozen=True)
@@ -163,9 +165,7 @@ def packings(warehouse: Warehouse) -> pa.Table:
     return table.take(pc.sort_indices(table, [("pack_key", "ascending")]))
 
 
-def read_packing(
-    warehouse: Warehouse, key: str, *, snapshot_id: int | None = None
-) -> pa.Table:
+def read_packing(warehouse: Warehouse, key: str, *, snapshot_id: int | None = None) -> pa.Table:
     """The rows of one packing in TRL's padding-free layout, ``pack_id`` order, without the
     ``pack_key`` column: what ``SFTTrainer(padding_free=True)`` takes as it is.
 

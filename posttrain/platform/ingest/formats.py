@@ -41,7 +41,10 @@ FORMAT_KEYS: dict[ChatFormat, tuple[str, ...]] = {
     ChatFormat.ROLLOUT: ("prompt_id", "completion"),
 }
 # A rollout may carry its "prompt" too: its keys are checked first, being the more specific.
-_DETECTION_ORDER = [ChatFormat.ROLLOUT, *(fmt for fmt in FORMAT_KEYS if fmt is not ChatFormat.ROLLOUT)]
+_DETECTION_ORDER = [
+    ChatFormat.ROLLOUT,
+    *(fmt for fmt in FORMAT_KEYS if fmt is not ChatFormat.ROLLOUT),
+]
 
 
 def describe_format(fmt: ChatFormat) -> str:

@@ -173,8 +173,10 @@ def _completion(record: Mapping[str, Any]) -> Message:
     if isinstance(value, str):
         return make_message("assistant", value)
     if isinstance(value, list):
-        turns = [parse_openai_message(raw, f"completion message {i}") for i, raw in enumerate(value)]
-        return make_message("assistant", completion_text(turns))
+        turns = [
+            parse_openai_message(raw, f"completion message {i}") for i, raw in enumerate(value)
+        ]
+        return make_message("assistant", completion_text([dict(turn) for turn in turns]))
     raise _reason(
         RejectionReason.MISSING_FIELD,
         f"rollout 'completion' must be a string or messages, found {json.dumps(value)[:60]}",
@@ -287,7 +289,10 @@ def _bronze_rollouts(warehouse: Warehouse, snapshot_id: int | None) -> pa.Table:
 def _prompts(warehouse: Warehouse, snapshot_id: int | None) -> tuple[dict[str, Any], Verifiers]:
     if snapshot_id is None:
         empty = pa.table(
-            {name: pa.array([], pa.string()) for name in ("prompt_id", "verifier_kind", "verifier_spec")}
+            {
+                name: pa.array([], pa.string())
+                for name in ("prompt_id", "verifier_kind", "verifier_spec")
+            }
         )
         return {}, Verifiers(empty, RL_PROMPTS)
     rows = warehouse.read(RL_PROMPTS, snapshot_id=snapshot_id)
@@ -307,7 +312,11 @@ def _histogram(rewards: list[float]) -> dict[str, int]:
 
 
 def _sft_status(
-    scored: pa.Table, checked: StepResult, config: RolloutConfig, warehouse: Warehouse, executor: Executor
+    scored: pa.Table,
+    checked: StepResult,
+    config: RolloutConfig,
+    warehouse: Warehouse,
+    executor: Executor,
 ) -> tuple[dict[str, tuple[str, str | None, str | None]], pa.Table]:
     """Per record: (status, detail, kept_record_id); and the clean (checked) rows."""
     status: dict[str, tuple[str, str | None, str | None]] = {}
@@ -333,7 +342,9 @@ def _sft_status(
             executor,
             published,
         )
-        for row in dedup.rejected.select(["record_id", "reason", "detail", "kept_record_id"]).to_pylist():
+        for row in dedup.rejected.select(
+            ["record_id", "reason", "detail", "kept_record_id"]
+        ).to_pylist():
             status[row["record_id"]] = (row["reason"], row["detail"], row["kept_record_id"])
     for record_id in candidates["record_id"].to_pylist():
         status.setdefault(record_id, (KEPT, None, None))
@@ -438,7 +449,9 @@ def build_rollouts(
         )
         status, clean = _sft_status(valid, checked, config, warehouse, executor)
         # Store the redacted conversation where the checks produced one.
-        redacted = dict(zip(clean["record_id"].to_pylist(), clean["messages"].to_pylist(), strict=True))
+        redacted = dict(
+            zip(clean["record_id"].to_pylist(), clean["messages"].to_pylist(), strict=True)
+        )
         rows = valid.to_pylist()
         for row in rows:
             row["messages"] = redacted.get(row["record_id"], row["messages"])
@@ -451,7 +464,7 @@ def build_rollouts(
         pairs, pairs_refused = SILVER_ROLLOUT_PAIRS.empty_table(), {}
     rejections = rejections.take(pc.sort_indices(rejections, [("record_id", "ascending")]))
     lineage = Lineage("rollouts", inputs, config.config_hash())
-    snapshot_ids = {
+    snapshot_ids: dict[str, int | None] = {
         ROLLOUT_REJECTIONS: warehouse.overwrite(ROLLOUT_REJECTIONS, rejections, lineage),
         ROLLOUTS: warehouse.overwrite(ROLLOUTS, rollouts, lineage),
         ROLLOUT_PAIRS: warehouse.overwrite(ROLLOUT_PAIRS, pairs, lineage),
@@ -472,7 +485,8 @@ def build_rollouts(
         reward_sources=dict(sorted(Counter(rollouts["reward_source"].to_pylist()).items())),
         reward_histogram=_histogram(rewards),
         rewards_by_checkpoint={
-            name: round(sum(values) / len(values), 4) for name, values in sorted(by_checkpoint.items())
+            name: round(sum(values) / len(values), 4)
+            for name, values in sorted(by_checkpoint.items())
         },
         snapshot_ids=snapshot_ids,
         inputs=inputs,

@@ -298,7 +298,9 @@ def _parse_rollout(record: dict[str, Any]) -> list[Message]:
     # Silver leaves rollouts to silver.rollouts (they need a reward and a verifier); this
     # reads one as the conversation it holds, for tools that parse any bronze payload.
     if "prompt" not in record:
-        raise malformed("rollout record has no 'prompt'; silver.rollouts takes it from gold.rl_prompts")
+        raise malformed(
+            "rollout record has no 'prompt'; silver.rollouts takes it from gold.rl_prompts"
+        )
     return _parse_prompt_completion(record)
 
 

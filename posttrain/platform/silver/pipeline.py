@@ -40,8 +40,8 @@ from posttrain.platform.decontam import (
 )
 from posttrain.platform.decontam.summary import ContaminationSummary
 from posttrain.platform.dedup import DedupConfig, DedupStats, PublishedIndex, deduplicate
-from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, rebatch
+from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, Lineage
 from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, TableName
 from posttrain.platform.silver.parse import ParseStep

@@ -233,7 +233,10 @@ def test_an_sft_rollout_that_duplicates_a_silver_conversation_is_refused(
 
     (row,) = _rows(prompts, TableName.SILVER_ROLLOUTS)
     assert row["sft_status"] == "exact_dup"
-    assert row["kept_record_id"] in prompts.column(TableName.SILVER_CONVERSATIONS, "record_id").to_pylist()
+    assert (
+        row["kept_record_id"]
+        in prompts.column(TableName.SILVER_CONVERSATIONS, "record_id").to_pylist()
+    )
 
 
 def test_dpo_pairs_join_rollouts_of_one_prompt_with_a_reward_gap(
@@ -252,7 +255,9 @@ def test_dpo_pairs_join_rollouts_of_one_prompt_with_a_reward_gap(
     )
     report = _build(prompts, dpo_min_gap=0.5)
 
-    lines = {row["record_id"]: line for line, row in _by_line(prompts, TableName.SILVER_ROLLOUTS).items()}
+    lines = {
+        row["record_id"]: line for line, row in _by_line(prompts, TableName.SILVER_ROLLOUTS).items()
+    }
     (pair,) = _rows(prompts, TableName.SILVER_ROLLOUT_PAIRS)
     assert (lines[pair["chosen_record_id"]], lines[pair["rejected_record_id"]]) == (1, 2)
     assert pair["margin"] == 1.0
@@ -287,9 +292,7 @@ def test_a_contaminated_rollout_is_never_a_side_of_a_pair(
     assert _rows(prompts, TableName.SILVER_ROLLOUT_PAIRS) == []
 
 
-def test_silver_leaves_rollouts_to_the_rollout_tables(
-    prompts: Warehouse, tmp_path: Path
-) -> None:
+def test_silver_leaves_rollouts_to_the_rollout_tables(prompts: Warehouse, tmp_path: Path) -> None:
     chat = tmp_path / "chat.jsonl"
     chat.write_text(json.dumps({"prompt": "What is 3 + 4?", "completion": "3 + 4 = 7."}) + "\n")
     ingest(prompts, [SourceSpec(path=chat, source="chats")])
@@ -310,7 +313,9 @@ def test_the_same_rollouts_give_the_same_tables(prompts: Warehouse, tmp_path: Pa
         [_rollout("math:mean", _answer(v, f"Try {v}"), reward=v / 100) for v in (64.25, 10, 50)],
     )
     _build(prompts)
-    first = {t: prompts.read(t) for t in (TableName.SILVER_ROLLOUTS, TableName.SILVER_ROLLOUT_PAIRS)}
+    first = {
+        t: prompts.read(t) for t in (TableName.SILVER_ROLLOUTS, TableName.SILVER_ROLLOUT_PAIRS)
+    }
     _build(prompts)
     for table, rows in first.items():
         assert prompts.read(table).equals(rows)
