@@ -29,6 +29,7 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
     groups = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups == {
         "bronze/records": "bronze",
+        "lineage/sources": "bronze",
         "eval/humaneval": "eval",
         "silver/conversations": "silver",
         "silver/rejections": "silver",
@@ -290,3 +291,29 @@ def test_the_ui_shows_every_tables_column_docs(tmp_path: Path) -> None:
         for name, spec in TABLES.items()
         if spec.namespace != "lineage"
     }
+
+
+def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
+    pools = {key.to_user_string(): asset.op.pool for asset in all_assets for key in asset.keys}
+    assert pools == {
+        "bronze/records": "posttrain-bronze",
+        "lineage/sources": "posttrain-bronze",
+        "eval/humaneval": "posttrain-eval",
+        "silver/conversations": "posttrain-silver",
+        "silver/rejections": "posttrain-silver",
+        "gold/sft": "posttrain-gold",
+        "gold/sft_packed": "posttrain-gold",
+        "gold/rl_prompts": "posttrain-gold",
+        "gold/rl_prompts_rejections": "posttrain-gold",
+    }
+
+
+def test_the_instance_serializes_pools_and_monitors_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSTTRAIN_DAGSTER_STORAGE", str(tmp_path))
+    with dg.DagsterInstance.from_config(str(REPO_ROOT)) as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.run_monitoring_enabled
+        # A run whose worker was killed with -9 is failed after this, not "started" forever.
+        assert 0 < instance.run_monitoring_max_runtime_seconds <= 24 * 3600

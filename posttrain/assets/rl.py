@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     check_result,
     integrity_check_results,
     integrity_check_specs,
@@ -47,6 +48,7 @@ class RlPromptsBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["gold"],
     specs=[
         table_spec(RL_PROMPTS, group="rl", deps=[SILVER, HUMANEVAL_TABLE]),
         table_spec(RL_REJECTIONS, group="rl", deps=[SILVER, HUMANEVAL_TABLE]),
@@ -83,6 +85,7 @@ def gold_rl_prompts(
         metadata=table_metadata(
             wh,
             RL_PROMPTS,
+            snapshot_id=report.snapshot_id,
             seconds=report.seconds,
             rows_processed=report.tasks + len(report.rejections),
             bytes_processed=0,
@@ -97,7 +100,7 @@ def gold_rl_prompts(
         ),
         check_results=[
             check_result(verified, asset=RL_PROMPTS, check_name="verifiers_pass_references"),
-            *integrity_check_results(wh, RL_PROMPTS),
+            *integrity_check_results(wh, RL_PROMPTS, report.snapshot_id),
         ],
     )
     rejections: dg.MaterializeResult = dg.MaterializeResult(
@@ -105,12 +108,13 @@ def gold_rl_prompts(
         metadata=table_metadata(
             wh,
             RL_REJECTIONS,
+            snapshot_id=report.rejections_snapshot_id,
             seconds=report.seconds,
             rows_processed=len(report.rejections),
             bytes_processed=0,
             extra={"reasons": dg.MetadataValue.json(reasons)},
         ),
-        check_results=integrity_check_results(wh, RL_REJECTIONS),
+        check_results=integrity_check_results(wh, RL_REJECTIONS, report.rejections_snapshot_id),
     )
     return prompts, rejections
 
@@ -181,10 +185,13 @@ def silver_rollouts(
         f"rejected {report.rejected_by_reason}"
     )
 
+    at = {**report.inputs, **report.snapshot_ids}  # what the run read and wrote
+
     def metadata(table: str, extra: dict[str, Any]) -> dict[str, Any]:
         return table_metadata(
             wh,
             table,
+            snapshot_id=report.snapshot_ids[table],
             seconds=report.seconds,
             rows_processed=report.rollouts_in,
             bytes_processed=0,
@@ -206,9 +213,11 @@ def silver_rollouts(
         ),
         check_results=[
             check_result(
-                checks.rollouts_conserved(wh), asset=ROLLOUTS, check_name="rollouts_conserved"
+                checks.rollouts_conserved(wh, at=at),
+                asset=ROLLOUTS,
+                check_name="rollouts_conserved",
             ),
-            *integrity_check_results(wh, ROLLOUTS),
+            *integrity_check_results(wh, ROLLOUTS, report.snapshot_ids[ROLLOUTS]),
         ],
     )
     rejections: dg.MaterializeResult = dg.MaterializeResult(
@@ -217,7 +226,9 @@ def silver_rollouts(
             ROLLOUT_REJECTIONS,
             {"rejected_by_reason": dg.MetadataValue.json(report.rejected_by_reason)},
         ),
-        check_results=integrity_check_results(wh, ROLLOUT_REJECTIONS),
+        check_results=integrity_check_results(
+            wh, ROLLOUT_REJECTIONS, report.snapshot_ids[ROLLOUT_REJECTIONS]
+        ),
     )
     pairs: dg.MaterializeResult = dg.MaterializeResult(
         asset_key=table_key(ROLLOUT_PAIRS),
@@ -229,6 +240,8 @@ def silver_rollouts(
                 "pairing_rule": settings.rule_name(),
             },
         ),
-        check_results=integrity_check_results(wh, ROLLOUT_PAIRS),
+        check_results=integrity_check_results(
+            wh, ROLLOUT_PAIRS, report.snapshot_ids[ROLLOUT_PAIRS]
+        ),
     )
     return rollouts, rejections, pairs

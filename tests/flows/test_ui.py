@@ -95,6 +95,7 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
     groups = {"/".join(node["assetKey"]["path"]): node["groupName"] for node in nodes}
     assert groups == {
         "bronze/records": "bronze",
+        "lineage/sources": "bronze",
         "eval/humaneval": "eval",
         "silver/conversations": "silver",
         "silver/rejections": "silver",

@@ -317,6 +317,7 @@ def _sft_status(
     config: RolloutConfig,
     warehouse: Warehouse,
     executor: Executor,
+    pinned: int | None = None,
 ) -> tuple[dict[str, tuple[str, str | None, str | None]], pa.Table]:
     """Per record: (status, detail, kept_record_id); and the clean (checked) rows."""
     status: dict[str, tuple[str, str | None, str | None]] = {}
@@ -328,12 +329,17 @@ def _sft_status(
         status[record_id] = (BELOW_THRESHOLD, f"reward below {config.sft_min_reward:g}", None)
     candidates = clean.filter(above)
     if candidates.num_rows:
+        silver_snapshot = warehouse.snapshot_id(CONVERSATIONS) if pinned is None else pinned
         published = (
             PublishedIndex.from_table(
-                warehouse.read(CONVERSATIONS, columns=("record_id", "exact_hash", "minhash")),
+                warehouse.read(
+                    CONVERSATIONS,
+                    columns=("record_id", "exact_hash", "minhash"),
+                    snapshot_id=silver_snapshot,
+                ),
                 config.silver.dedup,
             )
-            if warehouse.exists(CONVERSATIONS)
+            if silver_snapshot is not None
             else None
         )
         dedup = deduplicate(
@@ -447,7 +453,9 @@ def build_rollouts(
             executor,
             label="rollouts: quality, redact, decontaminate",
         )
-        status, clean = _sft_status(valid, checked, config, warehouse, executor)
+        status, clean = _sft_status(
+            valid, checked, config, warehouse, executor, inputs[CONVERSATIONS]
+        )
         # Store the redacted conversation where the checks produced one.
         redacted = dict(
             zip(clean["record_id"].to_pylist(), clean["messages"].to_pylist(), strict=True)

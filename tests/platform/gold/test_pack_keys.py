@@ -101,7 +101,7 @@ def test_repacking_with_an_existing_key_writes_no_snapshot(warehouse: Warehouse)
 
     again = build_gold_packed(warehouse, _config(), InProcessExecutor())
 
-    assert again.reused
+    assert again.skipped
     assert again.snapshot_id == first.snapshot_id
     assert again.pack_key == first.pack_key
     assert again.stats == first.stats
@@ -118,7 +118,7 @@ def test_a_new_gold_sft_snapshot_repacks_the_same_key_in_place(
 
     again = build_gold_packed(warehouse, _config(), InProcessExecutor())
 
-    assert not again.reused and again.snapshot_id != first.snapshot_id
+    assert not again.skipped and again.snapshot_id != first.snapshot_id
     assert again.stats.examples == 9
     assert checks.packs_cover_records(warehouse, pack_key=again.pack_key).passed
     # The other base model's packing is untouched (it still packs the older gold.sft).
