@@ -14,7 +14,7 @@ import pytest
 from posttrain.assets._support import table_key
 from posttrain.definitions import all_assets, defs
 from posttrain.platform.evals import benchmark_tables
-from posttrain.platform.schemas import TABLES, column_doc
+from posttrain.platform.schemas import TABLES, TableName, column_doc
 from posttrain.platform.settings import ExecutorSettings, WarehouseSettings
 from posttrain.platform.warehouse import Warehouse
 
@@ -285,11 +285,11 @@ def test_the_ui_shows_every_tables_column_docs(tmp_path: Path) -> None:
         shown[".".join(node["assetKey"]["path"])] = {
             column["name"]: column["description"] for column in entry["schema"]["columns"]
         }
-    # lineage.* tables are bookkeeping written beside an asset's table, not assets.
+    # lineage.pack_keys is bookkeeping of gold/sft_packed (one row per packing), not an asset.
     assert shown == {
         name: {field.name: column_doc(field) for field in spec.schema}
         for name, spec in TABLES.items()
-        if spec.namespace != "lineage"
+        if name != TableName.LINEAGE_PACK_KEYS
     }
 
 
@@ -305,6 +305,9 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
         "gold/sft_packed": "posttrain-gold",
         "gold/rl_prompts": "posttrain-gold",
         "gold/rl_prompts_rejections": "posttrain-gold",
+        "silver/rollouts": "posttrain-silver",
+        "silver/rollout_rejections": "posttrain-silver",
+        "silver/rollout_pairs": "posttrain-silver",
     }
 
 

@@ -150,6 +150,7 @@ _ROLLOUT_INPUTS = [BRONZE, RL_PROMPTS, SILVER, *benchmark_tables()]
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["silver"],
     specs=[
         table_spec(ROLLOUTS, group="rl", deps=_ROLLOUT_INPUTS),
         table_spec(ROLLOUT_REJECTIONS, group="rl", deps=_ROLLOUT_INPUTS),

@@ -97,7 +97,9 @@ def build_gold_sft(warehouse: Warehouse) -> GoldSftReport:
     """
     started = time.monotonic()
     silver_snapshot, rollouts_snapshot, sft_snapshot = warehouse.pin(SILVER, ROLLOUTS, SFT).values()
-    inputs: dict[str, int | None] = {SILVER: silver_snapshot, ROLLOUTS: rollouts_snapshot}
+    inputs: dict[str, int | None] = {SILVER: silver_snapshot}
+    if rollouts_snapshot is not None:  # a warehouse without rollouts records silver alone
+        inputs[ROLLOUTS] = rollouts_snapshot
     current = _built_from(warehouse, SFT, inputs)
     if current is not None:
         rows = warehouse.info(SFT, current).rows
