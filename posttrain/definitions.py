@@ -12,7 +12,7 @@ import dagster as dg
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
-from posttrain.assets.rl import gold_rl_prompts
+from posttrain.assets.rl import gold_rl_prompts, silver_rollouts
 from posttrain.assets.silver import silver_tables
 from posttrain.assets.versions import corpus_versions
 from posttrain.jobs import jobs, sensors
@@ -25,6 +25,7 @@ all_assets = [
     gold_sft,
     gold_sft_packed,
     gold_rl_prompts,
+    silver_rollouts,
 ]
 
 defs = dg.Definitions(

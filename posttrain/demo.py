@@ -1,8 +1,9 @@
 """``make demo``: materialize the whole asset graph on the shipped sample data.
 
-Runs the ``sft_pipeline`` job in this process against the Dagster instance configured by
-the root ``dagster.yaml`` (so the run, its metadata and check results show up in the UI
-afterwards), then prints what was built and where to look.
+Runs the ``sft_pipeline``, ``rl_pipeline`` and ``gold_pipeline`` jobs in this process
+against the Dagster instance configured by the root ``dagster.yaml`` (so the runs, their
+metadata and check results show up in the UI afterwards), then prints what was built and
+where to look.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ def main() -> int:
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
     console.rule("posttrain demo: materializing bronze → silver → gold → RL prompts")
-    # The RL corpus reads silver and the eval tables, so its job runs once they are built.
+    # The RL corpus reads silver and the eval tables, so its job runs once they are built;
+    # then gold again, to take the rollouts that rejection sampling kept.
     run_ids = []
-    for job in ("sft_pipeline", "rl_pipeline"):
+    for job in ("sft_pipeline", "rl_pipeline", "gold_pipeline"):
         result = defs.resolve_job_def(job).execute_in_process(
             instance=instance,
             raise_on_error=False,
@@ -70,6 +72,8 @@ def main() -> int:
         "  .venv/bin/posttrain tables               every table, rows, snapshot, size\n"
         "  .venv/bin/posttrain show silver.rejections --where \"reason = 'near_dup'\"\n"
         '  .venv/bin/posttrain query "select source, count(*) from gold.sft group by 1"\n'
+        "  .venv/bin/posttrain query "
+        '"select sft_status, count(*) from silver.rollouts group by 1"\n'
         "  .venv/bin/posttrain verify --prompt-id humaneval:HumanEval/0 --completion FILE\n",
         highlight=False,
     )

@@ -14,7 +14,7 @@ import pytest
 from posttrain.assets._support import table_key
 from posttrain.definitions import all_assets, defs
 from posttrain.platform.evals import benchmark_tables
-from posttrain.platform.schemas import TABLES, column_doc
+from posttrain.platform.schemas import TABLES, TableName, column_doc
 from posttrain.platform.settings import ExecutorSettings, WarehouseSettings
 from posttrain.platform.warehouse import Warehouse
 
@@ -43,6 +43,9 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "gold/rl_prompts": "rl",
         "gold/rl_prompts_rejections": "rl",
         "lineage/corpus_versions": "versions",
+        "silver/rollouts": "rl",
+        "silver/rollout_rejections": "rl",
+        "silver/rollout_pairs": "rl",
     }
 
 
@@ -52,9 +55,12 @@ def test_layers_depend_on_the_layer_below() -> None:
         for spec in defs.resolve_all_asset_specs()
     }
     assert deps["silver/conversations"] == {"bronze/records", "eval/humaneval"}
-    assert deps["gold/sft"] == {"silver/conversations"}
+    assert deps["gold/sft"] == {"silver/conversations", "silver/rollouts"}
     assert deps["gold/sft_packed"] == {"gold/sft"}
     assert deps["gold/rl_prompts"] == {"silver/conversations", "eval/humaneval"}
+    rollout_inputs = {"bronze/records", "gold/rl_prompts", "silver/conversations", "eval/humaneval"}
+    for table in ("silver/rollouts", "silver/rollout_rejections", "silver/rollout_pairs"):
+        assert deps[table] == rollout_inputs
 
 
 def test_silver_depends_on_every_registered_benchmark() -> None:
@@ -106,6 +112,9 @@ def test_every_asset_has_blocking_checks() -> None:
     assert {"verifiers_pass_references", "prompt_id_unique", "schema_matches"} <= blocking[
         "gold/rl_prompts"
     ]
+    assert {"rollouts_conserved", "record_id_unique"} <= blocking["silver/rollouts"]
+    assert "pair_id_unique" in blocking["silver/rollout_pairs"]
+    assert "pack_key_pack_id_unique" in blocking["gold/sft_packed"]
 
 
 def _job_assets(name: str) -> set[str]:
@@ -115,8 +124,15 @@ def _job_assets(name: str) -> set[str]:
 
 def test_the_pipeline_jobs_select_every_asset() -> None:
     rl = _job_assets("rl_pipeline")
-    assert rl == {"gold/rl_prompts", "gold/rl_prompts_rejections"}
+    assert rl == {
+        "gold/rl_prompts",
+        "gold/rl_prompts_rejections",
+        "silver/rollouts",
+        "silver/rollout_rejections",
+        "silver/rollout_pairs",
+    }
     assert _job_assets("sft_pipeline") == _asset_keys() - rl
+    assert _job_assets("gold_pipeline") == {"gold/sft", "gold/sft_packed"}
 
 
 def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:
@@ -275,9 +291,11 @@ def test_the_ui_shows_every_tables_column_docs(tmp_path: Path) -> None:
         shown[".".join(node["assetKey"]["path"])] = {
             column["name"]: column["description"] for column in entry["schema"]["columns"]
         }
+    # lineage.pack_keys is bookkeeping of gold/sft_packed (one row per packing), not an asset.
     assert shown == {
         name: {field.name: column_doc(field) for field in spec.schema}
         for name, spec in TABLES.items()
+        if name != TableName.LINEAGE_PACK_KEYS
     }
 
 
@@ -305,6 +323,9 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
         "gold/sft_packed": "posttrain-gold",
         "gold/rl_prompts": "posttrain-gold",
         "gold/rl_prompts_rejections": "posttrain-gold",
+        "silver/rollouts": "posttrain-silver",
+        "silver/rollout_rejections": "posttrain-silver",
+        "silver/rollout_pairs": "posttrain-silver",
     }
 
 

@@ -140,7 +140,7 @@ def check_result(
 def integrity_check_specs(spec: TableSpec | str) -> list[dg.AssetCheckSpec]:
     """The blocking checks every table has: its key is unique, its schema is as declared."""
     table = _table(spec)
-    (key,) = table.key
+    key = "_".join(table.key)
     return [
         dg.AssetCheckSpec(f"{key}_unique", asset=table_key(table.name), blocking=True),
         dg.AssetCheckSpec("schema_matches", asset=table_key(table.name), blocking=True),
@@ -152,11 +152,11 @@ def integrity_check_results(
 ) -> list[dg.AssetCheckResult]:
     """Results for :func:`integrity_check_specs`, read from the snapshot the run wrote."""
     table = _table(spec)
-    (key,) = table.key
+    key = "_".join(table.key)
     at = {table.name: snapshot_id}
     return [
         check_result(
-            checks.keys_unique(warehouse, table.name, key, at=at),
+            checks.keys_unique(warehouse, table.name, at=at),
             asset=table.name,
             check_name=f"{key}_unique",
         ),

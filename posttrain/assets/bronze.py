@@ -33,6 +33,16 @@ class IngestSourcesConfig(dg.Config):
         default="data/sources.yaml",
         description="Sources YAML, relative to the project root unless absolute.",
     )
+    rollouts_file: str = Field(
+        default="data/rollouts.yaml",
+        description="Sources YAML of RL rollouts ingested beside them (bronze format "
+        "rollout, read by silver/rollouts); empty for none.",
+    )
+
+
+def _project_path(name: str) -> Path:
+    path = Path(name)
+    return path if path.is_absolute() else project_root() / path
 
 
 def _files_table(report: IngestReport) -> str:
@@ -64,10 +74,12 @@ def bronze_records(
     All files are checked (readable, known chat format) before the first write, so a bad
     file fails the run with its name and line and leaves bronze untouched.
     """
-    sources_path = Path(config.sources_file)
-    if not sources_path.is_absolute():
-        sources_path = project_root() / sources_path
-    specs = load_sources(sources_path)
+    specs = [
+        spec
+        for name in (config.sources_file, config.rollouts_file)
+        if name
+        for spec in load_sources(_project_path(name))
+    ]
     wh = warehouse.open()
     input_bytes = sum(path.stat().st_size for spec in specs for path in spec.files())
     report = ingest(wh, specs, progress=LogProgress(context.log.info))

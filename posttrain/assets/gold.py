@@ -15,6 +15,7 @@ from posttrain.assets._support import (
 from posttrain.platform import checks
 from posttrain.platform.decontam import DecontamConfig
 from posttrain.platform.gold.build import (
+    ROLLOUTS,
     SFT,
     SFT_PACKED,
     SILVER,
@@ -23,6 +24,7 @@ from posttrain.platform.gold.build import (
     build_gold_sft,
 )
 from posttrain.platform.gold.packing import PackConfig
+from posttrain.platform.lineage import inputs_from_summary
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
 
@@ -37,13 +39,13 @@ class GoldSftBuildConfig(dg.Config):
 
 @dg.multi_asset(
     pool=WRITER_POOLS["gold"],
-    specs=[table_spec(SFT, group="gold", deps=[SILVER])],
+    specs=[table_spec(SFT, group="gold", deps=[SILVER, ROLLOUTS])],
     check_specs=[
         dg.AssetCheckSpec(
             "rows_match_silver",
             asset=table_key(SFT),
             blocking=True,
-            description="gold.sft holds exactly the records of silver.conversations",
+            description="gold.sft holds exactly silver.conversations and the kept rollouts",
         ),
         dg.AssetCheckSpec(
             "contamination_within_bounds",
@@ -59,6 +61,8 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
     wh = warehouse.open()
     report = build_gold_sft(wh)
     at: dict[str, int | None] = {SILVER: report.silver_snapshot_id, SFT: report.snapshot_id}
+    # The silver.rollouts snapshot gold.sft took its kept rollouts from, as it recorded it.
+    at[ROLLOUTS] = inputs_from_summary(wh.snapshot_summary(SFT, report.snapshot_id)).get(ROLLOUTS)
     # Re-check with the n-gram settings silver decontaminated with, not the defaults.
     silver_decontam = DecontamConfig.recorded(
         wh.snapshot_summary(SILVER, report.silver_snapshot_id)
@@ -78,11 +82,7 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
             bytes_processed=report.input_bytes,
         ),
         check_results=[
-            check_result(
-                checks.same_records(wh, SILVER, SFT, at=at),
-                asset=SFT,
-                check_name="rows_match_silver",
-            ),
+            check_result(checks.sft_records(wh, at=at), asset=SFT, check_name="rows_match_silver"),
             check_result(contamination, asset=SFT, check_name="contamination_within_bounds"),
             *integrity_check_results(wh, SFT, report.snapshot_id),
         ],
@@ -124,6 +124,8 @@ def gold_sft_packed(
     wh = warehouse.open()
     report = build_gold_packed(wh, gold_config, ray.executor_for(context))
     stats = report.stats
+    if report.skipped:
+        context.log.info(f"packing {report.pack_key} already holds this gold.sft snapshot")
     context.log.info(
         f"packed {stats.examples:,} conversations into {stats.packs:,} sequences of "
         f"{stats.seq_length} tokens, efficiency {stats.efficiency:.2%}"
@@ -147,6 +149,8 @@ def gold_sft_packed(
                 "tokens": stats.tokens,
                 "tokens_per_s": round(stats.tokens / max(report.seconds, 1e-9), 1),
                 "tokenizer": gold_config.tokenize.tokenizer,
+                "pack_key": report.pack_key,
+                "reused_existing_packing": report.skipped,
                 "refused_by_tokenizer": dg.MetadataValue.json(report.refused),
                 "truncated_by_tokenizer": report.truncated,
                 **{f"packing/{k}": v for k, v in stats.as_metadata().items()},
@@ -154,12 +158,14 @@ def gold_sft_packed(
         ),
         check_results=[
             check_result(
-                checks.packs_cover_records(wh, report.dropped_record_ids, at=at),
+                checks.packs_cover_records(
+                    wh, report.dropped_record_ids, at=at, pack_key=report.pack_key
+                ),
                 asset=SFT_PACKED,
                 check_name="every_record_packed_once",
             ),
             check_result(
-                checks.packs_fit(wh, config.seq_length, at=at),
+                checks.packs_fit(wh, config.seq_length, at=at, pack_key=report.pack_key),
                 asset=SFT_PACKED,
                 check_name="packs_fit_seq_length",
             ),

@@ -1,4 +1,7 @@
-"""``gold/rl_prompts``: RL tasks with verifiers proven on their references."""
+"""``gold/rl_prompts``: RL tasks with verifiers proven on their references; ``silver/rollouts``:
+RL rollouts that re-enter as SFT rows (reward threshold) and DPO pairs (reward gap)."""
+
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -12,6 +15,8 @@ from posttrain.assets._support import (
     table_metadata,
     table_spec,
 )
+from posttrain.platform import checks
+from posttrain.platform.evals import benchmark_tables
 from posttrain.platform.rl.build import (
     HUMANEVAL_TABLE,
     RL_PROMPTS,
@@ -21,7 +26,15 @@ from posttrain.platform.rl.build import (
     build_rl_prompts,
 )
 from posttrain.platform.rl.checks import references_pass
-from posttrain.resources import WarehouseResource
+from posttrain.platform.rl.rollouts import (
+    BRONZE,
+    ROLLOUT_PAIRS,
+    ROLLOUT_REJECTIONS,
+    ROLLOUTS,
+    RolloutConfig,
+    build_rollouts,
+)
+from posttrain.resources import RayResource, WarehouseResource
 
 
 class RlPromptsBuildConfig(dg.Config):
@@ -104,3 +117,132 @@ def gold_rl_prompts(
         check_results=integrity_check_results(wh, RL_REJECTIONS, report.rejections_snapshot_id),
     )
     return prompts, rejections
+
+
+class RolloutsBuildConfig(dg.Config):
+    """Rejection sampling and pairing thresholds (recorded in the snapshots' config hash)."""
+
+    sft_min_reward: float = Field(
+        default=RolloutConfig().sft_min_reward,
+        description="Rollouts with at least this reward become SFT rows (rejection sampling).",
+    )
+    dpo_min_gap: float = Field(
+        default=RolloutConfig().dpo_min_gap,
+        description="Two rollouts of one prompt whose rewards differ by this much make a pair.",
+    )
+    pairing_rule: str = Field(
+        default=RolloutConfig().pairing_rule,
+        description="best_vs_worst (one pair per prompt) or all_pairs.",
+    )
+
+    def rollout_config(self) -> RolloutConfig:
+        """The platform config; a bad value fails here, before anything is written."""
+        return RolloutConfig.model_validate(
+            {
+                "sft_min_reward": self.sft_min_reward,
+                "dpo_min_gap": self.dpo_min_gap,
+                "pairing_rule": self.pairing_rule,
+            }
+        )
+
+
+_ROLLOUT_INPUTS = [BRONZE, RL_PROMPTS, SILVER, *benchmark_tables()]
+
+
+@dg.multi_asset(
+    pool=WRITER_POOLS["silver"],
+    specs=[
+        table_spec(ROLLOUTS, group="rl", deps=_ROLLOUT_INPUTS),
+        table_spec(ROLLOUT_REJECTIONS, group="rl", deps=_ROLLOUT_INPUTS),
+        table_spec(ROLLOUT_PAIRS, group="rl", deps=_ROLLOUT_INPUTS),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "rollouts_conserved",
+            asset=table_key(ROLLOUTS),
+            blocking=True,
+            description="bronze rollouts = silver.rollouts + silver.rollout_rejections",
+        ),
+        *integrity_check_specs(ROLLOUTS),
+        *integrity_check_specs(ROLLOUT_REJECTIONS),
+        *integrity_check_specs(ROLLOUT_PAIRS),
+    ],
+)
+def silver_rollouts(
+    context: dg.AssetExecutionContext,
+    config: RolloutsBuildConfig,
+    warehouse: WarehouseResource,
+    ray: RayResource,
+) -> tuple[dg.MaterializeResult, dg.MaterializeResult, dg.MaterializeResult]:
+    """RL rollouts re-enter: each bronze rollout scored (given reward or its prompt's
+    verifier), rejection-sampled into SFT rows for gold.sft above a reward threshold, and
+    paired by reward gap into DPO pairs; bad rollouts are rejections with a reason."""
+    settings = config.rollout_config()
+    wh = warehouse.open()
+    report = build_rollouts(wh, settings, ray.executor_for(context))
+    context.log.info(
+        f"rollouts: {report.rollouts_in:,} in, {report.valid:,} scored, "
+        f"{report.sft_rows:,} SFT rows, {report.pairs:,} pairs, "
+        f"rejected {report.rejected_by_reason}"
+    )
+
+    at = {**report.inputs, **report.snapshot_ids}  # what the run read and wrote
+
+    def metadata(table: str, extra: dict[str, Any]) -> dict[str, Any]:
+        return table_metadata(
+            wh,
+            table,
+            snapshot_id=report.snapshot_ids[table],
+            seconds=report.seconds,
+            rows_processed=report.rollouts_in,
+            bytes_processed=0,
+            extra={"config_hash": settings.config_hash(), **extra},
+        )
+
+    rollouts: dg.MaterializeResult = dg.MaterializeResult(
+        asset_key=table_key(ROLLOUTS),
+        metadata=metadata(
+            ROLLOUTS,
+            {
+                "reward_histogram": dg.MetadataValue.json(report.reward_histogram),
+                "reward_sources": dg.MetadataValue.json(report.reward_sources),
+                "mean_reward_by_checkpoint": dg.MetadataValue.json(report.rewards_by_checkpoint),
+                "sft_rows_derived": report.sft_rows,
+                "sft_status": dg.MetadataValue.json(report.sft_status),
+                "sft_min_reward": settings.sft_min_reward,
+            },
+        ),
+        check_results=[
+            check_result(
+                checks.rollouts_conserved(wh, at=at),
+                asset=ROLLOUTS,
+                check_name="rollouts_conserved",
+            ),
+            *integrity_check_results(wh, ROLLOUTS, report.snapshot_ids[ROLLOUTS]),
+        ],
+    )
+    rejections: dg.MaterializeResult = dg.MaterializeResult(
+        asset_key=table_key(ROLLOUT_REJECTIONS),
+        metadata=metadata(
+            ROLLOUT_REJECTIONS,
+            {"rejected_by_reason": dg.MetadataValue.json(report.rejected_by_reason)},
+        ),
+        check_results=integrity_check_results(
+            wh, ROLLOUT_REJECTIONS, report.snapshot_ids[ROLLOUT_REJECTIONS]
+        ),
+    )
+    pairs: dg.MaterializeResult = dg.MaterializeResult(
+        asset_key=table_key(ROLLOUT_PAIRS),
+        metadata=metadata(
+            ROLLOUT_PAIRS,
+            {
+                "pairs_derived": report.pairs,
+                "pairs_refused": dg.MetadataValue.json(report.pairs_refused),
+                "pairing_rule": settings.rule_name(),
+            },
+        ),
+        check_results=integrity_check_results(
+            wh, ROLLOUT_PAIRS, report.snapshot_ids[ROLLOUT_PAIRS]
+        ),
+    )
+    return rollouts, rejections, pairs

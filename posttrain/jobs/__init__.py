@@ -13,16 +13,26 @@ sft_pipeline = dg.define_asset_job(
     description="Ingest the configured sources and rebuild silver and the gold SFT corpora.",
 )
 
-# The RL corpus: gold.rl_prompts from the eval and silver tables already materialized.
+# The RL corpus: gold.rl_prompts from the eval and silver tables already materialized, and
+# the rollouts that re-enter (scored, rejection-sampled, paired).
 rl_pipeline = dg.define_asset_job(
     name="rl_pipeline",
     selection=dg.AssetSelection.groups("rl"),
-    description="Rebuild gold.rl_prompts and prove every verifier on its reference.",
+    description="Rebuild gold.rl_prompts (every verifier proven on its reference) and the "
+    "rollout tables: scored rollouts, their rejections, DPO pairs.",
+)
+
+# Gold again, once the rollouts are scored: gold.sft takes the rollouts rejection sampling kept.
+gold_pipeline = dg.define_asset_job(
+    name="gold_pipeline",
+    selection=dg.AssetSelection.groups("gold"),
+    description="Rebuild gold.sft (silver + kept rollouts) and its packing for the tokenizer.",
 )
 
 jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     sft_pipeline,
     rl_pipeline,
+    gold_pipeline,
     corpus_version_job,
 ]
 sensors: list[dg.SensorDefinition] = [corpus_versions_sensor]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 
 from posttrain.platform.decontam import (
     DecontamConfig,
@@ -66,6 +68,36 @@ def _read(
     return warehouse.read(name, columns=columns, snapshot_id=snapshot_id)
 
 
+def _pinned(warehouse: Warehouse, name: str, at: Snapshots | None) -> int | None:
+    """The snapshot of ``name`` to read: pinned in ``at`` when listed there, else current."""
+    if at is not None and name in at:
+        return at[name]
+    return warehouse.snapshot_id(name)
+
+
+def _filtered(
+    warehouse: Warehouse,
+    name: str,
+    columns: tuple[str, ...],
+    row_filter: BooleanExpression,
+    at: Snapshots | None,
+) -> pa.Table:
+    """``columns`` of the rows of ``name`` matching ``row_filter`` at its pinned snapshot."""
+    snapshot_id = _pinned(warehouse, name, at)
+    if snapshot_id is None or not warehouse.exists(name):
+        return TABLES[name].schema.empty_table().select(list(columns))
+    return warehouse.read(name, columns=columns, row_filter=row_filter, snapshot_id=snapshot_id)
+
+
+def _composite(
+    warehouse: Warehouse, name: str, columns: tuple[str, ...], at: Snapshots | None
+) -> pa.Array:
+    """Each row's key columns joined with "/" (a key of several columns as one string)."""
+    table = _filtered(warehouse, name, columns, AlwaysTrue(), at)
+    parts = [pc.cast(table[column], pa.string()) for column in columns]
+    return pc.binary_join_element_wise(*parts, "/", null_handling="replace").combine_chunks()
+
+
 def _sample(values: pa.Array, limit: int = 5) -> str:
     return ", ".join(str(v) for v in values.slice(0, limit).to_pylist())
 
@@ -73,10 +105,16 @@ def _sample(values: pa.Array, limit: int = 5) -> str:
 def keys_unique(
     warehouse: Warehouse, name: str, key: str | None = None, *, at: Snapshots | None = None
 ) -> CheckOutcome:
-    """Every ``key`` value of ``name`` occurs once (default: the key in its TableSpec)."""
-    if key is None:
-        (key,) = TABLES[name].key
-    values = _ids(warehouse, name, key, at)
+    """Every ``key`` value of ``name`` occurs once (default: the key in its TableSpec; a
+    key of several columns is checked as their combination)."""
+    if key is None and len(TABLES[name].key) > 1:
+        columns = TABLES[name].key
+        key = "+".join(columns)
+        values = _composite(warehouse, name, columns, at)
+    else:
+        if key is None:
+            (key,) = TABLES[name].key
+        values = _ids(warehouse, name, key, at)
     distinct = pc.count_distinct(values).as_py() if len(values) else 0
     duplicates = len(values) - distinct
     if duplicates == 0:
@@ -145,8 +183,9 @@ def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
 
 
 def rows_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> CheckOutcome:
-    """Every bronze record is in exactly one of silver.conversations and silver.rejections."""
-    bronze = _ids(warehouse, TableName.BRONZE_RECORDS, at=at)
+    """Every bronze record is in exactly one of silver.conversations and silver.rejections
+    (rollouts excepted: :func:`rollouts_conserved` accounts for them)."""
+    bronze = _bronze_ids(warehouse, rollouts=False, at=at)
     kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS, at=at)
     rejected = _ids(warehouse, TableName.SILVER_REJECTIONS, at=at)
     accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept
@@ -176,6 +215,51 @@ def rows_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> Chec
     return CheckOutcome(
         True,
         f"bronze {len(bronze):,} = silver {len(kept):,} + rejections {len(rejected):,}",
+        figures,
+    )
+
+
+def _bronze_ids(warehouse: Warehouse, *, rollouts: bool, at: Snapshots | None) -> pa.Array:
+    """Bronze record ids of rollouts (``rollouts=True``) or of every other record."""
+    rows = _read(warehouse, TableName.BRONZE_RECORDS, ("record_id", "format"), at)
+    rollout = pc.fill_null(pc.equal(rows["format"], "rollout"), False)
+    chosen = rows.filter(rollout if rollouts else pc.invert(rollout))["record_id"]
+    return chosen.combine_chunks().cast(pa.large_string())
+
+
+def rollouts_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> CheckOutcome:
+    """Every bronze rollout is in exactly one of silver.rollouts and silver.rollout_rejections."""
+    bronze = _bronze_ids(warehouse, rollouts=True, at=at)
+    kept = _ids(warehouse, TableName.SILVER_ROLLOUTS, at=at)
+    rejected = _ids(warehouse, TableName.SILVER_ROLLOUT_REJECTIONS, at=at)
+    accounted = pa.concat_arrays([kept, rejected])
+    figures: dict[str, MetadataValue] = {
+        "bronze_rollouts": len(bronze),
+        "rollouts": len(kept),
+        "rejected": len(rejected),
+    }
+    missing = pc.filter(bronze, pc.invert(pc.is_in(bronze, value_set=accounted)))
+    unknown = pc.filter(accounted, pc.invert(pc.is_in(accounted, value_set=bronze)))
+    problems = []
+    if len(missing):
+        problems.append(
+            f"{len(missing):,} bronze rollouts in neither table, e.g. {_sample(missing)}"
+        )
+    if len(unknown):
+        problems.append(f"{len(unknown):,} rows not bronze rollouts, e.g. {_sample(unknown)}")
+    if len(bronze) != len(accounted):
+        problems.append(
+            f"bronze {len(bronze):,} != rollouts {len(kept):,} + rejections {len(rejected):,}"
+        )
+    if problems:
+        return _failed(
+            "; ".join(problems),
+            figures,
+            f"to rebuild them, run `{rematerialize_command(TableName.SILVER_ROLLOUTS)}`",
+        )
+    return CheckOutcome(
+        True,
+        f"bronze rollouts {len(bronze):,} = rollouts {len(kept):,} + rejections {len(rejected):,}",
         figures,
     )
 
@@ -228,11 +312,33 @@ def share_at_least(what: str, share: float, floor: float) -> CheckOutcome:
     )
 
 
+def sft_records(warehouse: Warehouse, *, at: Snapshots | None = None) -> CheckOutcome:
+    """``gold.sft`` holds exactly the silver conversations and the rollouts that rejection
+    sampling kept (``silver.rollouts`` with ``sft_status = kept``)."""
+    kept = EqualTo(term=Reference("sft_status"), value=literal("kept"))
+    rollouts = _filtered(warehouse, TableName.SILVER_ROLLOUTS, ("record_id",), kept, at)
+    return same_records(
+        warehouse,
+        TableName.SILVER_CONVERSATIONS,
+        TableName.GOLD_SFT,
+        at=at,
+        also=rollouts["record_id"].combine_chunks().cast(pa.large_string()),
+    )
+
+
 def same_records(
-    warehouse: Warehouse, upstream: str, downstream: str, *, at: Snapshots | None = None
+    warehouse: Warehouse,
+    upstream: str,
+    downstream: str,
+    *,
+    at: Snapshots | None = None,
+    also: pa.Array | None = None,
 ) -> CheckOutcome:
-    """``downstream`` holds exactly the records of ``upstream`` (no row lost or invented)."""
+    """``downstream`` holds exactly the records of ``upstream`` and ``also`` (no row lost
+    or invented)."""
     up = _ids(warehouse, upstream, at=at)
+    if also is not None and len(also):
+        up = pa.concat_arrays([up, also])
     down = _ids(warehouse, downstream, at=at)
     lost = pc.filter(up, pc.invert(pc.is_in(up, value_set=down)))
     invented = pc.filter(down, pc.invert(pc.is_in(down, value_set=up)))
@@ -250,12 +356,25 @@ def same_records(
     return CheckOutcome(True, f"{downstream} holds the {len(up):,} records of {upstream}", figures)
 
 
+def _packing_filter(pack_key: str | None) -> BooleanExpression:
+    if pack_key is None:
+        return AlwaysTrue()
+    return EqualTo(term=Reference("pack_key"), value=literal(pack_key))
+
+
 def packs_cover_records(
-    warehouse: Warehouse, dropped: list[str] | None = None, *, at: Snapshots | None = None
+    warehouse: Warehouse,
+    dropped: list[str] | None = None,
+    *,
+    at: Snapshots | None = None,
+    pack_key: str | None = None,
 ) -> CheckOutcome:
-    """Every ``gold.sft`` record is in exactly one pack, or was dropped for a stated reason."""
+    """Every ``gold.sft`` record is in exactly one pack (of the packing ``pack_key``, when
+    given), or was dropped for a stated reason."""
     records = _ids(warehouse, TableName.GOLD_SFT, at=at)
-    packed = _read(warehouse, TableName.GOLD_SFT_PACKED, ("record_ids",), at)
+    packed = _filtered(
+        warehouse, TableName.GOLD_SFT_PACKED, ("record_ids",), _packing_filter(pack_key), at
+    )
     placed = (
         pc.list_flatten(packed["record_ids"]).combine_chunks()
         if packed.num_rows
@@ -291,11 +410,20 @@ def packs_cover_records(
 
 
 def packs_fit(
-    warehouse: Warehouse, seq_length: int, *, at: Snapshots | None = None
+    warehouse: Warehouse,
+    seq_length: int,
+    *,
+    at: Snapshots | None = None,
+    pack_key: str | None = None,
 ) -> CheckOutcome:
-    """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens."""
-    packed = _read(
-        warehouse, TableName.GOLD_SFT_PACKED, ("input_ids", "assistant_masks", "seq_lengths"), at
+    """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens
+    (the packs of ``pack_key`` when given, else all)."""
+    packed = _filtered(
+        warehouse,
+        TableName.GOLD_SFT_PACKED,
+        ("input_ids", "assistant_masks", "seq_lengths"),
+        _packing_filter(pack_key),
+        at,
     )
     if packed.num_rows == 0:
         return CheckOutcome(True, "no packs", {"packs": 0})

@@ -55,7 +55,11 @@ PROVENANCE_FIELDS = [
     _optional("workspace", pa.string(), "Team or project the record belongs to."),
     _optional("license", pa.string(), "License of the source, e.g. CC-BY-4.0."),
     _optional("batch_id", pa.string(), "The ingest call that brought the record in."),
-    _optional("format", pa.string(), "Chat format: openai, sharegpt, alpaca, prompt_completion."),
+    _optional(
+        "format",
+        pa.string(),
+        "Chat format: openai, sharegpt, alpaca, prompt_completion, or rollout.",
+    ),
 ]
 
 BRONZE_RECORDS = pa.schema(
@@ -117,6 +121,10 @@ class RejectionReason(StrEnum):
     NEAR_DUP = "near_dup"
     CONTAMINATED = "contaminated"
     STAGE_ERROR = "stage_error"  # a silver or gold stage raised on this record
+    # Rollouts (silver.rollout_rejections):
+    MISSING_FIELD = "missing_field"  # no prompt_id, completion or checkpoint
+    INVALID_REWARD = "invalid_reward"  # a reward that is not a finite number
+    UNKNOWN_PROMPT = "unknown_prompt"  # a prompt id that gold.rl_prompts does not hold
 
 
 SILVER_REJECTIONS = pa.schema(
@@ -126,7 +134,8 @@ SILVER_REJECTIONS = pa.schema(
             "reason",
             pa.string(),
             "malformed, empty, too_short, too_long, invalid_roles, "
-            "exact_dup, near_dup, contaminated or stage_error.",
+            "exact_dup, near_dup, contaminated or stage_error; rollouts also "
+            "missing_field, invalid_reward or unknown_prompt.",
         ),
         _optional("detail", pa.string(), "What exactly was wrong, for a person to read."),
         _optional("kept_record_id", pa.string(), "Duplicates: the kept record it matched."),
@@ -148,18 +157,91 @@ GOLD_SFT = pa.schema(
         _optional("source", pa.string(), "Source name given at ingest."),
         _optional("workspace", pa.string(), "Team or project the record belongs to."),
         _optional("license", pa.string(), "License of the source."),
+        _optional(
+            "checkpoint", pa.string(), "Rollouts: the policy checkpoint that wrote the answer."
+        ),
     ]
 )
 
-GOLD_SFT_PACKED = pa.schema(
+SILVER_ROLLOUTS = pa.schema(
     [
-        _required("pack_id", pa.int64(), "Position of the pack, fullest first."),
+        _required("record_id", pa.string(), "The bronze rollout record."),
+        _optional("messages", MESSAGES_TYPE, "Prompt + the policy's completion, redacted."),
+        _optional("prompt_id", pa.string(), "The gold.rl_prompts task the rollout answered."),
+        _optional("checkpoint", pa.string(), "The policy checkpoint that wrote the completion."),
+        _optional("reward", pa.float64(), "The rollout's reward, given or from the verifier."),
+        _optional("reward_source", pa.string(), "given, or verifier:<kind> when scored here."),
+        _optional("sampling", pa.string(), "Sampling settings as JSON (temperature, ...)."),
+        _optional(
+            "sft_status",
+            pa.string(),
+            "Rejection sampling: kept (an SFT row in gold.sft), below_threshold, or the "
+            "silver reason that refused it (near_dup, contaminated, ...).",
+        ),
+        _optional("sft_detail", pa.string(), "Why it was not kept, for a person to read."),
+        _optional("kept_record_id", pa.string(), "Duplicates: the kept record it matched."),
+        *PROVENANCE_FIELDS,
+        _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
+    ]
+)
+
+SILVER_ROLLOUT_PAIRS = pa.schema(
+    [
+        _required("pair_id", pa.string(), "Hash of the chosen and rejected record ids."),
+        _optional("prompt", MESSAGES_TYPE, "TRL conversational prompt shared by both sides."),
+        _optional("chosen", MESSAGES_TYPE, "The completion with the higher reward."),
+        _optional("rejected", MESSAGES_TYPE, "The completion with the lower reward."),
+        _optional("margin", pa.float64(), "Reward of chosen minus reward of rejected."),
+        _optional("pairing_rule", pa.string(), "How the pair was formed, e.g. best_vs_worst."),
+        _optional("chosen_record_id", pa.string(), "The bronze rollout of the chosen side."),
+        _optional("rejected_record_id", pa.string(), "The bronze rollout of the rejected side."),
+        *PROVENANCE_FIELDS,
+        _optional("origin", pa.string(), "Where the pair came from: rollouts."),
+        _optional("chosen_checkpoint", pa.string(), "Checkpoint that wrote the chosen side."),
+        _optional("rejected_checkpoint", pa.string(), "Checkpoint that wrote the rejected side."),
+    ]
+)
+
+# What packing yields: TRL's padding-free layout, one row per packed sequence.
+PACKED_SEQUENCES = pa.schema(
+    [
+        _required("pack_id", pa.int64(), "Position of the pack within its packing, fullest first."),
         _optional("input_ids", pa.list_(pa.int32()), "Token ids of the packed conversations."),
         # int32 because Iceberg has no 8-bit integer.
         _optional("assistant_masks", pa.list_(pa.int32()), "1 where the token is trained on."),
         _optional("seq_lengths", pa.list_(pa.int32()), "Length of each packed conversation."),
         _optional("record_ids", pa.list_(pa.string()), "Record of each packed conversation."),
         _optional("num_tokens", pa.int32(), "Tokens in the pack."),
+    ]
+)
+
+GOLD_SFT_PACKED = pa.schema(
+    [
+        _optional(
+            "pack_key",
+            pa.string(),
+            "What made the packing: hash of tokenizer, chat template, mask policy and sequence "
+            "length (see lineage.pack_keys); select one packing with it.",
+        ),
+        *PACKED_SEQUENCES,
+    ]
+)
+
+LINEAGE_PACK_KEYS = pa.schema(
+    [
+        _required("pack_key", pa.string(), "The packing's key in gold.sft_packed."),
+        _optional("tokenizer", pa.string(), "Tokenizer name or path as configured."),
+        _optional("tokenizer_hash", pa.string(), "SHA-256 of the tokenizer's vocab and rules."),
+        _optional("chat_template_hash", pa.string(), "SHA-256 of the chat template."),
+        _optional("mask_policy", pa.string(), "Which tokens are trained on, and truncation."),
+        _optional("seq_length", pa.int32(), "Tokens per packed sequence."),
+        _optional("overflow", pa.string(), "truncate or split: conversations over seq_length."),
+        _optional("source_snapshot_id", pa.int64(), "The gold.sft snapshot that was packed."),
+        _optional("packed_snapshot_id", pa.int64(), "The gold.sft_packed snapshot that wrote it."),
+        _optional("packs", pa.int64(), "Rows of gold.sft_packed with this key."),
+        _optional("stats", pa.string(), "Packing figures as JSON (efficiency, truncations)."),
+        _optional("dropped_record_ids", pa.list_(pa.string()), "Records left out, with reason."),
+        _optional("updated_at", TIMESTAMP_TYPE, "When this packing was written (UTC)."),
     ]
 )
 
@@ -275,6 +357,10 @@ class TableName(StrEnum):
     SILVER_REJECTIONS = "silver.rejections"
     GOLD_SFT = "gold.sft"
     GOLD_SFT_PACKED = "gold.sft_packed"
+    LINEAGE_PACK_KEYS = "lineage.pack_keys"
+    SILVER_ROLLOUTS = "silver.rollouts"
+    SILVER_ROLLOUT_REJECTIONS = "silver.rollout_rejections"
+    SILVER_ROLLOUT_PAIRS = "silver.rollout_pairs"
     EVAL_HUMANEVAL = "eval.humaneval"
     GOLD_RL_PROMPTS = "gold.rl_prompts"
     GOLD_RL_PROMPTS_REJECTIONS = "gold.rl_prompts_rejections"
@@ -290,6 +376,8 @@ class TableSpec:
     key: tuple[str, ...]
     description: str
     properties: dict[str, str] = field(default_factory=dict)
+    # Identity-partition columns: rows of one value live in files of their own.
+    partition_by: tuple[str, ...] = ()
 
     @property
     def namespace(self) -> str:
@@ -332,8 +420,34 @@ TABLES: dict[str, TableSpec] = {
         TableSpec(
             TableName.GOLD_SFT_PACKED,
             GOLD_SFT_PACKED,
-            ("pack_id",),
-            "A packed, padding-free training sequence in TRL's layout.",
+            ("pack_key", "pack_id"),
+            "A packed, padding-free training sequence in TRL's layout; one packing per "
+            "pack_key (tokenizer, template, mask policy, length), so packings coexist.",
+            partition_by=("pack_key",),
+        ),
+        TableSpec(
+            TableName.SILVER_ROLLOUTS,
+            SILVER_ROLLOUTS,
+            ("record_id",),
+            "An RL rollout with its reward and checkpoint, and what rejection sampling decided.",
+        ),
+        TableSpec(
+            TableName.SILVER_ROLLOUT_REJECTIONS,
+            SILVER_REJECTIONS,
+            ("record_id",),
+            "A bronze rollout that could not be used (missing field, bad reward, unknown prompt).",
+        ),
+        TableSpec(
+            TableName.SILVER_ROLLOUT_PAIRS,
+            SILVER_ROLLOUT_PAIRS,
+            ("pair_id",),
+            "A DPO pair of two rollouts of one prompt with a reward gap (origin rollouts).",
+        ),
+        TableSpec(
+            TableName.LINEAGE_PACK_KEYS,
+            LINEAGE_PACK_KEYS,
+            ("pack_key",),
+            "What made each packing of gold.sft_packed, and which gold.sft snapshot it packed.",
         ),
         TableSpec(
             TableName.EVAL_HUMANEVAL,

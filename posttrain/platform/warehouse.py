@@ -15,6 +15,7 @@ import contextlib
 import enum
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -138,6 +139,18 @@ def _evolved(table: Table, schema: pa.Schema) -> Table:
     return table
 
 
+def _partitioned(table: Table, columns: tuple[str, ...]) -> Table:
+    """``table`` with an identity partition on each of ``columns`` (added when missing)."""
+    schema = table.schema()
+    have = {schema.find_column_name(f.source_id) for f in table.spec().fields}
+    missing = [column for column in columns if column not in have]
+    if missing:
+        with table.update_spec() as update:
+            for column in missing:
+                update.add_identity(column)
+    return table
+
+
 def _table_info(name: str, table: Table, snapshot_id: int | None = None) -> TableInfo:
     snapshot = (
         table.snapshot_by_id(snapshot_id) if snapshot_id is not None else table.current_snapshot()
@@ -221,7 +234,7 @@ class Warehouse:
             schema=spec.schema,
             properties={**DEFAULT_TABLE_PROPERTIES, **spec.properties},
         )
-        return _evolved(table, spec.schema)
+        return _partitioned(_evolved(table, spec.schema), spec.partition_by)
 
     def snapshot_id(self, name: str) -> int | None:
         """Current snapshot id of ``name``; ``None`` when it is missing or empty."""
@@ -403,8 +416,10 @@ class Warehouse:
         lineage: Lineage,
         *,
         expected_snapshot: Expected = ANY_SNAPSHOT,
+        where: BooleanExpression = ALL_ROWS,
     ) -> int | None:
-        """Replace all rows, stamping the snapshot with ``lineage``; returns the new snapshot id.
+        """Replace the rows matching ``where`` (all rows by default) with ``data`` in one
+        commit, stamping the snapshot with ``lineage``; returns the new snapshot id.
 
         Raises:
             CommitConflictError: other writers kept winning, or the table moved on from
@@ -419,7 +434,12 @@ class Warehouse:
                 if conformed.num_rows:
                     table.append(conformed, snapshot_properties=lineage.summary())
             else:
-                table.overwrite(conformed, snapshot_properties=lineage.summary())
+                with warnings.catch_warnings():
+                    # A filter matching no row yet (a new partition) is an append, not a fault.
+                    warnings.filterwarnings("ignore", "Delete operation did not match any records")
+                    table.overwrite(
+                        conformed, overwrite_filter=where, snapshot_properties=lineage.summary()
+                    )
             return _current_id(table)
 
         return self._commit(name, attempt, expected_snapshot)

@@ -54,8 +54,12 @@ def test_bronze_rows_equal_silver_plus_rejections(pipeline_home: Path) -> None:
     warehouse = open_home(pipeline_home)
     outcome = checks.rows_conserved(warehouse)
     assert outcome.passed, outcome.description
+    assert checks.rollouts_conserved(warehouse).passed
     assert warehouse.info("bronze.records").rows == (
-        warehouse.info("silver.conversations").rows + warehouse.info("silver.rejections").rows
+        warehouse.info("silver.conversations").rows
+        + warehouse.info("silver.rejections").rows
+        + warehouse.info("silver.rollouts").rows
+        + warehouse.info("silver.rollout_rejections").rows
     )
 
 

@@ -45,6 +45,14 @@ ALPACA: dict[str, Any] = {
     "output": "Bonjour",
 }
 PROMPT_COMPLETION: dict[str, Any] = {"prompt": "Reverse 'abc'.", "completion": "'cba'"}
+ROLLOUT: dict[str, Any] = {
+    "prompt_id": "math-tutor:1",
+    "prompt": "What is 2 + 2?",
+    "completion": "2 + 2 = 4.\n\n**Answer:** 4",
+    "checkpoint": "policy-step-100",
+    "reward": 1.0,
+    "sampling": {"temperature": 0.8},
+}
 
 WriteJsonl = Callable[[str, Sequence[Any]], Path]
 
@@ -57,6 +65,7 @@ def chat_records() -> dict[ChatFormat, dict[str, Any]]:
         ChatFormat.SHAREGPT: SHAREGPT,
         ChatFormat.ALPACA: ALPACA,
         ChatFormat.PROMPT_COMPLETION: PROMPT_COMPLETION,
+        ChatFormat.ROLLOUT: ROLLOUT,
     }
     return copy.deepcopy(records)
 

@@ -41,7 +41,7 @@ from pydantic import Field
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import PosttrainError
-from posttrain.platform.schemas import GOLD_SFT_PACKED
+from posttrain.platform.schemas import PACKED_SEQUENCES
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -101,7 +101,7 @@ class PackStats:
 
 @dataclass(frozen=True)
 class PackResult:
-    """Packed rows in the ``gold.sft_packed`` schema, the stats, and who was left out."""
+    """Packed rows (``gold.sft_packed`` without ``pack_key``), the stats, who was left out."""
 
     packs: pa.Table
     stats: PackStats
@@ -328,5 +328,5 @@ def _packs_table(
             pa.ListArray.from_arrays(piece_offsets, record_ids.take(placed.row)),
             pa.array(np.diff(token_bounds).astype(np.int32)),
         ],
-        schema=GOLD_SFT_PACKED,
+        schema=PACKED_SEQUENCES,
     )

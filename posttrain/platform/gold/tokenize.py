@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -88,11 +88,14 @@ class TokenizeConfig(FrozenConfig):
             directory, or a Hugging Face hub name (from the local cache when offline).
         max_length: longest tokenized conversation kept whole; ``None`` for no limit.
         truncation: which end of a longer conversation to keep.
+        mask_policy: which tokens are trained on (``assistant_only``: the assistant turns).
     """
 
     tokenizer: str = SHIPPED_TOKENIZER
     max_length: int | None = Field(default=None, gt=0)
     truncation: Truncation = Truncation.KEEP_START
+    # Which tokens the loss mask trains on: the assistant turns' {% generation %} spans.
+    mask_policy: Literal["assistant_only"] = "assistant_only"
 
 
 def resolve_tokenizer(name: str) -> str:
@@ -164,6 +167,11 @@ class ChatTokenizer:
                 if token.special
             }
         )
+
+    @property
+    def vocab_hash(self) -> str:
+        """SHA-256 of the tokenizer itself: vocab, merges, normalizer, special tokens."""
+        return hashlib.sha256(self._backend.to_str().encode()).hexdigest()
 
     @property
     def fingerprint(self) -> str:

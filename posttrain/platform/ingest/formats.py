@@ -26,15 +26,25 @@ class ChatFormat(StrEnum):
     SHAREGPT = "sharegpt"  # {"conversations": [{"from", "value"}]}
     ALPACA = "alpaca"  # {"instruction", "input"?, "output"}
     PROMPT_COMPLETION = "prompt_completion"  # {"prompt", "completion"}
+    # An RL rollout: {"prompt_id", "completion", "checkpoint", "reward"?, "sampling"?}; the
+    # rl group's silver.rollouts reads it (posttrain.platform.rl.rollouts), not silver.
+    ROLLOUT = "rollout"
 
 
-# Checked in this order, so a record carrying the keys of two formats gets the first.
+# Checked in this order (rollout first), so a record carrying the keys of two formats gets
+# the first.
 FORMAT_KEYS: dict[ChatFormat, tuple[str, ...]] = {
     ChatFormat.OPENAI: ("messages",),
     ChatFormat.SHAREGPT: ("conversations",),
     ChatFormat.ALPACA: ("instruction", "output"),
     ChatFormat.PROMPT_COMPLETION: ("prompt", "completion"),
+    ChatFormat.ROLLOUT: ("prompt_id", "completion"),
 }
+# A rollout may carry its "prompt" too: its keys are checked first, being the more specific.
+_DETECTION_ORDER = [
+    ChatFormat.ROLLOUT,
+    *(fmt for fmt in FORMAT_KEYS if fmt is not ChatFormat.ROLLOUT),
+]
 
 
 def describe_format(fmt: ChatFormat) -> str:
@@ -47,7 +57,7 @@ def matching_formats(record: Any) -> list[ChatFormat]:
     """Every format whose identifying keys ``record`` has, in detection order."""
     if not isinstance(record, Mapping):
         return []
-    return [fmt for fmt, keys in FORMAT_KEYS.items() if all(key in record for key in keys)]
+    return [fmt for fmt in _DETECTION_ORDER if all(key in record for key in FORMAT_KEYS[fmt])]
 
 
 def detect_format(record: Any) -> ChatFormat | None:

@@ -294,7 +294,18 @@ def _parse_prompt_completion(record: dict[str, Any]) -> list[Message]:
     return _side(record, "prompt", Role.USER) + _side(record, "completion", Role.ASSISTANT)
 
 
+def _parse_rollout(record: dict[str, Any]) -> list[Message]:
+    # Silver leaves rollouts to silver.rollouts (they need a reward and a verifier); this
+    # reads one as the conversation it holds, for tools that parse any bronze payload.
+    if "prompt" not in record:
+        raise malformed(
+            "rollout record has no 'prompt'; silver.rollouts takes it from gold.rl_prompts"
+        )
+    return _parse_prompt_completion(record)
+
+
 PARSERS: dict[ChatFormat, Callable[[dict[str, Any]], list[Message]]] = {
+    ChatFormat.ROLLOUT: _parse_rollout,
     ChatFormat.OPENAI: _parse_openai,
     ChatFormat.SHAREGPT: _parse_sharegpt,
     ChatFormat.ALPACA: _parse_alpaca,

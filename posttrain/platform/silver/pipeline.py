@@ -41,6 +41,7 @@ from posttrain.platform.decontam import (
 from posttrain.platform.decontam.summary import ContaminationSummary
 from posttrain.platform.dedup import DedupConfig, DedupStats, PublishedIndex, deduplicate
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, rebatch
+from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, Lineage
 from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, TableName
 from posttrain.platform.silver.parse import ParseStep
@@ -135,12 +136,19 @@ def _accounted_ids(warehouse: Warehouse, at: Snapshots) -> pa.Array:
     )
 
 
+def is_rollout(formats: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """True where a bronze row's ``format`` is ``rollout`` (false where it is null)."""
+    return pc.fill_null(pc.equal(formats, ChatFormat.ROLLOUT.value), False)
+
+
 def _pending_batches(
     warehouse: Warehouse, done: pa.Array, counter: list[int], bronze_snapshot: int | None
 ) -> Iterator[pa.RecordBatch]:
     if bronze_snapshot is None:
         return
     for batch in warehouse.read_batches(BRONZE, snapshot_id=bronze_snapshot):
+        # Rollouts are the rl group's (silver.rollouts): scored, then rejection-sampled.
+        batch = batch.filter(pc.invert(is_rollout(batch["format"])))
         if len(done):
             batch = batch.filter(pc.invert(pc.is_in(batch["record_id"], value_set=done)))
         counter[0] += batch.num_rows

@@ -43,6 +43,7 @@ def _gold_sft(warehouse: Warehouse, answers: list[str]) -> None:
             "source": nulls,
             "workspace": nulls,
             "license": nulls,
+            "checkpoint": nulls,
         },
         schema=GOLD_SFT,
     )

@@ -11,7 +11,7 @@ from posttrain.platform.gold.packing import (
     best_fit_decreasing,
     pack_sequences,
 )
-from posttrain.platform.schemas import GOLD_SFT_PACKED
+from posttrain.platform.schemas import PACKED_SEQUENCES
 
 
 def _tokenized(lengths: list[int], *, seed: int = 0, trainable: bool = True) -> pa.Table:
@@ -141,7 +141,7 @@ def test_sequences_without_trainable_tokens_are_dropped_and_named() -> None:
 
 def test_output_has_the_gold_sft_packed_schema() -> None:
     result = pack_sequences(_tokenized([3, 4]), PackConfig(seq_length=8))
-    assert result.packs.schema == GOLD_SFT_PACKED
+    assert result.packs.schema == PACKED_SEQUENCES
     assert result.packs["pack_id"].to_pylist() == [0]
 
 

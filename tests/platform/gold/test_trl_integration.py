@@ -119,6 +119,7 @@ def test_conversational_gold_trains_with_assistant_only_loss(
             "source": nulls,
             "workspace": nulls,
             "license": nulls,
+            "checkpoint": nulls,
             "num_tokens": tokenized["num_tokens"],
         },
         schema=GOLD_SFT,
@@ -143,3 +144,39 @@ def test_trl_sees_the_shipped_template_train_the_end_of_turn_token() -> None:
     tokenizer = load_tokenizer("posttrain-chat-8k")
     assert has_generation_markers(tokenizer.chat_template)
     assert is_chat_template_stop_token_trained(tokenizer)
+
+
+def test_one_packing_read_from_the_warehouse_trains_padding_free(
+    conversations: pa.Table, tmp_path: Path, warehouse: Any
+) -> None:
+    from datasets import Dataset
+
+    from posttrain.platform.execution import InProcessExecutor
+    from posttrain.platform.gold.build import GoldSftConfig, build_gold_packed
+    from posttrain.platform.gold.pack_keys import read_packing
+    from posttrain.platform.lineage import Lineage
+    from posttrain.platform.schemas import TableName
+
+    nulls = pa.nulls(conversations.num_rows, pa.string())
+    gold_sft = pa.table(
+        {
+            "record_id": conversations["record_id"],
+            "messages": conversations["messages"],
+            **{name: nulls for name in ("source", "workspace", "license", "checkpoint")},
+        },
+        schema=GOLD_SFT,
+    )
+    warehouse.overwrite(TableName.GOLD_SFT, gold_sft, Lineage("test"))
+    config = GoldSftConfig(pack=PackConfig(seq_length=1024))
+    report = build_gold_packed(warehouse, config, InProcessExecutor())
+    packs = read_packing(warehouse, report.pack_key)
+
+    trainer = _train(Dataset(packs), tmp_path, padding_free=True, max_length=None)
+
+    assert trainer.train_dataset["labels"] == [
+        _labels(ids, masks)
+        for ids, masks in zip(
+            packs["input_ids"].to_pylist(), packs["assistant_masks"].to_pylist(), strict=True
+        )
+    ]
+    assert all(math.isfinite(loss) for loss in _losses(trainer))
