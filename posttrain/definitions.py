@@ -13,14 +13,24 @@ from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.silver import silver_tables
-from posttrain.jobs import jobs
+from posttrain.assets.outcomes import bronze_outcomes, silver_labeled
+from posttrain.jobs import jobs, sensors
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
-all_assets = [bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed]
+all_assets = [
+    bronze_records,
+    *eval_assets,
+    silver_tables,
+    gold_sft,
+    gold_sft_packed,
+    bronze_outcomes,
+    silver_labeled,
+]
 
 defs = dg.Definitions(
     assets=all_assets,
     jobs=jobs,
+    sensors=sensors,
     resources={
         "warehouse": WarehouseResource(),
         "ray": RayResource(),

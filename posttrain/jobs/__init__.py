@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from posttrain.jobs.outcomes import outcomes_loop, outcomes_sensor
+
 # The whole SFT medallion: bronze → silver → gold, with the eval tables it checks against.
 sft_pipeline = dg.define_asset_job(
     name="sft_pipeline",
@@ -11,4 +13,5 @@ sft_pipeline = dg.define_asset_job(
     description="Ingest the configured sources and rebuild silver and the gold SFT corpora.",
 )
 
-jobs = [sft_pipeline]
+jobs = [sft_pipeline, outcomes_loop]
+sensors = [outcomes_sensor]
