@@ -34,6 +34,8 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "silver/rejections": "silver",
         "gold/sft": "gold",
         "gold/sft_packed": "gold",
+        "bronze/outcomes": "outcomes",
+        "silver/labeled": "outcomes",
     }
 
 
@@ -89,15 +91,37 @@ def test_every_asset_has_blocking_checks() -> None:
     for check in (spec for asset in all_assets for spec in asset.check_specs):
         if check.blocking:
             blocking.setdefault(check.asset_key.to_user_string(), set()).add(check.name)
-    assert set(blocking) == _asset_keys()
+    assert set(blocking) == _asset_keys() - {"bronze/outcomes"}  # written outside Dagster
     assert "rows_conserved" in blocking["silver/conversations"]
     assert "contamination_within_bounds" in blocking["gold/sft"]
     assert "every_record_packed_once" in blocking["gold/sft_packed"]
+    assert {"record_id_unique", "history_complete"} <= blocking["silver/labeled"]
 
 
-def test_pipeline_job_selects_every_asset() -> None:
+def test_pipeline_job_selects_every_asset_but_the_outcomes_loop() -> None:
     job = defs.resolve_job_def("sft_pipeline")
-    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == _asset_keys()
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == (
+        _asset_keys() - {"bronze/outcomes", "silver/labeled"}
+    )
+
+
+def test_labeled_depends_on_conversations_records_and_outcomes() -> None:
+    deps = {
+        spec.key.to_user_string(): {dep.asset_key.to_user_string() for dep in spec.deps}
+        for spec in defs.resolve_all_asset_specs()
+    }
+    assert deps["silver/labeled"] == {"silver/conversations", "bronze/records", "bronze/outcomes"}
+
+
+def test_outcomes_sensor_runs_the_outcomes_loop_and_ships_stopped() -> None:
+    sensor = defs.resolve_sensor_def("outcomes_sensor")
+    job = defs.resolve_job_def("outcomes_loop")
+    assert sensor.job_name == "outcomes_loop"
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensor.minimum_interval_seconds == 60
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == {
+        "silver/labeled"
+    }
 
 
 def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:
@@ -271,6 +295,7 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
         "silver/rejections": "posttrain-silver",
         "gold/sft": "posttrain-gold",
         "gold/sft_packed": "posttrain-gold",
+        "silver/labeled": "posttrain-silver",
     }
 
 

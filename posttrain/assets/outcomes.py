@@ -6,8 +6,6 @@ snapshots. ``silver/labeled`` is one cut under the late-arrival policy; run by t
 (``cut_version``) it also becomes a version of the policy's corpus.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 import dagster as dg
