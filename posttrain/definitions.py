@@ -12,8 +12,9 @@ import dagster as dg
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
+from posttrain.assets.rl import gold_rl_prompts
+from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
 from posttrain.assets.silver import silver_tables
-from posttrain.assets.outcomes import bronze_outcomes, silver_labeled
 from posttrain.jobs import jobs, sensors
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
@@ -23,11 +24,12 @@ all_assets = [
     silver_tables,
     gold_sft,
     gold_sft_packed,
+    gold_rl_prompts,
     silver_labeled,
 ]
 # Tables written outside Dagster (the CLI, the Python API), shown in the graph and watched
 # by sensors.
-external_assets = [bronze_outcomes]
+external_assets = [bronze_outcomes, lineage_filtered_snapshots]
 
 defs = dg.Definitions(
     assets=[*all_assets, *external_assets],

@@ -1,4 +1,4 @@
-"""``bronze/outcomes`` and ``silver/labeled``: late outcomes joined to their conversations.
+"""``bronze/outcomes``, ``silver/labeled`` and ``lineage/filtered_snapshots``: late outcomes joined to their conversations.
 
 ``bronze/outcomes`` is written outside Dagster (``posttrain outcomes ingest``, the Python
 API ``record_outcomes``), so it is an external asset here; the outcomes sensor watches its
@@ -30,6 +30,10 @@ GROUP = "outcomes"
 LABELED_CHECKS = ("record_id_unique", "schema_matches", "history_complete")
 
 bronze_outcomes = table_spec(TableName.BRONZE_OUTCOMES, group=GROUP)
+# Written by ``posttrain snapshot``: one row per filtered snapshot frozen.
+lineage_filtered_snapshots = table_spec(
+    TableName.LINEAGE_FILTERED_SNAPSHOTS, group=GROUP, deps=[LABELED]
+)
 
 
 class LabeledConfig(dg.Config):
