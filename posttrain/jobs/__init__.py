@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from posttrain.jobs.outcomes import outcomes_loop, outcomes_sensor
+from posttrain.jobs.versions import corpus_version_job, corpus_versions_sensor
 
 # The whole SFT medallion: bronze → silver → gold, with the eval tables it checks against.
 sft_pipeline = dg.define_asset_job(
@@ -20,5 +21,5 @@ rl_pipeline = dg.define_asset_job(
     description="Rebuild gold.rl_prompts and prove every verifier on its reference.",
 )
 
-jobs = [sft_pipeline, rl_pipeline, outcomes_loop]
-sensors = [outcomes_sensor]
+jobs = [sft_pipeline, rl_pipeline, corpus_version_job, outcomes_loop]
+sensors = [corpus_versions_sensor, outcomes_sensor]
