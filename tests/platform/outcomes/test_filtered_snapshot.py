@@ -11,7 +11,7 @@ from posttrain.platform.outcomes.policy import LateArrivalPolicy
 from posttrain.platform.outcomes.snapshot import LINEAGE_TABLE, freeze
 from posttrain.platform.warehouse import Warehouse
 
-from .conftest import T0, at
+from outcomes_data import T0, at
 
 FILTER = "reward > 0 and source = 'agent'"
 

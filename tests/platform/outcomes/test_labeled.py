@@ -15,7 +15,7 @@ from posttrain.platform.outcomes.labeled import (
 from posttrain.platform.outcomes.policy import LateArrivalPolicy
 from posttrain.platform.warehouse import Warehouse
 
-from .conftest import T0, at
+from outcomes_data import T0, at
 
 POLICY = LateArrivalPolicy(window_hours=24)
 

@@ -13,7 +13,7 @@ from posttrain.platform.outcomes.policy import LateArrivalPolicy
 from posttrain.platform.versions import get_version
 from posttrain.platform.warehouse import Warehouse
 
-from .conftest import T0, at
+from outcomes_data import T0, at
 
 POLICY = LateArrivalPolicy(window_hours=24)
 
