@@ -12,8 +12,8 @@ import dagster as dg
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
-from posttrain.assets.rl import gold_rl_prompts
 from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
+from posttrain.assets.rl import gold_rl_prompts
 from posttrain.assets.silver import silver_tables
 from posttrain.jobs import jobs, sensors
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource

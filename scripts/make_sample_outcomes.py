@@ -52,23 +52,53 @@ def build() -> dict[str, str]:
     traces, tasks, support = _ids("agent-traces"), _ids("python-code-tasks"), _ids("dev-support")
     first: list[dict[str, Any]] = []
     for record_id in traces[::3]:
-        first.append({"record_id": record_id, "kind": "reward", "source": "grader-v1",
-                      "value": round(rng.uniform(-1, 1), 3)})
+        first.append(
+            {
+                "record_id": record_id,
+                "kind": "reward",
+                "source": "grader-v1",
+                "value": round(rng.uniform(-1, 1), 3),
+            }
+        )
     for record_id in tasks[::3]:
         passed = rng.random() < 0.7
-        first.append({"record_id": record_id, "kind": "test_result", "source": "ci",
-                      "value": 1.0 if passed else 0.0,
-                      "text": "all tests passed" if passed else "1 of 3 tests failed"})
+        first.append(
+            {
+                "record_id": record_id,
+                "kind": "test_result",
+                "source": "ci",
+                "value": 1.0 if passed else 0.0,
+                "text": "all tests passed" if passed else "1 of 3 tests failed",
+            }
+        )
     late: list[dict[str, Any]] = []
     for record_id in traces[1::3]:
-        late.append({"record_id": record_id, "kind": "reward", "source": "grader-v1",
-                     "value": round(rng.uniform(-1, 1), 3)})
+        late.append(
+            {
+                "record_id": record_id,
+                "kind": "reward",
+                "source": "grader-v1",
+                "value": round(rng.uniform(-1, 1), 3),
+            }
+        )
     for record_id in traces[::9]:  # a regrade: the latest reward wins in silver.labeled
-        late.append({"record_id": record_id, "kind": "reward", "source": "grader-v2",
-                     "value": round(rng.uniform(-1, 1), 3)})
+        late.append(
+            {
+                "record_id": record_id,
+                "kind": "reward",
+                "source": "grader-v2",
+                "value": round(rng.uniform(-1, 1), 3),
+            }
+        )
     for record_id in support[::10]:
-        late.append({"record_id": record_id, "kind": "feedback", "source": "user",
-                     "text": rng.choice(["solved my problem", "did not help", "partly right"])})
+        late.append(
+            {
+                "record_id": record_id,
+                "kind": "feedback",
+                "source": "user",
+                "text": rng.choice(["solved my problem", "did not help", "partly right"]),
+            }
+        )
     bad = [
         _line(first[0]),
         "{not json",
@@ -90,8 +120,11 @@ def main() -> int:
     args = parser.parse_args()
     files = build()
     if args.check:
-        stale = [n for n, text in files.items() if not (OUT / n).is_file()
-                 or (OUT / n).read_text(encoding="utf-8") != text]
+        stale = [
+            n
+            for n, text in files.items()
+            if not (OUT / n).is_file() or (OUT / n).read_text(encoding="utf-8") != text
+        ]
         print("stale: " + ", ".join(stale) if stale else "data/outcomes is current")
         return 1 if stale else 0
     OUT.mkdir(parents=True, exist_ok=True)

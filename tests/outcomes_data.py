@@ -19,17 +19,28 @@ def add_conversations(
     """Bronze records ``ids`` ingested at ``ingested_at`` and a silver conversation each."""
     bronze = pa.Table.from_pylist(
         [
-            {"record_id": rid, "payload": "{}", "row_index": i + 1, "source": source,
-             "ingested_at": ingested_at}
+            {
+                "record_id": rid,
+                "payload": "{}",
+                "row_index": i + 1,
+                "source": source,
+                "ingested_at": ingested_at,
+            }
             for i, rid in enumerate(ids)
         ],
         schema=BRONZE_RECORDS,
     )
     silver = pa.Table.from_pylist(
         [
-            {"record_id": rid, "source": source, "license": "MIT",
-             "messages": [{"role": "user", "content": f"q {rid}"},
-                          {"role": "assistant", "content": f"a {rid}"}]}
+            {
+                "record_id": rid,
+                "source": source,
+                "license": "MIT",
+                "messages": [
+                    {"role": "user", "content": f"q {rid}"},
+                    {"role": "assistant", "content": f"a {rid}"},
+                ],
+            }
             for rid in ids
         ],
         schema=SILVER_CONVERSATIONS,

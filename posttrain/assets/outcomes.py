@@ -1,4 +1,4 @@
-"""``bronze/outcomes``, ``silver/labeled`` and ``lineage/filtered_snapshots``: late outcomes joined to their conversations.
+"""Outcome assets: ``bronze/outcomes``, ``silver/labeled``, ``lineage/filtered_snapshots``.
 
 ``bronze/outcomes`` is written outside Dagster (``posttrain outcomes ingest``, the Python
 API ``record_outcomes``), so it is an external asset here; the outcomes sensor watches its
@@ -18,9 +18,14 @@ from posttrain.assets._support import (
     table_metadata,
     table_spec,
 )
-from posttrain.platform.outcomes.labeled import INPUTS, LABELED, OUTCOMES, labeled_checks
+from posttrain.platform.outcomes.labeled import (
+    INPUTS,
+    LABELED,
+    OUTCOMES,
+    cut_labeled,
+    labeled_checks,
+)
 from posttrain.platform.outcomes.loop import cut_version
-from posttrain.platform.outcomes.labeled import cut_labeled
 from posttrain.platform.outcomes.policy import LateArrivalPolicy
 from posttrain.platform.schemas import TableName
 from posttrain.platform.settings import load_settings
@@ -86,7 +91,9 @@ def silver_labeled(
     as_of = datetime.fromisoformat(config.as_of) if config.as_of else None
     version = ""
     if config.cut_version:
-        result = cut_version(wh, policy, at=pinned, as_of=as_of, created_by=f"dagster:{context.run_id}")
+        result = cut_version(
+            wh, policy, at=pinned, as_of=as_of, created_by=f"dagster:{context.run_id}"
+        )
         cut = result.cut
         version = result.version.ref if result.version else f"none ({result.why_not})"
         context.log.info(f"version: {version}")

@@ -90,7 +90,8 @@ def snapshot(
     filter_: Annotated[
         str,
         typer.Option(
-            "--filter", help="Row filter in Iceberg syntax, e.g. \"reward > 0 and source = 'agent'\""
+            "--filter",
+            help="Row filter in Iceberg syntax, e.g. \"reward > 0 and source = 'agent'\"",
         ),
     ],
     name: Annotated[str, typer.Option("--as", help="Name (and tag) of the frozen snapshot.")],

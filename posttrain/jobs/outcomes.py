@@ -50,5 +50,3 @@ def outcomes_sensor(
         tags={"posttrain/outcomes-snapshot": str(outcomes_id)},
     )
     return dg.SensorResult(run_requests=[request], cursor=str(outcomes_id))
-
-

@@ -35,8 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, ValidationError, model_validator
 
 from posttrain.platform.config import FrozenConfig
-from posttrain.platform.outcomes.policy import LateArrivalPolicy
 from posttrain.platform.errors import ConfigError
+from posttrain.platform.outcomes.policy import LateArrivalPolicy
 
 HOME_ENV = "POSTTRAIN_HOME"
 SETTINGS_ENV = "POSTTRAIN_SETTINGS"

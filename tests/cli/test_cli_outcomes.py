@@ -7,11 +7,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from outcomes_data import T0, add_conversations
 
 from posttrain.cli import run
 from posttrain.platform.outcomes.labeled import LABELED
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
-from outcomes_data import T0, add_conversations
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,10 +32,13 @@ def _write(path: Path, rows: list[object]) -> Path:
 def test_ingest_reports_each_bad_line_by_file_and_line_and_exits_1(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _write(tmp_path / "o.jsonl", [
-        {"record_id": "r1", "kind": "reward", "value": 1.0},
-        {"record_id": "r2", "kind": "vibes", "value": 1.0},
-    ])
+    path = _write(
+        tmp_path / "o.jsonl",
+        [
+            {"record_id": "r1", "kind": "reward", "value": 1.0},
+            {"record_id": "r2", "kind": "vibes", "value": 1.0},
+        ],
+    )
 
     status = run(["outcomes", "ingest", str(path), "--home", str(home)])
 
@@ -60,15 +63,28 @@ def test_ingest_of_a_file_that_is_not_what_it_claims_writes_nothing(
 def test_cut_then_snapshot_freezes_the_filtered_rows(
     home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = _write(tmp_path / "o.jsonl", [
-        {"record_id": "r1", "kind": "reward", "value": 1.0},
-        {"record_id": "r2", "kind": "reward", "value": -1.0},
-    ])
+    path = _write(
+        tmp_path / "o.jsonl",
+        [
+            {"record_id": "r1", "kind": "reward", "value": 1.0},
+            {"record_id": "r2", "kind": "reward", "value": -1.0},
+        ],
+    )
     assert run(["outcomes", "ingest", str(path), "--home", str(home)]) == 0
     assert run(["outcomes", "cut", "--window-hours", "0", "--home", str(home)]) == 0
 
-    status = run(["snapshot", LABELED, "--filter", "reward > 0 and source = 'agent'",
-                  "--as", "agent-pos", "--home", str(home)])
+    status = run(
+        [
+            "snapshot",
+            LABELED,
+            "--filter",
+            "reward > 0 and source = 'agent'",
+            "--as",
+            "agent-pos",
+            "--home",
+            str(home),
+        ]
+    )
 
     out = capsys.readouterr().out
     assert status == 0 and "froze 1 rows of silver.labeled@" in out and "tag agent-pos" in out

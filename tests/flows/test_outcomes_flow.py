@@ -53,8 +53,11 @@ def test_late_outcomes_reach_v2_through_the_sensor_and_v1_keeps_its_bytes(
     home = tmp_path / "home"
     warehouse = Warehouse(WarehouseSettings.local(home))
     seed_humaneval(warehouse)
-    specs = [s for s in load_sources(REPO_ROOT / "data" / "sources.yaml")
-             if s.source in ("agent-traces", "dev-support")]
+    specs = [
+        s
+        for s in load_sources(REPO_ROOT / "data" / "sources.yaml")
+        if s.source in ("agent-traces", "dev-support")
+    ]
     ingest(warehouse, specs)
     silver = run_assets(home, selection=["silver/conversations", "silver/rejections"])
     assert silver.success
@@ -70,10 +73,12 @@ def test_late_outcomes_reach_v2_through_the_sensor_and_v1_keeps_its_bytes(
     assert v1_rows.num_rows > 0 and all(n > 0 for n in v1_rows["num_outcomes"].to_pylist())
 
     late = ingest_outcome_file(warehouse, OUTCOMES / "late_batch.jsonl")
-    nothing = outcomes_sensor(dg.build_sensor_context(
-        cursor=str(late.snapshot_id),
-        resources={"warehouse": WarehouseResource(home=str(home))},
-    ))
+    nothing = outcomes_sensor(
+        dg.build_sensor_context(
+            cursor=str(late.snapshot_id),
+            resources={"warehouse": WarehouseResource(home=str(home))},
+        )
+    )
     assert isinstance(nothing, dg.SkipReason)
     _, second_key = _tick_and_run(home, cursor)
 

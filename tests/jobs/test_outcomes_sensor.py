@@ -21,7 +21,9 @@ def _tick(home: Path, cursor: str | None = None) -> dg.SensorResult | dg.SkipRea
 
 def _outcomes(home: Path, record_id: str) -> int | None:
     warehouse = Warehouse(WarehouseSettings.local(home))
-    return record_outcomes(warehouse, [{"record_id": record_id, "kind": "reward", "value": 1.0}]).snapshot_id
+    return record_outcomes(
+        warehouse, [{"record_id": record_id, "kind": "reward", "value": 1.0}]
+    ).snapshot_id
 
 
 def test_skips_while_there_are_no_outcomes(tmp_path: Path) -> None:

@@ -228,9 +228,7 @@ def record_outcomes(
                     "record_outcomes(rows)", str(exc), line=number, unit="row"
                 ) from None
             rejections.append(OutcomeRejection(f"row {number}", f"expected {exc}"))
-    return _append(
-        warehouse, good, rows_read=len(rows), rejections=rejections, batch_id=batch_id
-    )
+    return _append(warehouse, good, rows_read=len(rows), rejections=rejections, batch_id=batch_id)
 
 
 def read_outcome_file(path: str | Path) -> tuple[list[dict[str, Any]], list[OutcomeRejection], int]:

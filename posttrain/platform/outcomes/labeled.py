@@ -169,7 +169,13 @@ def cut_labeled(
         and current.to_pylist() == rows.to_pylist()
     ):
         return LabeledCut(
-            inputs, as_of, previous, False, rows.num_rows, included, cutoff,
+            inputs,
+            as_of,
+            previous,
+            False,
+            rows.num_rows,
+            included,
+            cutoff,
             time.monotonic() - started,
         )
     lineage = Lineage(
@@ -184,7 +190,13 @@ def cut_labeled(
     )
     snapshot_id = warehouse.overwrite(LABELED, rows, lineage, expected_snapshot=previous)
     return LabeledCut(
-        inputs, as_of, snapshot_id, True, rows.num_rows, included, cutoff,
+        inputs,
+        as_of,
+        snapshot_id,
+        True,
+        rows.num_rows,
+        included,
+        cutoff,
         time.monotonic() - started,
     )
 
@@ -192,7 +204,7 @@ def cut_labeled(
 def labeled_checks(warehouse: Warehouse, snapshot_id: int | None) -> dict[str, CheckOutcome]:
     """The checks of ``silver.labeled`` at ``snapshot_id``: key unique, schema as declared,
     and every joined outcome counted in ``num_outcomes``."""
-    at = {LABELED: snapshot_id}
+    at = {str(LABELED): snapshot_id}
     results = {
         "record_id_unique": checks.keys_unique(warehouse, LABELED, "record_id", at=at),
         "schema_matches": checks.schema_matches(warehouse, LABELED, SILVER_LABELED, at=at),

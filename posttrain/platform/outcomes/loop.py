@@ -61,8 +61,11 @@ def cut_version(
     """
     pinned = dict(at) if at is not None else warehouse.pin(*INPUTS)
     cut = cut_labeled(warehouse, policy, as_of=as_of, at=pinned)
-    failed = [key for key, outcome in labeled_checks(warehouse, cut.snapshot_id).items()
-              if not outcome.passed]
+    failed = [
+        key
+        for key, outcome in labeled_checks(warehouse, cut.snapshot_id).items()
+        if not outcome.passed
+    ]
     if failed:
         return LoopResult(cut, None, f"checks failed on silver.labeled: {', '.join(failed)}")
     snapshots = {str(LABELED): cut.snapshot_id, str(OUTCOMES): pinned.get(OUTCOMES)}

@@ -105,7 +105,8 @@ def freeze(
         warehouse.catalog.create_namespace(SNAPSHOTS_NAMESPACE)
     try:
         table = warehouse.catalog.create_table(
-            target, schema=source.scan(snapshot_id=snapshot_id).projection(),
+            target,
+            schema=source.scan(snapshot_id=snapshot_id).projection(),
             properties=DEFAULT_TABLE_PROPERTIES,
         )
     except (TableAlreadyExistsError, IntegrityError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from outcomes_data import T0, at
 
 from posttrain.platform.errors import ConfigError, QueryError
 from posttrain.platform.outcomes.ingest import record_outcomes
@@ -11,18 +12,19 @@ from posttrain.platform.outcomes.policy import LateArrivalPolicy
 from posttrain.platform.outcomes.snapshot import LINEAGE_TABLE, freeze
 from posttrain.platform.warehouse import Warehouse
 
-from outcomes_data import T0, at
-
 FILTER = "reward > 0 and source = 'agent'"
 
 
 @pytest.fixture
 def labeled(conversations: Warehouse) -> Warehouse:
-    record_outcomes(conversations, [
-        {"record_id": "r1", "kind": "reward", "value": 1.0, "arrived_at": at(-2)},
-        {"record_id": "r2", "kind": "reward", "value": -1.0, "arrived_at": at(-2)},
-        {"record_id": "r5", "kind": "reward", "value": 1.0, "arrived_at": at(-1)},  # web
-    ])
+    record_outcomes(
+        conversations,
+        [
+            {"record_id": "r1", "kind": "reward", "value": 1.0, "arrived_at": at(-2)},
+            {"record_id": "r2", "kind": "reward", "value": -1.0, "arrived_at": at(-2)},
+            {"record_id": "r5", "kind": "reward", "value": 1.0, "arrived_at": at(-1)},  # web
+        ],
+    )
     cut_labeled(conversations, LateArrivalPolicy(), as_of=T0)
     return conversations
 
@@ -49,15 +51,19 @@ def test_a_lineage_row_records_source_snapshot_filter_and_cutoff(labeled: Wareho
 
     (row,) = labeled.read(LINEAGE_TABLE).to_pylist()
     assert (row["name"], row["source_table"], row["source_snapshot_id"], row["filter"]) == (
-        "agent-pos", LABELED, frozen.source_snapshot_id, FILTER
+        "agent-pos",
+        LABELED,
+        frozen.source_snapshot_id,
+        FILTER,
     )
     assert row["outcome_cutoff"] == frozen.outcome_cutoff and row["rows"] == 1
 
 
 def test_later_writes_to_the_source_do_not_change_a_frozen_snapshot(labeled: Warehouse) -> None:
     frozen = freeze(labeled, LABELED, FILTER, "agent-pos")
-    record_outcomes(labeled, [{"record_id": "r3", "kind": "reward", "value": 1.0,
-                               "arrived_at": at(1)}])
+    record_outcomes(
+        labeled, [{"record_id": "r3", "kind": "reward", "value": 1.0, "arrived_at": at(1)}]
+    )
     cut_labeled(labeled, LateArrivalPolicy(), as_of=T0.replace(hour=14))
 
     assert labeled.read("snapshots.agent_pos").num_rows == frozen.rows == 1

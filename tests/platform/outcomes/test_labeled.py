@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from outcomes_data import T0, at
+
 from posttrain.platform.outcomes.ingest import record_outcomes
 from posttrain.platform.outcomes.labeled import (
     LABELED,
@@ -15,8 +17,6 @@ from posttrain.platform.outcomes.labeled import (
 from posttrain.platform.outcomes.policy import LateArrivalPolicy
 from posttrain.platform.warehouse import Warehouse
 
-from outcomes_data import T0, at
-
 POLICY = LateArrivalPolicy(window_hours=24)
 
 
@@ -27,12 +27,15 @@ def _by_id(warehouse: Warehouse) -> dict[str, dict[str, object]]:
 def test_the_latest_outcome_of_each_kind_wins_and_history_keeps_all(
     conversations: Warehouse,
 ) -> None:
-    record_outcomes(conversations, [
-        {"record_id": "r1", "kind": "reward", "value": 0.2, "arrived_at": at(-5)},
-        {"record_id": "r1", "kind": "reward", "value": 0.9, "arrived_at": at(-3)},
-        {"record_id": "r1", "kind": "test_result", "value": 1.0, "arrived_at": at(-4)},
-        {"record_id": "r1", "kind": "feedback", "text": "nice", "arrived_at": at(-4)},
-    ])
+    record_outcomes(
+        conversations,
+        [
+            {"record_id": "r1", "kind": "reward", "value": 0.2, "arrived_at": at(-5)},
+            {"record_id": "r1", "kind": "reward", "value": 0.9, "arrived_at": at(-3)},
+            {"record_id": "r1", "kind": "test_result", "value": 1.0, "arrived_at": at(-4)},
+            {"record_id": "r1", "kind": "feedback", "text": "nice", "arrived_at": at(-4)},
+        ],
+    )
 
     cut_labeled(conversations, POLICY, as_of=T0)
 
@@ -48,8 +51,9 @@ def test_the_latest_outcome_of_each_kind_wins_and_history_keeps_all(
 def test_a_cut_holds_old_records_and_labeled_young_ones_but_not_unlabeled_young_ones(
     conversations: Warehouse,
 ) -> None:
-    record_outcomes(conversations, [{"record_id": "r5", "kind": "reward", "value": 1.0,
-                                     "arrived_at": at(-0.5)}])
+    record_outcomes(
+        conversations, [{"record_id": "r5", "kind": "reward", "value": 1.0, "arrived_at": at(-0.5)}]
+    )
 
     cut_labeled(conversations, POLICY, as_of=T0)
 
@@ -57,8 +61,9 @@ def test_a_cut_holds_old_records_and_labeled_young_ones_but_not_unlabeled_young_
 
 
 def test_outcomes_that_arrive_after_the_cut_time_are_not_in_it(conversations: Warehouse) -> None:
-    record_outcomes(conversations, [{"record_id": "r1", "kind": "reward", "value": 1.0,
-                                     "arrived_at": at(+1)}])
+    record_outcomes(
+        conversations, [{"record_id": "r1", "kind": "reward", "value": 1.0, "arrived_at": at(+1)}]
+    )
 
     cut = cut_labeled(conversations, POLICY, as_of=T0)
 
@@ -67,10 +72,13 @@ def test_outcomes_that_arrive_after_the_cut_time_are_not_in_it(conversations: Wa
 
 
 def test_the_snapshot_records_which_outcomes_it_included(conversations: Warehouse) -> None:
-    report = record_outcomes(conversations, [
-        {"record_id": "r1", "kind": "reward", "value": 1.0, "arrived_at": at(-2)},
-        {"record_id": "r2", "kind": "reward", "value": 0.0, "arrived_at": at(-1)},
-    ])
+    report = record_outcomes(
+        conversations,
+        [
+            {"record_id": "r1", "kind": "reward", "value": 1.0, "arrived_at": at(-2)},
+            {"record_id": "r2", "kind": "reward", "value": 0.0, "arrived_at": at(-1)},
+        ],
+    )
 
     cut = cut_labeled(conversations, POLICY, as_of=T0)
 
@@ -81,8 +89,9 @@ def test_the_snapshot_records_which_outcomes_it_included(conversations: Warehous
 
 
 def test_the_same_inputs_and_cut_time_commit_nothing_new(conversations: Warehouse) -> None:
-    record_outcomes(conversations, [{"record_id": "r1", "kind": "reward", "value": 1.0,
-                                     "arrived_at": at(-2)}])
+    record_outcomes(
+        conversations, [{"record_id": "r1", "kind": "reward", "value": 1.0, "arrived_at": at(-2)}]
+    )
     first = cut_labeled(conversations, POLICY, as_of=T0)
 
     again = cut_labeled(conversations, POLICY, as_of=T0)
@@ -94,11 +103,13 @@ def test_the_same_inputs_and_cut_time_commit_nothing_new(conversations: Warehous
 def test_a_cut_reads_the_pinned_outcomes_snapshot_not_newer_ones(
     conversations: Warehouse,
 ) -> None:
-    record_outcomes(conversations, [{"record_id": "r1", "kind": "reward", "value": 1.0,
-                                     "arrived_at": at(-2)}])
+    record_outcomes(
+        conversations, [{"record_id": "r1", "kind": "reward", "value": 1.0, "arrived_at": at(-2)}]
+    )
     pinned = conversations.pin("silver.conversations", "bronze.records", "bronze.outcomes")
-    record_outcomes(conversations, [{"record_id": "r2", "kind": "reward", "value": 1.0,
-                                     "arrived_at": at(-1)}])
+    record_outcomes(
+        conversations, [{"record_id": "r2", "kind": "reward", "value": 1.0, "arrived_at": at(-1)}]
+    )
 
     cut = cut_labeled(conversations, POLICY, as_of=T0, at=pinned)
 
@@ -106,8 +117,9 @@ def test_a_cut_reads_the_pinned_outcomes_snapshot_not_newer_ones(
 
 
 def test_checks_pass_on_a_cut(conversations: Warehouse) -> None:
-    record_outcomes(conversations, [{"record_id": "r1", "kind": "reward", "value": 1.0,
-                                     "arrived_at": at(-2)}])
+    record_outcomes(
+        conversations, [{"record_id": "r1", "kind": "reward", "value": 1.0, "arrived_at": at(-2)}]
+    )
     cut = cut_labeled(conversations, POLICY, as_of=T0)
 
     results = labeled_checks(conversations, cut.snapshot_id)

@@ -70,10 +70,14 @@ def test_a_bad_line_is_a_rejection_naming_file_and_line_and_good_lines_land(
 ) -> None:
     path = tmp_path / "outcomes.jsonl"
     path.write_text(
-        json.dumps(REWARD) + "\n{not json\n"
-        + json.dumps({"record_id": "r2", "kind": "reward"}) + "\n"
-        + json.dumps({"record_id": "r3", "kind": "feedback", "text": "great"}) + "\n"
-        + json.dumps({"record_id": "r4", "kind": "reward", "value": "high"}) + "\n",
+        json.dumps(REWARD)
+        + "\n{not json\n"
+        + json.dumps({"record_id": "r2", "kind": "reward"})
+        + "\n"
+        + json.dumps({"record_id": "r3", "kind": "feedback", "text": "great"})
+        + "\n"
+        + json.dumps({"record_id": "r4", "kind": "reward", "value": "high"})
+        + "\n",
         encoding="utf-8",
     )
 
@@ -94,7 +98,7 @@ def test_a_file_that_is_not_what_it_claims_fails_before_writing(
     path = tmp_path / "outcomes.parquet"
     path.write_text(json.dumps(REWARD) + "\n", encoding="utf-8")
 
-    with pytest.raises(InputFormatError, match="outcomes.parquet"):
+    with pytest.raises(InputFormatError, match=r"outcomes\.parquet"):
         ingest_outcome_file(warehouse, path)
 
     assert not warehouse.exists(OUTCOMES_TABLE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyarrow.parquet as pq
+from outcomes_data import T0, at
 
 from posttrain.platform.outcomes.ingest import record_outcomes
 from posttrain.platform.outcomes.labeled import LABELED
@@ -13,8 +14,6 @@ from posttrain.platform.outcomes.policy import LateArrivalPolicy
 from posttrain.platform.versions import get_version
 from posttrain.platform.warehouse import Warehouse
 
-from outcomes_data import T0, at
-
 POLICY = LateArrivalPolicy(window_hours=24)
 
 
@@ -22,16 +21,16 @@ def _files(warehouse: Warehouse, snapshot_id: int) -> dict[str, bytes]:
     table = warehouse.table(LABELED)
     tasks = table.scan(snapshot_id=snapshot_id).plan_files()
     return {
-        task.file.file_path: table.io.new_input(task.file.file_path).open().read()
-        for task in tasks
+        task.file.file_path: table.io.new_input(task.file.file_path).open().read() for task in tasks
     }
 
 
 def test_late_outcomes_go_into_the_next_version_and_v1_keeps_its_bytes(
     conversations: Warehouse,
 ) -> None:
-    record_outcomes(conversations, [{"record_id": "r1", "kind": "reward", "value": 0.1,
-                                     "arrived_at": at(-2)}])
+    record_outcomes(
+        conversations, [{"record_id": "r1", "kind": "reward", "value": 0.1, "arrived_at": at(-2)}]
+    )
     v1 = cut_version(conversations, POLICY, as_of=T0).version
     assert v1 is not None and v1.version == "v1"
     v1_snapshot = v1.snapshots[LABELED]
@@ -39,14 +38,20 @@ def test_late_outcomes_go_into_the_next_version_and_v1_keeps_its_bytes(
     v1_files = _files(conversations, v1_snapshot)
     v1_rows = conversations.read(LABELED, snapshot_id=v1_snapshot)
 
-    record_outcomes(conversations, [  # late: after v1 was cut
-        {"record_id": "r1", "kind": "reward", "value": 0.8, "arrived_at": at(+1)},
-        {"record_id": "r6", "kind": "reward", "value": 1.0, "arrived_at": at(+1)},
-    ])
+    record_outcomes(
+        conversations,
+        [  # late: after v1 was cut
+            {"record_id": "r1", "kind": "reward", "value": 0.8, "arrived_at": at(+1)},
+            {"record_id": "r6", "kind": "reward", "value": 1.0, "arrived_at": at(+1)},
+        ],
+    )
     v2 = cut_version(conversations, POLICY, as_of=T0 + timedelta(hours=2)).version
 
     assert v2 is not None and v2.version == "v2"
-    rows = {r["record_id"]: r for r in conversations.read(LABELED, snapshot_id=v2.snapshots[LABELED]).to_pylist()}
+    rows = {
+        r["record_id"]: r
+        for r in conversations.read(LABELED, snapshot_id=v2.snapshots[LABELED]).to_pylist()
+    }
     assert rows["r1"]["reward"] == 0.8 and rows["r6"]["reward"] == 1.0
     assert v2.outcome_cutoff is not None and v1.outcome_cutoff is not None
     assert v2.outcome_cutoff > v1.outcome_cutoff
@@ -58,8 +63,9 @@ def test_late_outcomes_go_into_the_next_version_and_v1_keeps_its_bytes(
 
 
 def test_no_new_outcomes_no_new_version(conversations: Warehouse) -> None:
-    record_outcomes(conversations, [{"record_id": "r1", "kind": "reward", "value": 0.1,
-                                     "arrived_at": at(-2)}])
+    record_outcomes(
+        conversations, [{"record_id": "r1", "kind": "reward", "value": 0.1, "arrived_at": at(-2)}]
+    )
     cut_version(conversations, POLICY, as_of=T0)
 
     again = cut_version(conversations, POLICY, as_of=T0)
@@ -68,8 +74,9 @@ def test_no_new_outcomes_no_new_version(conversations: Warehouse) -> None:
 
 
 def test_a_version_records_the_outcomes_snapshot_it_included(conversations: Warehouse) -> None:
-    report = record_outcomes(conversations, [{"record_id": "r1", "kind": "reward",
-                                              "value": 0.1, "arrived_at": at(-2)}])
+    report = record_outcomes(
+        conversations, [{"record_id": "r1", "kind": "reward", "value": 0.1, "arrived_at": at(-2)}]
+    )
 
     version = cut_version(conversations, POLICY, as_of=T0).version
 
@@ -80,12 +87,14 @@ def test_a_version_records_the_outcomes_snapshot_it_included(conversations: Ware
 
 
 def test_v1_data_files_are_parquet_readable_after_v2(conversations: Warehouse) -> None:
-    record_outcomes(conversations, [{"record_id": "r1", "kind": "reward", "value": 0.1,
-                                     "arrived_at": at(-2)}])
+    record_outcomes(
+        conversations, [{"record_id": "r1", "kind": "reward", "value": 0.1, "arrived_at": at(-2)}]
+    )
     v1 = cut_version(conversations, POLICY, as_of=T0).version
     assert v1 is not None
-    record_outcomes(conversations, [{"record_id": "r2", "kind": "reward", "value": 0.5,
-                                     "arrived_at": at(+1)}])
+    record_outcomes(
+        conversations, [{"record_id": "r2", "kind": "reward", "value": 0.5, "arrived_at": at(+1)}]
+    )
     cut_version(conversations, POLICY, as_of=T0 + timedelta(hours=2))
 
     table = conversations.table(LABELED)
