@@ -15,6 +15,7 @@ from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
 from posttrain.assets.rl import gold_rl_prompts
 from posttrain.assets.silver import silver_tables
+from posttrain.assets.versions import corpus_versions
 from posttrain.jobs import jobs, sensors
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
@@ -29,7 +30,7 @@ all_assets = [
 ]
 # Tables written outside Dagster (the CLI, the Python API), shown in the graph and watched
 # by sensors.
-external_assets = [bronze_outcomes, lineage_filtered_snapshots]
+external_assets = [bronze_outcomes, lineage_filtered_snapshots, corpus_versions]
 
 defs = dg.Definitions(
     assets=[*all_assets, *external_assets],

@@ -21,5 +21,10 @@ rl_pipeline = dg.define_asset_job(
     description="Rebuild gold.rl_prompts and prove every verifier on its reference.",
 )
 
-jobs = [sft_pipeline, rl_pipeline, corpus_version_job, outcomes_loop]
-sensors = [corpus_versions_sensor, outcomes_sensor]
+jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
+    sft_pipeline,
+    rl_pipeline,
+    corpus_version_job,
+    outcomes_loop,
+]
+sensors: list[dg.SensorDefinition] = [corpus_versions_sensor, outcomes_sensor]

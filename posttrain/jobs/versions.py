@@ -11,7 +11,7 @@ import dagster as dg
 
 from posttrain.assets._support import table_key
 from posttrain.platform.schemas import TableName
-from posttrain.platform.version_stats import version_summary
+from posttrain.platform.version_stats import Breakdown, version_summary
 from posttrain.platform.versions import CREATE, events, get_version
 from posttrain.resources.warehouse import WarehouseResource
 
@@ -23,33 +23,41 @@ class VersionConfig(dg.Config):
     version: str
 
 
+def _metadata(breakdown: Breakdown) -> dict[str, dg.MetadataValue]:
+    return {
+        "rows": dg.MetadataValue.int(breakdown.rows),
+        **{
+            f"by_{column}": dg.MetadataValue.json(dict(counts.most_common()))
+            for column, counts in breakdown.by.items()
+        },
+    }
+
+
 @dg.op(description="Rows per table, by source, license and rejection reason, of one version.")
 def corpus_version_stats(
     context: dg.OpExecutionContext, config: VersionConfig, warehouse: WarehouseResource
-) -> dg.Output[dict[str, object]]:
+) -> dg.Output[dict[str, dict[str, object]]]:
     wh = warehouse.open()
     version = get_version(wh, config.corpus, config.version)
-    summary = {table: b.as_dict() for table, b in version_summary(wh, version).items()}
-    for table, stats in summary.items():
+    breakdowns = version_summary(wh, version)
+    label = f"{config.corpus}@{config.version}"
+    for table, breakdown in breakdowns.items():
         context.log_event(
             dg.AssetObservation(
                 asset_key=table_key(table),
                 metadata={
-                    "corpus_version": f"{config.corpus}@{config.version}",
-                    "snapshot_id": str(version.snapshots[table] or "-"),
-                    **{
-                        k: dg.MetadataValue.json(v) if isinstance(v, dict) else v
-                        for k, v in stats.items()
-                    },  # type: ignore[misc]
+                    "corpus_version": dg.MetadataValue.text(label),
+                    "snapshot_id": dg.MetadataValue.text(str(version.snapshots[table] or "-")),
+                    **_metadata(breakdown),
                 },
             )
         )
-    rows = {table: int(stats["rows"]) for table, stats in summary.items()}  # type: ignore[call-overload]
+    summary = {table: b.as_dict() for table, b in breakdowns.items()}
     return dg.Output(
         summary,
         metadata={
-            "corpus_version": f"{config.corpus}@{config.version}",
-            "rows": dg.MetadataValue.json(rows),
+            "corpus_version": dg.MetadataValue.text(label),
+            "rows": dg.MetadataValue.json({t: b.rows for t, b in breakdowns.items()}),
             "summary": dg.MetadataValue.json(summary),
         },
     )

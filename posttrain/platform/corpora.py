@@ -32,6 +32,7 @@ CORPORA: dict[str, Corpus] = {
                 TableName.GOLD_SFT_PACKED,
             ),
         ),
+        Corpus("rl", (TableName.GOLD_RL_PROMPTS, TableName.GOLD_RL_PROMPTS_REJECTIONS)),
         # A labeled cut: the conversations with their outcomes, and the outcomes table at
         # the snapshot the cut read (its tag says which outcomes the version included).
         Corpus("labeled", (TableName.SILVER_LABELED, TableName.BRONZE_OUTCOMES)),

@@ -28,7 +28,8 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
 
 from posttrain.platform.corpora import corpora_of
@@ -122,6 +123,10 @@ def tag_name(corpus: str, version: str) -> str:
 
 def _create_key(corpus: str, version: str) -> str:
     return f"{CREATE} {corpus}@{version}"
+
+
+def _key_is(key: str) -> EqualTo:
+    return EqualTo(term=Reference("event_key"), value=literal(key))
 
 
 def _check_name(version: str) -> None:
@@ -220,7 +225,7 @@ def _write_row(warehouse: Warehouse, event: CorpusVersion) -> bool:
     """Append ``event`` unless a row with its key exists; whether it was added."""
     data = pa.Table.from_pylist([event.row()], schema=TABLES[VERSIONS_TABLE].schema)
     # Only a row with the same key can collide: the scan reads no other version's file.
-    scope = EqualTo("event_key", event.event_key)
+    scope = _key_is(event.event_key)
     result = warehouse.append_new(
         VERSIONS_TABLE, data, "event_key", Lineage(f"version-{event.event}"), scope=scope
     )
@@ -295,9 +300,7 @@ def _refuse_existing(warehouse: Warehouse, corpus: str, name: str) -> None:
     if not warehouse.exists(VERSIONS_TABLE):
         return
     # Filtered on the key: the column statistics skip every other version's file.
-    rows = warehouse.read(
-        VERSIONS_TABLE, row_filter=EqualTo("event_key", _create_key(corpus, name))
-    ).to_pylist()
+    rows = warehouse.read(VERSIONS_TABLE, row_filter=_key_is(_create_key(corpus, name))).to_pylist()
     if rows:
         existing = CorpusVersion.from_row(rows[0])
         raise VersionExistsError(
