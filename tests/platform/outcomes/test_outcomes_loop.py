@@ -103,3 +103,35 @@ def test_v1_data_files_are_parquet_readable_after_v2(conversations: Warehouse) -
     assert table.metadata.refs["labeled/v1"].snapshot_id == snapshot
     for task in table.scan(snapshot_id=snapshot).plan_files():
         assert pq.read_metadata(task.file.file_path.removeprefix("file://")).num_rows > 0
+
+
+def test_two_cuts_racing_make_one_version_and_the_loser_says_nothing_was_written(
+    conversations: Warehouse,
+) -> None:
+    import threading
+
+    from posttrain.platform.errors import PosttrainError
+    from posttrain.platform.versions import versions
+
+    record_outcomes(
+        conversations,
+        [{"record_id": "r1", "kind": "reward", "value": 0.1, "arrived_at": at(-2)}],
+    )
+    errors: list[Exception] = []
+
+    def cut() -> None:
+        try:
+            cut_version(conversations, POLICY, as_of=T0)
+        except PosttrainError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=cut) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    made = [v.version for v in versions(conversations, "labeled")]
+    assert made == ["v1"]
+    assert len(conversations.table(LABELED).snapshots()) == 1
+    assert len(errors) <= 1
