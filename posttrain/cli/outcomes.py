@@ -79,7 +79,7 @@ def cut(
     )
     console.print(
         f"silver.labeled: {result.rows:,} rows, {result.outcomes_included:,} outcomes up to "
-        f"{result.outcome_cutoff}; snapshot {result.snapshot_id}"
+        f"{result.outcome_cutoff or 'none'}; snapshot {result.snapshot_id}"
         + ("" if result.committed else " (unchanged, nothing committed)")
     )
 
