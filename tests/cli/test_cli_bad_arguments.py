@@ -115,6 +115,9 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 
+    import posttrain.platform.versions as versions
+
     monkeypatch.setattr(tables, "head", broken)
+    monkeypatch.setattr(versions, "resolve", lambda *args: (T, 1))  # show gets to head
     with pytest.raises(RuntimeError, match="a bug"):
         run(["show", T])

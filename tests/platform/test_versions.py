@@ -166,7 +166,7 @@ def test_bad_version_names_are_refused(warehouse: Warehouse, name: str) -> None:
 
 
 def test_an_unknown_corpus_is_refused_with_the_known_ones(warehouse: Warehouse) -> None:
-    with pytest.raises(ConfigError, match="known corpora: \\['sft'"):
+    with pytest.raises(ConfigError, match=r"known corpora: .*'sft'"):
         v.create_version(warehouse, "nope", "v1")
 
 
