@@ -12,6 +12,7 @@ import dagster as dg
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
+from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
 from posttrain.assets.rl import gold_rl_prompts, silver_rollouts
 from posttrain.assets.silver import silver_tables
 from posttrain.assets.versions import corpus_versions
@@ -26,10 +27,14 @@ all_assets = [
     gold_sft_packed,
     gold_rl_prompts,
     silver_rollouts,
+    silver_labeled,
 ]
+# Tables written outside Dagster (the CLI, the Python API), shown in the graph and watched
+# by sensors.
+external_assets = [bronze_outcomes, lineage_filtered_snapshots, corpus_versions]
 
 defs = dg.Definitions(
-    assets=[*all_assets, corpus_versions],
+    assets=[*all_assets, *external_assets],
     jobs=jobs,
     sensors=sensors,
     resources={

@@ -17,7 +17,7 @@ from rich.table import Table
 from posttrain.cli._app import console
 from posttrain.cli.tables import tables_view
 from posttrain.platform.query import run_query
-from posttrain.platform.settings import load_settings
+from posttrain.platform.settings import load_settings, project_root
 from posttrain.platform.warehouse import Warehouse
 
 
@@ -32,6 +32,32 @@ def _print_rejections(warehouse: Warehouse) -> None:
     for row in counts.to_pylist():
         view.add_row(row["reason"], f"{row['records']:,}")
     console.print(view)
+
+
+def _outcomes_loop(
+    defs: dg.Definitions, instance: dg.DagsterInstance, warehouse: Warehouse
+) -> list[str] | None:
+    """Outcomes arrive in two batches; each time ``outcomes_loop`` runs as the outcomes
+    sensor would run it, cutting ``labeled@v1`` and then ``labeled@v2``."""
+    from posttrain.platform.outcomes.ingest import ingest_outcome_file
+
+    run_ids = []
+    for batch in ("first_batch.jsonl", "late_batch.jsonl"):
+        report = ingest_outcome_file(warehouse, project_root() / "data" / "outcomes" / batch)
+        console.print(f"outcomes {batch}: {report.rows_added:,} new of {report.rows_read:,}")
+        result = defs.resolve_job_def("outcomes_loop").execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "INFO"}}},
+                "ops": {"silver_labeled": {"config": {"cut_version": True}}},
+            },
+        )
+        if not result.success:
+            console.print(f"[bold red]The outcomes_loop run {result.run_id} failed[/]")
+            return None
+        run_ids.append(result.run_id)
+    return run_ids
 
 
 def main() -> int:
@@ -59,8 +85,12 @@ def main() -> int:
             )
             return 1
         run_ids.append(result.run_id)
-    elapsed = time.monotonic() - started
     warehouse = Warehouse(settings.warehouse)
+    loop = _outcomes_loop(defs, instance, warehouse)
+    if loop is None:
+        return 1
+    run_ids += loop
+    elapsed = time.monotonic() - started
     console.rule(f"done in {elapsed:.0f}s (runs {', '.join(run_ids)})")
     console.print(tables_view(warehouse, title="Tables"))
     _print_rejections(warehouse)
@@ -74,7 +104,11 @@ def main() -> int:
         '  .venv/bin/posttrain query "select source, count(*) from gold.sft group by 1"\n'
         "  .venv/bin/posttrain query "
         '"select sft_status, count(*) from silver.rollouts group by 1"\n'
-        "  .venv/bin/posttrain verify --prompt-id humaneval:HumanEval/0 --completion FILE\n",
+        "  .venv/bin/posttrain verify --prompt-id humaneval:HumanEval/0 --completion FILE\n"
+        "  .venv/bin/posttrain show silver.labeled --columns record_id,reward,num_outcomes "
+        '--where "reward > 0"\n'
+        '  .venv/bin/posttrain snapshot silver.labeled --filter "reward > 0 and source = '
+        "'agent-traces'\" --as agent-pos\n",
         highlight=False,
     )
     return 0

@@ -21,6 +21,7 @@ from posttrain.cli import (  # noqa: F401  (registers commands)
     doctor,
     export,
     ingest,
+    outcomes,
     sources,
     tables,
     verify,

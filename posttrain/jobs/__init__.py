@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from posttrain.jobs.outcomes import outcomes_loop, outcomes_sensor
 from posttrain.jobs.versions import corpus_version_job, corpus_versions_sensor
 
 # The whole SFT medallion: bronze → silver → gold, with the eval tables it checks against.
@@ -34,5 +35,6 @@ jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     rl_pipeline,
     gold_pipeline,
     corpus_version_job,
+    outcomes_loop,
 ]
-sensors: list[dg.SensorDefinition] = [corpus_versions_sensor]
+sensors: list[dg.SensorDefinition] = [corpus_versions_sensor, outcomes_sensor]

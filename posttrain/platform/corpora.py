@@ -33,6 +33,9 @@ CORPORA: dict[str, Corpus] = {
             ),
         ),
         Corpus("rl", (TableName.GOLD_RL_PROMPTS, TableName.GOLD_RL_PROMPTS_REJECTIONS)),
+        # A labeled cut: the conversations with their outcomes, and the outcomes table at
+        # the snapshot the cut read (its tag says which outcomes the version included).
+        Corpus("labeled", (TableName.SILVER_LABELED, TableName.BRONZE_OUTCOMES)),
     ]
 }
 

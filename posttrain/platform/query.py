@@ -43,6 +43,7 @@ __all__ = [
     "check_read_only",
     "connect",
     "head",
+    "parse_row_filter",
     "run_query",
     "table_data",
 ]
@@ -187,18 +188,24 @@ def run_query(
         con.close()
 
 
-def _filter(table: Table, where: str | None) -> BooleanExpression:
-    if where is None or not where.strip():
+def parse_row_filter(table: Table, text: str | None, option: str = "--where") -> BooleanExpression:
+    """``text`` in pyiceberg's filter syntax, bound to ``table``'s columns (all rows if empty).
+
+    Raises:
+        QueryError: naming ``option``, the column where parsing stopped and the text there,
+            or the unknown column / mistyped literal and the columns there are.
+    """
+    if text is None or not text.strip():
         return AlwaysTrue()
     try:
-        expression = parse_filter(where)
+        expression = parse_filter(text)
     except Exception as exc:  # pyparsing's ParseException carries the position
         # pyparsing's own message lists the whole grammar; the position and text say more.
         column = int(getattr(exc, "col", 1))
-        rest = where[column - 1 :].strip()
+        rest = text[column - 1 :].strip()
         near = f"at {rest!r}" if rest else "the end of the filter"
         raise QueryError(
-            f"--where {where!r}: cannot parse at column {column} ({near}); expected e.g. "
+            f"{option} {text!r}: cannot parse at column {column} ({near}); expected e.g. "
             '"reason = \'near_dup\'", "num_turns > 2 and detail is not null", '
             "\"source in ('a', 'b')\""
         ) from None
@@ -206,8 +213,12 @@ def _filter(table: Table, where: str | None) -> BooleanExpression:
         bind(table.schema(), expression, case_sensitive=True)
     except (ValueError, TypeError) as exc:  # unknown column; literal of the wrong type
         known = ", ".join(field.name for field in table.schema().fields)
-        raise QueryError(f"--where {where!r}: {exc} (columns: {known})") from None
+        raise QueryError(f"{option} {text!r}: {exc} (columns: {known})") from None
     return expression
+
+
+def _filter(table: Table, where: str | None) -> BooleanExpression:
+    return parse_row_filter(table, where, "--where")
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table:

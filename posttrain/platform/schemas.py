@@ -255,47 +255,6 @@ EVAL_HUMANEVAL = pa.schema(
     ]
 )
 
-GOLD_RL_PROMPTS = pa.schema(
-    [
-        _required(
-            "prompt_id", pa.string(), "Stable id: source and item, e.g. humaneval:HumanEval/0."
-        ),
-        _optional(
-            "prompt", MESSAGES_TYPE, "TRL conversational prompt: the messages given to the policy."
-        ),
-        _optional(
-            "verifier_kind",
-            pa.string(),
-            "How a completion is scored: exact, numeric, regex, json_schema or python_tests.",
-        ),
-        _optional(
-            "verifier_spec", pa.string(), "The verifier's settings as JSON (see rl/verifiers.py)."
-        ),
-        _optional("reference", pa.string(), "A reference completion; the verifier passes it."),
-        _optional("source", pa.string(), "Where the task came from, e.g. humaneval or math-tutor."),
-        _optional(
-            "source_id", pa.string(), "The task's id there: benchmark item or bronze record."
-        ),
-        _optional("license", pa.string(), "License of the source."),
-    ]
-)
-
-GOLD_RL_PROMPTS_REJECTIONS = pa.schema(
-    [
-        _required("prompt_id", pa.string(), "The task refused, as it would be in gold.rl_prompts."),
-        _required(
-            "reason",
-            pa.string(),
-            "no_answer, invalid_spec, reference_fails or empty_passes.",
-        ),
-        _optional("detail", pa.string(), "What exactly was wrong, e.g. the verifier's verdict."),
-        _optional("verifier_kind", pa.string(), "The verifier kind the task would have had."),
-        _optional("verifier_spec", pa.string(), "The verifier spec (JSON) that was refused."),
-        _optional("source", pa.string(), "Where the task came from."),
-        _optional("source_id", pa.string(), "The task's id there."),
-    ]
-)
-
 CORPUS_VERSIONS = pa.schema(
     [
         _required(
@@ -343,9 +302,125 @@ CORPUS_VERSIONS = pa.schema(
     ]
 )
 
+OUTCOME_KINDS = ("reward", "preference", "test_result", "feedback", "text")
+
+BRONZE_OUTCOMES = pa.schema(
+    [
+        _required(
+            "outcome_id",
+            pa.string(),
+            "Hash of record_id, kind, value, text, source and event_id: the same signal "
+            "delivered twice is one row.",
+        ),
+        _required("record_id", pa.string(), "The bronze record the signal is about."),
+        _required("kind", pa.string(), "reward, preference, test_result, feedback or text."),
+        _optional("value", pa.float64(), "Numeric value (reward, score, pass rate), if any."),
+        _optional("text", pa.string(), "Free-text detail (feedback, test output), if any."),
+        _optional("source", pa.string(), "Who sent the signal, e.g. a grader or a user."),
+        _optional("event_id", pa.string(), "The sender's own id of the signal, if it has one."),
+        _required("arrived_at", TIMESTAMP_TYPE, "When the signal reached posttrain (UTC)."),
+        _optional("batch_id", pa.string(), "The ingest call that brought the signal in."),
+        _optional("source_uri", pa.string(), "The file the signal was read from, if any."),
+        _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in that file."),
+    ]
+)
+
+OUTCOME_TYPE = pa.struct(
+    [
+        ("outcome_id", pa.string()),
+        ("kind", pa.string()),
+        ("value", pa.float64()),
+        ("text", pa.string()),
+        ("source", pa.string()),
+        ("arrived_at", TIMESTAMP_TYPE),
+    ]
+)
+
+SILVER_LABELED = pa.schema(
+    [
+        _required("record_id", pa.string(), "The bronze record this conversation came from."),
+        _optional("messages", MESSAGES_TYPE, "Canonical OpenAI/TRL messages, redacted."),
+        _optional("source", pa.string(), "Source name of the conversation, given at ingest."),
+        _optional("workspace", pa.string(), "Team or project the record belongs to."),
+        _optional("license", pa.string(), "License of the source, e.g. CC-BY-4.0."),
+        _optional("ingested_at", TIMESTAMP_TYPE, "When the bronze record was ingested (UTC)."),
+        _optional("reward", pa.float64(), "Value of the latest reward outcome."),
+        _optional("preference", pa.float64(), "Value of the latest preference outcome."),
+        _optional("test_result", pa.float64(), "Value of the latest test_result outcome."),
+        _optional("feedback", pa.string(), "Text of the latest feedback outcome."),
+        _optional("text", pa.string(), "Text of the latest free-text outcome."),
+        _optional("num_outcomes", pa.int32(), "Outcomes of every kind joined to the record."),
+        _optional("labeled_at", TIMESTAMP_TYPE, "Arrival of the latest outcome joined (UTC)."),
+        _optional(
+            "outcomes",
+            pa.list_(OUTCOME_TYPE),
+            "Full outcome history, oldest first (arrived_at, then outcome_id).",
+        ),
+    ]
+)
+
+LINEAGE_FILTERED_SNAPSHOTS = pa.schema(
+    [
+        _required("name", pa.string(), "The name given with --as, also the tag on the table."),
+        _required("table", pa.string(), "The table holding the frozen rows, e.g. snapshots.x."),
+        _required("source_table", pa.string(), "The table the rows were filtered from."),
+        _required("source_snapshot_id", pa.int64(), "The pinned snapshot they were read from."),
+        _optional("filter", pa.string(), "The row filter, in pyiceberg's syntax."),
+        _optional("outcome_cutoff", pa.string(), "Latest outcome arrival the source included."),
+        _optional("snapshot_id", pa.int64(), "The snapshot of the frozen table."),
+        _optional("rows", pa.int64(), "Rows frozen."),
+        _optional("created_at", TIMESTAMP_TYPE, "When the snapshot was frozen (UTC)."),
+    ]
+)
+
+GOLD_RL_PROMPTS = pa.schema(
+    [
+        _required(
+            "prompt_id", pa.string(), "Stable id: source and item, e.g. humaneval:HumanEval/0."
+        ),
+        _optional(
+            "prompt", MESSAGES_TYPE, "TRL conversational prompt: the messages given to the policy."
+        ),
+        _optional(
+            "verifier_kind",
+            pa.string(),
+            "How a completion is scored: exact, numeric, regex, json_schema or python_tests.",
+        ),
+        _optional(
+            "verifier_spec", pa.string(), "The verifier's settings as JSON (see rl/verifiers.py)."
+        ),
+        _optional("reference", pa.string(), "A reference completion; the verifier passes it."),
+        _optional("source", pa.string(), "Where the task came from, e.g. humaneval or math-tutor."),
+        _optional(
+            "source_id", pa.string(), "The task's id there: benchmark item or bronze record."
+        ),
+        _optional("license", pa.string(), "License of the source."),
+    ]
+)
+
+GOLD_RL_PROMPTS_REJECTIONS = pa.schema(
+    [
+        _required("prompt_id", pa.string(), "The task refused, as it would be in gold.rl_prompts."),
+        _required(
+            "reason",
+            pa.string(),
+            "no_answer, invalid_spec, reference_fails or empty_passes.",
+        ),
+        _optional("detail", pa.string(), "What exactly was wrong, e.g. the verifier's verdict."),
+        _optional("verifier_kind", pa.string(), "The verifier kind the task would have had."),
+        _optional("verifier_spec", pa.string(), "The verifier spec (JSON) that was refused."),
+        _optional("source", pa.string(), "Where the task came from."),
+        _optional("source_id", pa.string(), "The task's id there."),
+    ]
+)
+
 # Table property naming which string columns of an eval.* table are the benchmark text
 # that training data must not contain.
 DECONTAM_COLUMNS_PROPERTY = "posttrain.decontam.text-columns"
+
+
+# Namespace of the tables ``posttrain snapshot --as NAME`` freezes (``snapshots.<name>``).
+SNAPSHOTS_NAMESPACE = "snapshots"
 
 
 class TableName(StrEnum):
@@ -362,9 +437,12 @@ class TableName(StrEnum):
     SILVER_ROLLOUT_REJECTIONS = "silver.rollout_rejections"
     SILVER_ROLLOUT_PAIRS = "silver.rollout_pairs"
     EVAL_HUMANEVAL = "eval.humaneval"
+    LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
+    BRONZE_OUTCOMES = "bronze.outcomes"
+    SILVER_LABELED = "silver.labeled"
+    LINEAGE_FILTERED_SNAPSHOTS = "lineage.filtered_snapshots"
     GOLD_RL_PROMPTS = "gold.rl_prompts"
     GOLD_RL_PROMPTS_REJECTIONS = "gold.rl_prompts_rejections"
-    LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
 
 
 @dataclass(frozen=True)
@@ -457,6 +535,32 @@ TABLES: dict[str, TableSpec] = {
             {DECONTAM_COLUMNS_PROPERTY: "prompt,canonical_solution"},
         ),
         TableSpec(
+            TableName.LINEAGE_CORPUS_VERSIONS,
+            CORPUS_VERSIONS,
+            ("event_key",),
+            "One corpus version event (create or rollback); readers resolve versions here.",
+        ),
+        TableSpec(
+            TableName.BRONZE_OUTCOMES,
+            BRONZE_OUTCOMES,
+            ("outcome_id",),
+            "A signal about a record (reward, preference, test result, feedback, text) that "
+            "arrived after it; append-only.",
+        ),
+        TableSpec(
+            TableName.SILVER_LABELED,
+            SILVER_LABELED,
+            ("record_id",),
+            "A conversation joined to its outcomes: the latest per kind and the full history, "
+            "cut under the late-arrival policy.",
+        ),
+        TableSpec(
+            TableName.LINEAGE_FILTERED_SNAPSHOTS,
+            LINEAGE_FILTERED_SNAPSHOTS,
+            ("name",),
+            "A filtered snapshot frozen as a named table: source, snapshot id, filter, cut-off.",
+        ),
+        TableSpec(
             TableName.GOLD_RL_PROMPTS,
             GOLD_RL_PROMPTS,
             ("prompt_id",),
@@ -467,12 +571,6 @@ TABLES: dict[str, TableSpec] = {
             GOLD_RL_PROMPTS_REJECTIONS,
             ("prompt_id",),
             "An RL task left out of gold.rl_prompts, and why (its verifier failed a check).",
-        ),
-        TableSpec(
-            TableName.LINEAGE_CORPUS_VERSIONS,
-            CORPUS_VERSIONS,
-            ("event_key",),
-            "One corpus version event (create or rollback); readers resolve versions here.",
         ),
     ]
 }

@@ -36,6 +36,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError
+from posttrain.platform.outcomes.policy import LateArrivalPolicy
 
 HOME_ENV = "POSTTRAIN_HOME"
 SETTINGS_ENV = "POSTTRAIN_SETTINGS"
@@ -204,6 +205,7 @@ class _WarehouseFileSettings(FrozenConfig):
 class _SettingsFile(FrozenConfig):
     warehouse: _WarehouseFileSettings = Field(default_factory=_WarehouseFileSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
 
 
 class Settings(FrozenConfig):
@@ -212,6 +214,7 @@ class Settings(FrozenConfig):
     warehouse: WarehouseSettings
     executor: ExecutorSettings
     home: Path
+    outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     file: Path | None = None
 
 
@@ -340,4 +343,10 @@ def load_settings(home: str | Path | None = None) -> Settings:
         warehouse=location,
         properties=written.properties,
     )
-    return Settings(warehouse=warehouse, executor=parsed.executor, home=root, file=file)
+    return Settings(
+        warehouse=warehouse,
+        executor=parsed.executor,
+        home=root,
+        file=file,
+        outcomes=parsed.outcomes,
+    )

@@ -194,3 +194,19 @@ def test_a_relative_warehouse_from_the_environment_is_relative_to_the_working_di
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("POSTTRAIN_WAREHOUSE", "lake")
     assert load_settings(tmp_path / "home").warehouse.warehouse == (tmp_path / "lake").as_uri()
+
+
+def test_the_late_arrival_window_is_read_from_the_outcomes_section(tmp_path: Path) -> None:
+    _write(tmp_path / "posttrain.yaml", "outcomes:\n  window_hours: 6\n")
+
+    assert load_settings(tmp_path).outcomes.window_hours == 6
+    assert load_settings(tmp_path / "none").outcomes.window_hours == 24
+
+
+def test_a_negative_window_names_the_key(tmp_path: Path) -> None:
+    from posttrain.platform.errors import ConfigError
+
+    _write(tmp_path / "posttrain.yaml", "outcomes:\n  window_hours: -1\n")
+
+    with pytest.raises(ConfigError, match=r"posttrain.yaml: outcomes.window_hours"):
+        load_settings(tmp_path)
