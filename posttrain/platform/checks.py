@@ -19,6 +19,7 @@ from posttrain.platform.decontam import (
     measure_contamination,
 )
 from posttrain.platform.execution import InProcessExecutor
+from posttrain.platform.ingest.formats import PREFERENCE_FORMATS
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.warehouse import Warehouse
 
@@ -100,8 +101,14 @@ def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
 
 
 def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
-    """Every bronze record is in exactly one of silver.conversations and silver.rejections."""
-    bronze = _ids(warehouse, TableName.BRONZE_RECORDS)
+    """Every bronze chat record is in exactly one of silver.conversations and silver.rejections.
+
+    Records in a preference format are accounted for by ``silver.preferences`` instead.
+    """
+    formats = warehouse.read(TableName.BRONZE_RECORDS, columns=("record_id", "format"))
+    preference = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
+    is_preference = pc.fill_null(pc.is_in(formats["format"], value_set=preference), False)
+    bronze = formats.filter(pc.invert(is_preference))["record_id"].combine_chunks()
     kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS)
     rejected = _ids(warehouse, TableName.SILVER_REJECTIONS)
     accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept

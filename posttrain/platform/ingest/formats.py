@@ -20,8 +20,17 @@ from typing import Any
 
 
 class ChatFormat(StrEnum):
-    """A chat-data layout; the value is what ``bronze.records.format`` stores."""
+    """A record layout (chat or preference); the value is what ``bronze.records.format`` stores.
 
+    Chat formats become ``silver.conversations``; preference formats (see
+    :data:`PREFERENCE_FORMATS`) become ``silver.preferences``.
+    """
+
+    # Preference formats first: their keys are more specific than the chat formats'.
+    JUDGMENT = "judgment"  # {"chosen_record_id", "rejected_record_id", ...}
+    TRL_PREFERENCE = "trl_preference"  # {"prompt", "chosen", "rejected"}: strings or messages
+    RATED_COMPLETIONS = "rated_completions"  # {"prompt"|"instruction", "completions": [...]}
+    TRANSCRIPT_PAIR = "transcript_pair"  # {"chosen", "rejected"}: whole conversations
     OPENAI = "openai"  # {"messages": [{"role", "content", "tool_calls"?, ...}]}
     SHAREGPT = "sharegpt"  # {"conversations": [{"from", "value"}]}
     ALPACA = "alpaca"  # {"instruction", "input"?, "output"}
@@ -30,11 +39,25 @@ class ChatFormat(StrEnum):
 
 # Checked in this order, so a record carrying the keys of two formats gets the first.
 FORMAT_KEYS: dict[ChatFormat, tuple[str, ...]] = {
+    ChatFormat.JUDGMENT: ("chosen_record_id", "rejected_record_id"),
+    ChatFormat.TRL_PREFERENCE: ("prompt", "chosen", "rejected"),
+    ChatFormat.RATED_COMPLETIONS: ("completions",),
+    ChatFormat.TRANSCRIPT_PAIR: ("chosen", "rejected"),
     ChatFormat.OPENAI: ("messages",),
     ChatFormat.SHAREGPT: ("conversations",),
     ChatFormat.ALPACA: ("instruction", "output"),
     ChatFormat.PROMPT_COMPLETION: ("prompt", "completion"),
 }
+
+PREFERENCE_FORMATS = frozenset(
+    {
+        ChatFormat.JUDGMENT,
+        ChatFormat.TRL_PREFERENCE,
+        ChatFormat.RATED_COMPLETIONS,
+        ChatFormat.TRANSCRIPT_PAIR,
+    }
+)
+CHAT_FORMATS = frozenset(ChatFormat) - PREFERENCE_FORMATS
 
 
 def describe_format(fmt: ChatFormat) -> str:

@@ -41,6 +41,7 @@ from posttrain.platform.decontam import (
 from posttrain.platform.decontam.summary import ContaminationSummary
 from posttrain.platform.dedup import DedupConfig, DedupStats, PublishedIndex, deduplicate
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, rebatch
+from posttrain.platform.ingest.formats import PREFERENCE_FORMATS
 from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, Lineage
 from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, TableName
 from posttrain.platform.silver.parse import ParseStep
@@ -120,10 +121,21 @@ def _accounted_ids(warehouse: Warehouse) -> pa.Array:
     )
 
 
+def chat_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The rows of a bronze batch that are not in a preference format (those go to
+    ``silver.preferences``); rows with no format stay, so silver names them malformed."""
+    if "format" not in batch.schema.names:
+        return batch
+    preference = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
+    is_preference = pc.fill_null(pc.is_in(batch["format"], value_set=preference), False)
+    return batch.filter(pc.invert(is_preference))
+
+
 def _pending_batches(
     warehouse: Warehouse, done: pa.Array, counter: list[int]
 ) -> Iterator[pa.RecordBatch]:
     for batch in warehouse.read_batches(BRONZE):
+        batch = chat_rows(batch)
         if len(done):
             batch = batch.filter(pc.invert(pc.is_in(batch["record_id"], value_set=done)))
         counter[0] += batch.num_rows
