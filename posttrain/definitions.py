@@ -12,11 +12,20 @@ import dagster as dg
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
+from posttrain.assets.preference import gold_dpo, silver_preferences
 from posttrain.assets.silver import silver_tables
 from posttrain.jobs import jobs
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
-all_assets = [bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed]
+all_assets = [
+    bronze_records,
+    *eval_assets,
+    silver_tables,
+    gold_sft,
+    gold_sft_packed,
+    silver_preferences,
+    gold_dpo,
+]
 
 defs = dg.Definitions(
     assets=all_assets,

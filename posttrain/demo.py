@@ -47,6 +47,13 @@ def main() -> int:
         # Progress and check results, without Dagster's per-event debug lines.
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
+    if result.success:
+        console.rule("posttrain demo: the preference corpus (silver.preferences → gold.dpo)")
+        result = defs.resolve_job_def("preference_pipeline").execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
     elapsed = time.monotonic() - started
     if not result.success:
         console.print(

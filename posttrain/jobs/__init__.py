@@ -11,4 +11,12 @@ sft_pipeline = dg.define_asset_job(
     description="Ingest the configured sources and rebuild silver and the gold SFT corpora.",
 )
 
-jobs = [sft_pipeline]
+# The preference corpus: bronze (with the eval tables it checks against) → silver.preferences
+# → gold.dpo.
+preference_pipeline = dg.define_asset_job(
+    name="preference_pipeline",
+    selection=dg.AssetSelection.groups("bronze", "eval", "preference"),
+    description="Ingest the configured sources and rebuild silver.preferences and gold.dpo.",
+)
+
+jobs = [sft_pipeline, preference_pipeline]

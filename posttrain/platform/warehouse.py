@@ -224,15 +224,25 @@ class Warehouse:
         table.append(self._conform(name, data), snapshot_properties=lineage.summary())
         return _table_info(name, table).snapshot_id  # the commit refreshed ``table``
 
-    def overwrite(self, name: str, data: pa.Table, lineage: Lineage) -> int | None:
-        """Replace all rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
+    def overwrite(
+        self,
+        name: str,
+        data: pa.Table,
+        lineage: Lineage,
+        *,
+        where: BooleanExpression = ALL_ROWS,
+    ) -> int | None:
+        """Replace the rows ``where`` selects (all by default) with ``data``, stamping the
+        snapshot with ``lineage``; returns the new snapshot id."""
         table = self._writable(name)
         conformed = self._conform(name, data)
         if _table_info(name, table).rows == 0:
             # Overwriting an empty table would only add a no-op delete snapshot (and a warning).
             table.append(conformed, snapshot_properties=lineage.summary())
         else:
-            table.overwrite(conformed, snapshot_properties=lineage.summary())
+            table.overwrite(
+                conformed, overwrite_filter=where, snapshot_properties=lineage.summary()
+            )
         return _table_info(name, table).snapshot_id
 
     def snapshot_summary(self, name: str, snapshot_id: int | None = None) -> dict[str, Any]:

@@ -395,7 +395,10 @@ def parse_payload(payload: str, fmt: ChatFormat) -> list[Message]:
         >>> parse_payload(record, ChatFormat.PROMPT_COMPLETION)[1]["content"]
         '4'
     """
-    return PARSERS[fmt](decode_record(payload))
+    parser = PARSERS.get(fmt)
+    if parser is None:
+        raise malformed(f"{fmt.value} is a preference format: silver.preferences builds it")
+    return parser(decode_record(payload))
 
 
 def _format_of(value: str | None) -> ChatFormat:
