@@ -26,18 +26,19 @@ class ChatFormat(StrEnum):
     :data:`PREFERENCE_FORMATS`) become ``silver.preferences``.
     """
 
-    # Preference formats first: their keys are more specific than the chat formats'.
-    JUDGMENT = "judgment"  # {"chosen_record_id", "rejected_record_id", ...}
-    TRL_PREFERENCE = "trl_preference"  # {"prompt", "chosen", "rejected"}: strings or messages
-    RATED_COMPLETIONS = "rated_completions"  # {"prompt"|"instruction", "completions": [...]}
-    TRANSCRIPT_PAIR = "transcript_pair"  # {"chosen", "rejected"}: whole conversations
     OPENAI = "openai"  # {"messages": [{"role", "content", "tool_calls"?, ...}]}
     SHAREGPT = "sharegpt"  # {"conversations": [{"from", "value"}]}
     ALPACA = "alpaca"  # {"instruction", "input"?, "output"}
     PROMPT_COMPLETION = "prompt_completion"  # {"prompt", "completion"}
+    # Preference formats:
+    JUDGMENT = "judgment"  # {"chosen_record_id", "rejected_record_id", ...}
+    TRL_PREFERENCE = "trl_preference"  # {"prompt", "chosen", "rejected"}: strings or messages
+    RATED_COMPLETIONS = "rated_completions"  # {"prompt"|"instruction", "completions": [...]}
+    TRANSCRIPT_PAIR = "transcript_pair"  # {"chosen", "rejected"}: whole conversations
 
 
-# Checked in this order, so a record carrying the keys of two formats gets the first.
+# Checked in this order, so a record carrying the keys of two formats gets the first; the
+# preference formats come first, their keys being more specific than the chat formats'.
 FORMAT_KEYS: dict[ChatFormat, tuple[str, ...]] = {
     ChatFormat.JUDGMENT: ("chosen_record_id", "rejected_record_id"),
     ChatFormat.TRL_PREFERENCE: ("prompt", "chosen", "rejected"),

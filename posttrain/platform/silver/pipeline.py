@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -53,6 +54,9 @@ from posttrain.platform.warehouse import Warehouse
 BRONZE = TableName.BRONZE_RECORDS
 CONVERSATIONS = TableName.SILVER_CONVERSATIONS
 REJECTIONS = TableName.SILVER_REJECTIONS
+
+
+_Rows = TypeVar("_Rows", pa.RecordBatch, pa.Table)
 
 
 class SilverConfig(FrozenConfig):
@@ -121,7 +125,7 @@ def _accounted_ids(warehouse: Warehouse) -> pa.Array:
     )
 
 
-def chat_rows(batch: pa.RecordBatch) -> pa.RecordBatch:
+def chat_rows(batch: _Rows) -> _Rows:
     """The rows of a bronze batch that are not in a preference format (those go to
     ``silver.preferences``); rows with no format stay, so silver names them malformed."""
     if "format" not in batch.schema.names:
