@@ -34,6 +34,9 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "silver/rejections": "silver",
         "gold/sft": "gold",
         "gold/sft_packed": "gold",
+        "silver/preferences": "preference",
+        "silver/preference_rejections": "preference",
+        "gold/dpo": "preference",
     }
 
 
@@ -45,6 +48,9 @@ def test_layers_depend_on_the_layer_below() -> None:
     assert deps["silver/conversations"] == {"bronze/records", "eval/humaneval"}
     assert deps["gold/sft"] == {"silver/conversations"}
     assert deps["gold/sft_packed"] == {"gold/sft"}
+    assert deps["silver/preferences"] == {"bronze/records", "eval/humaneval"}
+    assert deps["silver/preference_rejections"] == {"bronze/records", "eval/humaneval"}
+    assert deps["gold/dpo"] == {"silver/preferences"}
 
 
 def test_silver_depends_on_every_registered_benchmark() -> None:
@@ -93,11 +99,80 @@ def test_every_asset_has_blocking_checks() -> None:
     assert "rows_conserved" in blocking["silver/conversations"]
     assert "contamination_within_bounds" in blocking["gold/sft"]
     assert "every_record_packed_once" in blocking["gold/sft_packed"]
+    assert {"rows_conserved", "chosen_differs", "pair_id_unique", "schema_matches"} <= blocking[
+        "silver/preferences"
+    ]
+    assert {"units_unique", "schema_matches"} <= blocking["silver/preference_rejections"]
+    assert {
+        "prompts_not_contaminated",
+        "chosen_differs",
+        "pair_id_unique",
+        "schema_matches",
+    } <= blocking["gold/dpo"]
 
 
-def test_pipeline_job_selects_every_asset() -> None:
-    job = defs.resolve_job_def("sft_pipeline")
-    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == _asset_keys()
+def _selected(job_name: str) -> set[str]:
+    job = defs.resolve_job_def(job_name)
+    return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+
+
+PREFERENCE_ASSETS = {"silver/preferences", "silver/preference_rejections", "gold/dpo"}
+
+
+def test_pipeline_job_selects_every_sft_asset() -> None:
+    assert _selected("sft_pipeline") == _asset_keys() - PREFERENCE_ASSETS
+
+
+def test_preference_job_selects_bronze_evals_and_the_preference_group() -> None:
+    assert _selected("preference_pipeline") == {
+        "bronze/records",
+        "eval/humaneval",
+        *PREFERENCE_ASSETS,
+    }
+
+
+def test_preference_assets_materialize_with_checks_and_margin_histogram(tmp_path: Path) -> None:
+    from posttrain.platform.evals import seed_humaneval
+    from posttrain.platform.ingest.bronze import ingest
+    from posttrain.platform.ingest.sources import load_sources
+    from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+    from posttrain.resources import RayResource, WarehouseResource
+
+    warehouse = Warehouse(WarehouseSettings.local(tmp_path))
+    seed_humaneval(warehouse)
+    folder = REPO_ROOT / "data" / "samples" / "preferences"
+    specs = load_sources(REPO_ROOT / "data" / "sources.yaml", base_dir=REPO_ROOT)
+    ingest(warehouse, [spec for spec in specs if folder in Path(spec.path).resolve().parents])
+    result = dg.materialize(
+        all_assets,
+        selection=sorted(PREFERENCE_ASSETS),
+        resources={
+            "warehouse": WarehouseResource(home=str(tmp_path)),
+            "ray": RayResource(mode="in_process"),
+            "tokenizer": dg.ResourceDefinition.none_resource(),
+        },
+        run_config={
+            "ops": {"silver_preferences": {"config": {"pairing_rule": "best_vs_each"}}}
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == []
+    (pairs,) = [
+        m.materialization
+        for m in result.get_asset_materialization_events()
+        if m.materialization.asset_key == table_key("silver.preferences")
+    ]
+    assert pairs.metadata["pairing_rule"].value == "best_vs_each"
+    assert pairs.metadata["margin_histogram"].value.startswith("| margin | pairs |")
+    rejections = [
+        m.materialization
+        for m in result.get_asset_materialization_events()
+        if m.materialization.asset_key == table_key("silver.preference_rejections")
+    ][0]
+    assert rejections.metadata["rejected_by_reason"].value["no_pairs"] == 2
 
 
 def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:

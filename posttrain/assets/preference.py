@@ -34,8 +34,8 @@ _INPUTS = [TableName.BRONZE_RECORDS, *benchmark_tables()]
 class PreferenceBuildConfig(dg.Config):
     """How rated completions are paired; the other rules keep the platform defaults."""
 
-    pairing_rule: PairingRule = Field(
-        default=PairingRule.BEST_VS_WORST,
+    pairing_rule: str = Field(
+        default=PairingRule.BEST_VS_WORST.value,
         description="best_vs_worst, best_vs_each or all_above_margin (rated completions).",
     )
     min_margin: float = Field(default=0.0, description="Smallest score gap that makes a pair.")
@@ -43,7 +43,9 @@ class PreferenceBuildConfig(dg.Config):
     def preference_config(self) -> PreferenceConfig:
         """The platform config; raises ``ValidationError`` on a bad value, before any write."""
         return PreferenceConfig(
-            pairing=PairingConfig(rule=self.pairing_rule, min_margin=self.min_margin)
+            pairing=PairingConfig.model_validate(
+                {"rule": self.pairing_rule, "min_margin": self.min_margin}
+            )
         )
 
 
