@@ -151,9 +151,7 @@ def test_preference_assets_materialize_with_checks_and_margin_histogram(tmp_path
             "ray": RayResource(mode="in_process"),
             "tokenizer": dg.ResourceDefinition.none_resource(),
         },
-        run_config={
-            "ops": {"silver_preferences": {"config": {"pairing_rule": "best_vs_each"}}}
-        },
+        run_config={"ops": {"silver_preferences": {"config": {"pairing_rule": "best_vs_each"}}}},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -167,11 +165,11 @@ def test_preference_assets_materialize_with_checks_and_margin_histogram(tmp_path
     ]
     assert pairs.metadata["pairing_rule"].value == "best_vs_each"
     assert pairs.metadata["margin_histogram"].value.startswith("| margin | pairs |")
-    rejections = [
+    rejections = next(
         m.materialization
         for m in result.get_asset_materialization_events()
         if m.materialization.asset_key == table_key("silver.preference_rejections")
-    ][0]
+    )
     assert rejections.metadata["rejected_by_reason"].value["no_pairs"] == 2
 
 

@@ -79,7 +79,9 @@ def silver_preferences(
     """
     preference_config = config.preference_config()
     wh = warehouse.open()
-    report = build_preferences(wh, preference_config, ray.executor_for(context), log=context.log.info)
+    report = build_preferences(
+        wh, preference_config, ray.executor_for(context), log=context.log.info
+    )
     context.log.info(
         f"preferences: {report.records_in:,} records, {report.candidates:,} candidate pairs, "
         f"{report.kept:,} kept, rejected {report.rejected_by_reason}"
@@ -94,9 +96,7 @@ def silver_preferences(
             "pairs": report.kept,
             "candidate_pairs": report.candidates,
             "pairing_rule": preference_config.pairing.rule.value,
-            "margin_histogram": dg.MetadataValue.md(
-                pref_checks.margin_histogram(report.margins)
-            ),
+            "margin_histogram": dg.MetadataValue.md(pref_checks.margin_histogram(report.margins)),
         },
     )
     rejections = table_metadata(
@@ -138,9 +138,7 @@ def silver_preferences(
                     check_name="units_unique",
                 ),
                 check_result(
-                    schema_matches(
-                        wh, PREFERENCE_REJECTIONS, TABLES[PREFERENCE_REJECTIONS].schema
-                    ),
+                    schema_matches(wh, PREFERENCE_REJECTIONS, TABLES[PREFERENCE_REJECTIONS].schema),
                     asset=PREFERENCE_REJECTIONS,
                     check_name="schema_matches",
                 ),

@@ -62,17 +62,26 @@ def _trl(rng: random.Random) -> tuple[list[Any], list[dict[str, Any]]]:
                 }
             )
     planted = [
-        ({"prompt": "What is 2 plus 2? Explain.", "chosen": "It is 4.", "rejected": "It is 4."},
-         "same_sides"),
-        ({"prompt": "What is 3 plus 3? Explain.", "chosen": "It is 6, by counting.", "rejected": " "},
-         "empty"),
+        (
+            {"prompt": "What is 2 plus 2? Explain.", "chosen": "It is 4.", "rejected": "It is 4."},
+            "same_sides",
+        ),
+        (
+            {
+                "prompt": "What is 3 plus 3? Explain.",
+                "chosen": "It is 6, by counting.",
+                "rejected": " ",
+            },
+            "empty",
+        ),
         ({"prompt": "What is 5 plus 5? Explain.", "chosen": "It is 10."}, "malformed"),
         ('{"prompt": "What is 6 plus 6?", "chosen": "12", "rejected"', "malformed"),
         (json.loads(json.dumps(lines[3])), "duplicate_pair"),  # one of the two is refused
         (
             {
                 "prompt": "Complete this function:\n" + CONTAMINATED_PROMPT,
-                "chosen": "    return any(abs(a - b) < threshold for a in numbers for b in numbers)",
+                "chosen": "    return any(abs(a - b) < threshold "
+                "for a in numbers for b in numbers)",
                 "rejected": "    return False",
             },
             "contaminated",
@@ -97,10 +106,14 @@ def _transcripts(rng: random.Random) -> tuple[list[Any], list[dict[str, Any]]]:
     planted = [
         (
             {
-                "chosen": [{"role": "user", "content": "What is 10 plus 10?"},
-                           {"role": "assistant", "content": "It is 20."}],
-                "rejected": [{"role": "user", "content": "What is 11 plus 11?"},
-                             {"role": "assistant", "content": "It is 21."}],
+                "chosen": [
+                    {"role": "user", "content": "What is 10 plus 10?"},
+                    {"role": "assistant", "content": "It is 20."},
+                ],
+                "rejected": [
+                    {"role": "user", "content": "What is 11 plus 11?"},
+                    {"role": "assistant", "content": "It is 21."},
+                ],
             },
             "no_shared_prompt",
         ),
@@ -127,17 +140,39 @@ def _rated(rng: random.Random) -> tuple[list[Any], list[dict[str, Any]]]:
         )
     planted = [
         (
-            {"prompt": "What is 7 plus 7?", "completions": [
-                {"response": "14", "score": 5}, {"response": "Fourteen", "score": 5}]},
+            {
+                "prompt": "What is 7 plus 7?",
+                "completions": [
+                    {"response": "14", "score": 5},
+                    {"response": "Fourteen", "score": 5},
+                ],
+            },
             "no_pairs",
         ),
-        ({"prompt": "What is 8 plus 8?", "completions": [{"response": "16", "score": 5}]},
-         "no_pairs"),
-        ({"prompt": "What is 9 plus 9?", "completions": [
-            {"response": "18", "score": "high"}, {"response": "19", "score": 1}]}, "malformed"),
-        ({"prompt": "What is 4 plus 4? Explain.", "completions": [
-            {"response": "It is 8, since four and four make eight.", "score": 8},
-            {"response": ".", "score": 1}]}, "too_short"),
+        (
+            {"prompt": "What is 8 plus 8?", "completions": [{"response": "16", "score": 5}]},
+            "no_pairs",
+        ),
+        (
+            {
+                "prompt": "What is 9 plus 9?",
+                "completions": [
+                    {"response": "18", "score": "high"},
+                    {"response": "19", "score": 1},
+                ],
+            },
+            "malformed",
+        ),
+        (
+            {
+                "prompt": "What is 4 plus 4? Explain.",
+                "completions": [
+                    {"response": "It is 8, since four and four make eight.", "score": 8},
+                    {"response": ".", "score": 1},
+                ],
+            },
+            "too_short",
+        ),
     ]
     return lines, _plant(lines, planted, rng)
 
@@ -148,19 +183,29 @@ def _judged(rng: random.Random) -> tuple[list[Any], list[Any], list[dict[str, An
         question, total = _question(rng)
         for answer in (_good(total), _bad(total, rng)):
             answers.append(
-                {"messages": [{"role": "user", "content": question},
-                              {"role": "assistant", "content": answer}]}
+                {
+                    "messages": [
+                        {"role": "user", "content": question},
+                        {"role": "assistant", "content": answer},
+                    ]
+                }
             )
     identity = RecordIdentity("pref-judged-answers", "judged_answers.jsonl")
     ids = [identity.next_id(_line(a).encode()) for a in answers]
     judgments: list[Any] = [
-        {"chosen_record_id": ids[i], "rejected_record_id": ids[i + 1], "judge": "human",
-         "margin": 1.0}
+        {
+            "chosen_record_id": ids[i],
+            "rejected_record_id": ids[i + 1],
+            "judge": "human",
+            "margin": 1.0,
+        }
         for i in range(0, len(ids), 2)
     ]
     planted = [
-        ({"chosen_record_id": ids[0], "rejected_record_id": "0" * 32, "judge": "human"},
-         "unknown_record"),
+        (
+            {"chosen_record_id": ids[0], "rejected_record_id": "0" * 32, "judge": "human"},
+            "unknown_record",
+        ),
         ({"chosen_record_id": ids[2], "judge": "human"}, "malformed"),
     ]
     return answers, judgments, _plant(judgments, planted, rng)

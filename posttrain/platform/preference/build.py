@@ -39,7 +39,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
-from pyiceberg.expressions import In
+from pyiceberg.expressions import BooleanExpression, In, Reference
+from pyiceberg.expressions.literals import literal
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.decontam import (
@@ -83,6 +84,11 @@ OWN_ORIGINS = ("format", "judgment")  # the origins this build writes and replac
 _PROVENANCE = ("source", "source_uri", "workspace", "license", "batch_id", "format")
 # The candidate pairs between the two stages: silver.preferences' columns.
 CANDIDATES = SILVER_PREFERENCES
+
+
+def is_in(column: str, values: Sequence[str]) -> BooleanExpression:
+    """The Iceberg row filter ``column IN values``."""
+    return In(term=Reference(column), values={literal(value) for value in values})
 
 
 class PreferenceConfig(FrozenConfig):
@@ -149,9 +155,7 @@ def _blank(messages: Sequence[Message]) -> bool:
     )
 
 
-def _pair_error(
-    row: Mapping[str, Any], quality: QualityConfig
-) -> RecordError | None:
+def _pair_error(row: Mapping[str, Any], quality: QualityConfig) -> RecordError | None:
     prompt, chosen, rejected = row["prompt"] or [], row["chosen"] or [], row["rejected"] or []
     if not prompt:
         return RecordError(
@@ -184,9 +188,7 @@ class PairCheckStep:
     def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
         table = as_table(batch)
         refused: list[tuple[int, RecordError]] = []
-        for position, row in enumerate(
-            table.select(["prompt", "chosen", "rejected"]).to_pylist()
-        ):
+        for position, row in enumerate(table.select(["prompt", "chosen", "rejected"]).to_pylist()):
             error = _pair_error(row, self.quality)
             if error is not None:
                 refused.append((position, error))
@@ -282,7 +284,7 @@ def _judged_conversations(warehouse: Warehouse) -> dict[str, list[Message]]:
     found = warehouse.read(
         BRONZE,
         columns=("record_id", "payload", "format"),
-        row_filter=In("record_id", sorted(wanted)),
+        row_filter=is_in("record_id", sorted(wanted)),
     )
     conversations: dict[str, list[Message]] = {}
     for row in found.to_pylist():
@@ -300,7 +302,7 @@ def preference_rows(warehouse: Warehouse) -> pa.Table:
     if not warehouse.exists(BRONZE):
         return pa.table({})
     formats = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
-    return warehouse.read(BRONZE, row_filter=In("format", formats.to_pylist()))
+    return warehouse.read(BRONZE, row_filter=is_in("format", formats.to_pylist()))
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,9 @@ def _counts(table: pa.Table, column: str) -> dict[str, int]:
         return {}
     grouped = table.group_by(column).aggregate([(column, "count")])
     return dict(
-        sorted(zip(grouped[column].to_pylist(), grouped[f"{column}_count"].to_pylist(), strict=True))
+        sorted(
+            zip(grouped[column].to_pylist(), grouped[f"{column}_count"].to_pylist(), strict=True)
+        )
     )
 
 
@@ -342,7 +346,11 @@ def build_preferences(
     log(f"preferences: {bronze.num_rows:,} bronze records in a preference format")
     expand = ExpandStep(config.pairing, _judged_conversations(warehouse) if bronze.num_rows else {})
     expanded = run_stages(
-        expand, bronze, executor, label="preferences: expand", batch_rows=batch_rows,
+        expand,
+        bronze,
+        executor,
+        label="preferences: expand",
+        batch_rows=batch_rows,
         kept_schema=CANDIDATES,
     )
     checked = run_stages(
@@ -368,9 +376,7 @@ def build_preferences(
         | config.decontam.summary_properties(),
     )
     warehouse.overwrite(PREFERENCE_REJECTIONS, rejections, lineage)
-    warehouse.overwrite(
-        PREFERENCES, kept, lineage, where=In("origin", list(OWN_ORIGINS))
-    )
+    warehouse.overwrite(PREFERENCES, kept, lineage, where=is_in("origin", OWN_ORIGINS))
     record_level = pc.sum(pc.is_null(rejections["pair_id"])).as_py() or 0
     return PreferenceReport(
         records_in=bronze.num_rows,
@@ -390,4 +396,5 @@ def build_dpo(warehouse: Warehouse) -> int:
     preferences = preferences.take(pc.sort_indices(preferences, [("pair_id", "ascending")]))
     lineage = Lineage("dpo", {PREFERENCES: warehouse.snapshot_id(PREFERENCES)}, "")
     warehouse.overwrite(DPO, preferences, lineage)
-    return preferences.num_rows
+    rows: int = preferences.num_rows
+    return rows

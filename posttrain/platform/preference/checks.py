@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from posttrain.platform.checks import CheckOutcome
+from posttrain.platform.checks import CheckOutcome, MetadataValue
 from posttrain.platform.decontam import DecontamConfig, DecontamStep, index_from_warehouse
 from posttrain.platform.preference.build import (
     OWN_ORIGINS,
@@ -33,9 +33,11 @@ def preferences_conserved(warehouse: Warehouse) -> CheckOutcome:
     every preference bronze record is a record-level rejection xor the source of candidate
     pairs; every candidate pair is kept xor a pair-level rejection.
     """
-    bronze = set(preference_rows(warehouse).column("record_id").to_pylist()) if warehouse.exists(
-        "bronze.records"
-    ) else set()
+    bronze = (
+        set(preference_rows(warehouse).column("record_id").to_pylist())
+        if warehouse.exists("bronze.records")
+        else set()
+    )
     pairs = warehouse.read(PREFERENCES, columns=("pair_id", "record_id", "origin"))
     own = pairs.filter(pc.is_in(pairs["origin"], pa.array(OWN_ORIGINS)))
     rejections = warehouse.read(PREFERENCE_REJECTIONS, columns=("record_id", "pair_id"))
@@ -45,7 +47,7 @@ def preferences_conserved(warehouse: Warehouse) -> CheckOutcome:
     sources = set(own["record_id"].to_pylist()) | set(pair_level["record_id"].to_pylist())
     kept_pairs = set(own["pair_id"].to_pylist())
     refused_pairs = pair_level["pair_id"].to_pylist()
-    figures = {
+    figures: dict[str, MetadataValue] = {
         "bronze_records": len(bronze),
         "records_rejected": len(refused_records),
         "records_with_pairs": len(sources),
@@ -77,14 +79,11 @@ def preferences_conserved(warehouse: Warehouse) -> CheckOutcome:
 def sides_differ(warehouse: Warehouse, name: str) -> CheckOutcome:
     """No pair of ``name`` has chosen equal to rejected."""
     table = warehouse.read(name, columns=("pair_id", "chosen", "rejected"))
-    same = [
-        row["pair_id"]
-        for row in table.to_pylist()
-        if row["chosen"] == row["rejected"]
-    ]
+    same = [row["pair_id"] for row in table.to_pylist() if row["chosen"] == row["rejected"]]
     if same:
         return CheckOutcome(
-            False, f"{len(same):,} pairs with chosen = rejected, e.g. {_sample(same)}",
+            False,
+            f"{len(same):,} pairs with chosen = rejected, e.g. {_sample(same)}",
             {"same_sides": len(same)},
         )
     return CheckOutcome(True, f"all {table.num_rows:,} pairs differ", {"pairs": table.num_rows})
@@ -96,7 +95,7 @@ def prompts_clean(warehouse: Warehouse, name: str, config: DecontamConfig) -> Ch
     step = DecontamStep(index_from_warehouse(warehouse, config), config)
     probe = pa.table({"record_id": table["pair_id"], "messages": table["prompt"]})
     found = step.evidence(probe)
-    figures = {"pairs": table.num_rows, "contaminated": len(found.rows)}
+    figures: dict[str, MetadataValue] = {"pairs": table.num_rows, "contaminated": len(found.rows)}
     if len(found.rows):
         ids = table["pair_id"].take(pa.array(found.rows, pa.int64())).to_pylist()
         return CheckOutcome(

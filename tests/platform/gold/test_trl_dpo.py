@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_trl_integration import _losses, _tiny_model
 
 from posttrain.platform.evals import seed_humaneval
 from posttrain.platform.execution import InProcessExecutor
@@ -19,7 +20,6 @@ from posttrain.platform.ingest.sources import SourceSpec
 from posttrain.platform.preference import PreferenceConfig, build_dpo, build_preferences
 from posttrain.platform.schemas import MESSAGES_TYPE, TableName
 from posttrain.platform.warehouse import Warehouse
-from test_trl_integration import _losses, _tiny_model
 
 pytestmark = pytest.mark.slow
 

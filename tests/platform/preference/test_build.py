@@ -138,8 +138,12 @@ def test_rebuild_keeps_pairs_other_builders_wrote(seeded: Warehouse, tmp_path: P
 
 
 def test_sft_silver_leaves_preference_records_alone(seeded: Warehouse, tmp_path: Path) -> None:
-    chat = {"messages": [{"role": "user", "content": "Hi there?"},
-                         {"role": "assistant", "content": "Hello! How can I help?"}]}
+    chat = {
+        "messages": [
+            {"role": "user", "content": "Hi there?"},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+        ]
+    }
     _ingest(seeded, tmp_path, "chat", [chat])
     _ingest(seeded, tmp_path, "trl", [_trl(1), "{broken"])
     report = build_silver(seeded, SilverConfig(), InProcessExecutor())

@@ -34,7 +34,9 @@ def pairs(record: Any, fmt: ChatFormat, config: PairingConfig | None = None) -> 
         ChatFormat.JUDGMENT,
     ],
 )
-def test_each_preference_format_is_detected_by_its_keys(fmt: ChatFormat, chat_records: Records) -> None:
+def test_each_preference_format_is_detected_by_its_keys(
+    fmt: ChatFormat, chat_records: Records
+) -> None:
     assert detect_format(chat_records[fmt]) is fmt
 
 
@@ -78,7 +80,9 @@ def test_rated_best_vs_worst_gives_one_pair_with_its_margin(chat_records: Record
         (PairingRule.ALL_ABOVE_MARGIN, 3.0, [(0, 1), (0, 2)]),
     ],
 )
-def test_pairing_rules(rule: PairingRule, min_margin: float, expected: list[tuple[int, int]]) -> None:
+def test_pairing_rules(
+    rule: PairingRule, min_margin: float, expected: list[tuple[int, int]]
+) -> None:
     assert rated_pairs([9, 4, 2], PairingConfig(rule=rule, min_margin=min_margin)) == expected
 
 
@@ -90,7 +94,10 @@ def test_pairing_rule_is_recorded_in_each_pair(chat_records: Records) -> None:
 
 
 def test_equal_scores_yield_no_pairs() -> None:
-    record = {"prompt": "q", "completions": [{"response": "a", "score": 1}, {"response": "b", "score": 1}]}
+    record = {
+        "prompt": "q",
+        "completions": [{"response": "a", "score": 1}, {"response": "b", "score": 1}],
+    }
     with pytest.raises(RecordError) as error:
         pairs(record, ChatFormat.RATED_COMPLETIONS)
     assert error.value.reason == "no_pairs"
@@ -122,16 +129,27 @@ def test_judgment_of_an_unknown_record_is_refused_with_its_id() -> None:
         ('{"prompt": "q", "chosen": "a", "rejected"', ChatFormat.TRL_PREFERENCE, "not valid JSON"),
         ('{"prompt": "q", "chosen": "a"}', ChatFormat.TRL_PREFERENCE, "no 'rejected'"),
         ('{"prompt": "q", "chosen": 1, "rejected": "b"}', ChatFormat.TRL_PREFERENCE, "found int"),
-        ('{"completions": [{"response": "a", "score": 1}]}', ChatFormat.RATED_COMPLETIONS,
-         "no 'prompt' or 'instruction'"),
-        ('{"prompt": "q", "completions": [{"response": "a", "score": "high"}]}',
-         ChatFormat.RATED_COMPLETIONS, "finite number"),
-        ('{"prompt": "q", "completions": [{"score": 1}]}', ChatFormat.RATED_COMPLETIONS,
-         "completion 1 has no 'response'"),
+        (
+            '{"completions": [{"response": "a", "score": 1}]}',
+            ChatFormat.RATED_COMPLETIONS,
+            "no 'prompt' or 'instruction'",
+        ),
+        (
+            '{"prompt": "q", "completions": [{"response": "a", "score": "high"}]}',
+            ChatFormat.RATED_COMPLETIONS,
+            "finite number",
+        ),
+        (
+            '{"prompt": "q", "completions": [{"score": 1}]}',
+            ChatFormat.RATED_COMPLETIONS,
+            "completion 1 has no 'response'",
+        ),
         ('{"chosen": [{"content": "x"}], "rejected": []}', ChatFormat.TRANSCRIPT_PAIR, "'role'"),
     ],
 )
-def test_bad_records_are_malformed_with_a_detail(payload: str, fmt: ChatFormat, detail: str) -> None:
+def test_bad_records_are_malformed_with_a_detail(
+    payload: str, fmt: ChatFormat, detail: str
+) -> None:
     with pytest.raises(RecordError) as error:
         candidate_pairs(payload, fmt, "rec", PairingConfig())
     assert error.value.reason == "malformed"
