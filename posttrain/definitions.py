@@ -13,6 +13,7 @@ from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.preference import gold_dpo, silver_preferences
+from posttrain.assets.rl import gold_rl_prompts
 from posttrain.assets.silver import silver_tables
 from posttrain.jobs import jobs
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
@@ -25,6 +26,7 @@ all_assets = [
     gold_sft_packed,
     silver_preferences,
     gold_dpo,
+    gold_rl_prompts,
 ]
 
 defs = dg.Definitions(

@@ -29,6 +29,7 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
     groups = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups == {
         "bronze/records": "bronze",
+        "lineage/sources": "bronze",
         "eval/humaneval": "eval",
         "silver/conversations": "silver",
         "silver/rejections": "silver",
@@ -37,6 +38,8 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "silver/preferences": "preference",
         "silver/preference_rejections": "preference",
         "gold/dpo": "preference",
+        "gold/rl_prompts": "rl",
+        "gold/rl_prompts_rejections": "rl",
     }
 
 
@@ -51,6 +54,7 @@ def test_layers_depend_on_the_layer_below() -> None:
     assert deps["silver/preferences"] == {"bronze/records", "eval/humaneval"}
     assert deps["silver/preference_rejections"] == {"bronze/records", "eval/humaneval"}
     assert deps["gold/dpo"] == {"silver/preferences"}
+    assert deps["gold/rl_prompts"] == {"silver/conversations", "eval/humaneval"}
 
 
 def test_silver_depends_on_every_registered_benchmark() -> None:
@@ -99,6 +103,9 @@ def test_every_asset_has_blocking_checks() -> None:
     assert "rows_conserved" in blocking["silver/conversations"]
     assert "contamination_within_bounds" in blocking["gold/sft"]
     assert "every_record_packed_once" in blocking["gold/sft_packed"]
+    assert {"verifiers_pass_references", "prompt_id_unique", "schema_matches"} <= blocking[
+        "gold/rl_prompts"
+    ]
     assert {"rows_conserved", "chosen_differs", "pair_id_unique", "schema_matches"} <= blocking[
         "silver/preferences"
     ]
@@ -111,24 +118,19 @@ def test_every_asset_has_blocking_checks() -> None:
     } <= blocking["gold/dpo"]
 
 
-def _selected(job_name: str) -> set[str]:
-    job = defs.resolve_job_def(job_name)
+def _job_assets(name: str) -> set[str]:
+    job = defs.resolve_job_def(name)
     return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
 
 
 PREFERENCE_ASSETS = {"silver/preferences", "silver/preference_rejections", "gold/dpo"}
 
 
-def test_pipeline_job_selects_every_sft_asset() -> None:
-    assert _selected("sft_pipeline") == _asset_keys() - PREFERENCE_ASSETS
-
-
-def test_preference_job_selects_bronze_evals_and_the_preference_group() -> None:
-    assert _selected("preference_pipeline") == {
-        "bronze/records",
-        "eval/humaneval",
-        *PREFERENCE_ASSETS,
-    }
+def test_the_pipeline_jobs_select_every_asset() -> None:
+    rl = _job_assets("rl_pipeline")
+    assert rl == {"gold/rl_prompts", "gold/rl_prompts_rejections"}
+    assert _job_assets("preference_pipeline") == PREFERENCE_ASSETS
+    assert _job_assets("sft_pipeline") == _asset_keys() - rl - PREFERENCE_ASSETS
 
 
 def test_preference_assets_materialize_with_checks_and_margin_histogram(tmp_path: Path) -> None:
@@ -333,3 +335,32 @@ def test_the_ui_shows_every_tables_column_docs(tmp_path: Path) -> None:
         name: {field.name: column_doc(field) for field in spec.schema}
         for name, spec in TABLES.items()
     }
+
+
+def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
+    pools = {key.to_user_string(): asset.op.pool for asset in all_assets for key in asset.keys}
+    assert pools == {
+        "bronze/records": "posttrain-bronze",
+        "lineage/sources": "posttrain-bronze",
+        "eval/humaneval": "posttrain-eval",
+        "silver/conversations": "posttrain-silver",
+        "silver/rejections": "posttrain-silver",
+        "gold/sft": "posttrain-gold",
+        "gold/sft_packed": "posttrain-gold",
+        "gold/rl_prompts": "posttrain-gold",
+        "gold/rl_prompts_rejections": "posttrain-gold",
+        "silver/preferences": "posttrain-silver",
+        "silver/preference_rejections": "posttrain-silver",
+        "gold/dpo": "posttrain-gold",
+    }
+
+
+def test_the_instance_serializes_pools_and_monitors_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSTTRAIN_DAGSTER_STORAGE", str(tmp_path))
+    with dg.DagsterInstance.from_config(str(REPO_ROOT)) as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+        assert instance.run_monitoring_enabled
+        # A run whose worker was killed with -9 is failed after this, not "started" forever.
+        assert 0 < instance.run_monitoring_max_runtime_seconds <= 24 * 3600

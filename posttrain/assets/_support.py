@@ -14,7 +14,12 @@ import pyarrow as pa
 from posttrain.platform import checks
 from posttrain.platform.checks import CheckOutcome
 from posttrain.platform.schemas import TABLES, TableSpec, column_doc
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.warehouse import TableInfo, Warehouse
+
+# One Dagster concurrency pool per layer: the instance (dagster.yaml, ``concurrency.pools``)
+# lets one op per pool run at a time across all runs, so two runs of the same assets
+# serialize instead of racing; the second then finds nothing new and commits nothing.
+WRITER_POOLS = {layer: f"posttrain-{layer}" for layer in ("bronze", "silver", "gold", "eval")}
 
 
 def table_key(name: str) -> dg.AssetKey:
@@ -74,15 +79,23 @@ def table_metadata(
     warehouse: Warehouse,
     name: str,
     *,
+    snapshot_id: int | None,
+    committed: bool = True,
     seconds: float,
     rows_processed: int,
     bytes_processed: int,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Rows, snapshot, lineage and cost figures of a table just written."""
-    info = warehouse.info(name)
-    summary = warehouse.snapshot_summary(name)
-    bytes_written = int(summary.get("added-files-size", 0))
+    """Rows, snapshot, lineage and cost figures of ``name`` at the snapshot the run wrote
+    (or kept, when it had nothing new to commit: ``committed=False``), never whatever is
+    current now."""
+    if snapshot_id is None:  # the run left the table without a snapshot: nothing in it
+        info = TableInfo(name, rows=0, snapshot_id=None, size_bytes=0, updated_at=None)
+        summary: dict[str, Any] = {}
+    else:
+        info = warehouse.info(name, snapshot_id)
+        summary = warehouse.snapshot_summary(name, snapshot_id)
+    bytes_written = int(summary.get("added-files-size", 0)) if committed else 0
     seconds = max(seconds, 1e-9)
     metadata: dict[str, Any] = {
         "dagster/row_count": info.rows,
@@ -135,19 +148,20 @@ def integrity_check_specs(spec: TableSpec | str) -> list[dg.AssetCheckSpec]:
 
 
 def integrity_check_results(
-    warehouse: Warehouse, spec: TableSpec | str
+    warehouse: Warehouse, spec: TableSpec | str, snapshot_id: int | None
 ) -> list[dg.AssetCheckResult]:
-    """Results for :func:`integrity_check_specs`, read from the table as written."""
+    """Results for :func:`integrity_check_specs`, read from the snapshot the run wrote."""
     table = _table(spec)
     (key,) = table.key
+    at = {table.name: snapshot_id}
     return [
         check_result(
-            checks.keys_unique(warehouse, table.name, key),
+            checks.keys_unique(warehouse, table.name, key, at=at),
             asset=table.name,
             check_name=f"{key}_unique",
         ),
         check_result(
-            checks.schema_matches(warehouse, table.name, table.schema),
+            checks.schema_matches(warehouse, table.name, table.schema, at=at),
             asset=table.name,
             check_name="schema_matches",
         ),

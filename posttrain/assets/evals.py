@@ -3,6 +3,7 @@
 import dagster as dg
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     Stopwatch,
     integrity_check_results,
     integrity_check_specs,
@@ -20,19 +21,21 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=table.replace(".", "__"),
+        pool=WRITER_POOLS["eval"],
         specs=[table_spec(benchmark.spec, group="eval")],
         check_specs=integrity_check_specs(benchmark.spec),
     )
     def seed(warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.open()
         with Stopwatch.run() as watch:
-            seed_benchmark(wh, benchmark)
-        info = wh.info(table)
+            snapshot_id = seed_benchmark(wh, benchmark)
+        info = wh.info(table, snapshot_id)
         return dg.MaterializeResult(
             asset_key=table_key(table),
             metadata=table_metadata(
                 wh,
                 table,
+                snapshot_id=snapshot_id,
                 seconds=watch.seconds,
                 rows_processed=info.rows,
                 bytes_processed=info.size_bytes,
@@ -41,7 +44,7 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
                     "decontam_columns": ", ".join(benchmark.text_columns),
                 },
             ),
-            check_results=integrity_check_results(wh, benchmark.spec),
+            check_results=integrity_check_results(wh, benchmark.spec, snapshot_id),
         )
 
     return seed

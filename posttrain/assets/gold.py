@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     check_result,
     integrity_check_results,
     integrity_check_specs,
@@ -35,6 +36,7 @@ class GoldSftBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["gold"],
     specs=[table_spec(SFT, group="gold", deps=[SILVER])],
     check_specs=[
         dg.AssetCheckSpec(
@@ -56,26 +58,33 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
     """Each kept conversation in TRL's conversational format (``messages``), with provenance."""
     wh = warehouse.open()
     report = build_gold_sft(wh)
+    at: dict[str, int | None] = {SILVER: report.silver_snapshot_id, SFT: report.snapshot_id}
     # Re-check with the n-gram settings silver decontaminated with, not the defaults.
-    silver_decontam = DecontamConfig.recorded(wh.snapshot_summary(SILVER))
+    silver_decontam = DecontamConfig.recorded(
+        wh.snapshot_summary(SILVER, report.silver_snapshot_id)
+    )
     contamination = checks.contamination_at_most(
-        wh, SFT, silver_decontam, config.max_contamination_rate
+        wh, SFT, silver_decontam, config.max_contamination_rate, at=at
     )
     return dg.MaterializeResult(
         asset_key=table_key(SFT),
         metadata=table_metadata(
             wh,
             SFT,
+            snapshot_id=report.snapshot_id,
+            committed=not report.skipped,
             seconds=report.seconds,
             rows_processed=report.rows,
             bytes_processed=report.input_bytes,
         ),
         check_results=[
             check_result(
-                checks.same_records(wh, SILVER, SFT), asset=SFT, check_name="rows_match_silver"
+                checks.same_records(wh, SILVER, SFT, at=at),
+                asset=SFT,
+                check_name="rows_match_silver",
             ),
             check_result(contamination, asset=SFT, check_name="contamination_within_bounds"),
-            *integrity_check_results(wh, SFT),
+            *integrity_check_results(wh, SFT, report.snapshot_id),
         ],
     )
 
@@ -90,6 +99,7 @@ class PackBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["gold"],
     specs=[table_spec(SFT_PACKED, group="gold", deps=[SFT])],
     check_specs=[
         dg.AssetCheckSpec("every_record_packed_once", asset=table_key(SFT_PACKED), blocking=True),
@@ -121,11 +131,14 @@ def gold_sft_packed(
     # One pack is as full as the data allows; only a floor over many packs is meaningful.
     floor = config.min_efficiency if stats.packs > 1 else 0.0
     efficiency = checks.share_at_least("pack capacity holding real tokens", stats.efficiency, floor)
+    at: dict[str, int | None] = {SFT: report.sft_snapshot_id, SFT_PACKED: report.snapshot_id}
     return dg.MaterializeResult(
         asset_key=table_key(SFT_PACKED),
         metadata=table_metadata(
             wh,
             SFT_PACKED,
+            snapshot_id=report.snapshot_id,
+            committed=not report.skipped,
             seconds=report.seconds,
             rows_processed=report.examples,
             bytes_processed=report.input_bytes,
@@ -141,16 +154,16 @@ def gold_sft_packed(
         ),
         check_results=[
             check_result(
-                checks.packs_cover_records(wh, report.dropped_record_ids),
+                checks.packs_cover_records(wh, report.dropped_record_ids, at=at),
                 asset=SFT_PACKED,
                 check_name="every_record_packed_once",
             ),
             check_result(
-                checks.packs_fit(wh, config.seq_length),
+                checks.packs_fit(wh, config.seq_length, at=at),
                 asset=SFT_PACKED,
                 check_name="packs_fit_seq_length",
             ),
-            *integrity_check_results(wh, SFT_PACKED),
+            *integrity_check_results(wh, SFT_PACKED, report.snapshot_id),
             check_result(
                 efficiency,
                 asset=SFT_PACKED,

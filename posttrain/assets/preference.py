@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     check_result,
     integrity_check_results,
     integrity_check_specs,
@@ -50,6 +51,7 @@ class PreferenceBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["silver"],
     specs=[
         table_spec(PREFERENCES, group=GROUP, deps=_INPUTS),
         table_spec(PREFERENCE_REJECTIONS, group=GROUP, deps=_INPUTS),
@@ -86,9 +88,11 @@ def silver_preferences(
         f"preferences: {report.records_in:,} records, {report.candidates:,} candidate pairs, "
         f"{report.kept:,} kept, rejected {report.rejected_by_reason}"
     )
+    at = report.snapshots
     pairs = table_metadata(
         wh,
         PREFERENCES,
+        snapshot_id=report.snapshot_id,
         seconds=report.seconds,
         rows_processed=report.records_in,
         bytes_processed=0,
@@ -102,6 +106,7 @@ def silver_preferences(
     rejections = table_metadata(
         wh,
         PREFERENCE_REJECTIONS,
+        snapshot_id=report.rejections_snapshot_id,
         seconds=report.seconds,
         rows_processed=report.records_in,
         bytes_processed=0,
@@ -116,16 +121,16 @@ def silver_preferences(
             metadata=pairs,
             check_results=[
                 check_result(
-                    pref_checks.preferences_conserved(wh),
+                    pref_checks.preferences_conserved(wh, at),
                     asset=PREFERENCES,
                     check_name="rows_conserved",
                 ),
                 check_result(
-                    pref_checks.sides_differ(wh, PREFERENCES),
+                    pref_checks.sides_differ(wh, PREFERENCES, at),
                     asset=PREFERENCES,
                     check_name="chosen_differs",
                 ),
-                *integrity_check_results(wh, PREFERENCES),
+                *integrity_check_results(wh, PREFERENCES, report.snapshot_id),
             ],
         ),
         dg.MaterializeResult(
@@ -133,7 +138,7 @@ def silver_preferences(
             metadata=rejections,
             check_results=[
                 check_result(
-                    pref_checks.units_unique(wh),
+                    pref_checks.units_unique(wh, at),
                     asset=PREFERENCE_REJECTIONS,
                     check_name="units_unique",
                 ),
@@ -148,6 +153,7 @@ def silver_preferences(
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["gold"],
     specs=[table_spec(DPO, group=GROUP, deps=[PREFERENCES])],
     check_specs=[
         dg.AssetCheckSpec(
@@ -164,29 +170,40 @@ def gold_dpo(warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Every kept pair in TRL's conversational preference format (prompt, chosen, rejected
     message lists), with ``pair_id`` and provenance; ``DPOTrainer`` reads it as it is."""
     wh = warehouse.open()
-    rows = build_dpo(wh)
-    decontam = DecontamConfig.recorded(wh.snapshot_summary(PREFERENCES))
-    margins = [m for m in wh.column(DPO, "margin").to_pylist() if m is not None]
+    report = build_dpo(wh)
+    at: dict[str, int | None] = {
+        PREFERENCES: report.preferences_snapshot_id,
+        DPO: report.snapshot_id,
+    }
+    decontam = DecontamConfig.recorded(
+        wh.snapshot_summary(PREFERENCES, report.preferences_snapshot_id)
+        if report.preferences_snapshot_id is not None
+        else {}
+    )
+    margins = [m for m in wh.column(DPO, "margin", at=at).to_pylist() if m is not None]
     return dg.MaterializeResult(
         asset_key=table_key(DPO),
         metadata=table_metadata(
             wh,
             DPO,
+            snapshot_id=report.snapshot_id,
             seconds=0.0,
-            rows_processed=rows,
+            rows_processed=report.rows,
             bytes_processed=0,
             extra={
-                "pairs": rows,
+                "pairs": report.rows,
                 "margin_histogram": dg.MetadataValue.md(pref_checks.margin_histogram(margins)),
             },
         ),
         check_results=[
             check_result(
-                pref_checks.prompts_clean(wh, DPO, decontam),
+                pref_checks.prompts_clean(wh, DPO, decontam, at),
                 asset=DPO,
                 check_name="prompts_not_contaminated",
             ),
-            check_result(pref_checks.sides_differ(wh, DPO), asset=DPO, check_name="chosen_differs"),
-            *integrity_check_results(wh, DPO),
+            check_result(
+                pref_checks.sides_differ(wh, DPO, at), asset=DPO, check_name="chosen_differs"
+            ),
+            *integrity_check_results(wh, DPO, report.snapshot_id),
         ],
     )

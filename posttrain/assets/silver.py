@@ -5,6 +5,7 @@ import dagster as dg
 from pydantic import Field
 
 from posttrain.assets._support import (
+    WRITER_POOLS,
     check_result,
     integrity_check_results,
     integrity_check_specs,
@@ -67,6 +68,7 @@ class SilverBuildConfig(dg.Config):
 
 
 @dg.multi_asset(
+    pool=WRITER_POOLS["silver"],
     specs=[
         table_spec(CONVERSATIONS, group="silver", deps=_INPUTS),
         table_spec(REJECTIONS, group="silver", deps=_INPUTS),
@@ -109,9 +111,13 @@ def silver_tables(
         f"rejected {report.rejected_by_reason}"
     )
     common = {"mode": report.mode, "rows_in": report.rows_in}
+    # Everything below reads the snapshots this build read and wrote, not "current".
+    at = {**report.read, **report.written}
     conversations = table_metadata(
         wh,
         CONVERSATIONS,
+        snapshot_id=at[CONVERSATIONS],
+        committed=at[CONVERSATIONS] != report.read[CONVERSATIONS],
         seconds=report.seconds,
         rows_processed=report.rows_in,
         bytes_processed=report.input_bytes,
@@ -125,6 +131,8 @@ def silver_tables(
     rejections = table_metadata(
         wh,
         REJECTIONS,
+        snapshot_id=at[REJECTIONS],
+        committed=at[REJECTIONS] != report.read[REJECTIONS],
         seconds=report.seconds,
         rows_processed=report.rows_in,
         bytes_processed=report.input_bytes,
@@ -147,9 +155,11 @@ def silver_tables(
             metadata=conversations,
             check_results=[
                 check_result(
-                    checks.rows_conserved(wh), asset=CONVERSATIONS, check_name="rows_conserved"
+                    checks.rows_conserved(wh, at=at),
+                    asset=CONVERSATIONS,
+                    check_name="rows_conserved",
                 ),
-                *integrity_check_results(wh, CONVERSATIONS),
+                *integrity_check_results(wh, CONVERSATIONS, at[CONVERSATIONS]),
             ],
         ),
         dg.MaterializeResult(
@@ -157,11 +167,11 @@ def silver_tables(
             metadata=rejections,
             check_results=[
                 check_result(
-                    checks.duplicates_point_to_kept(wh),
+                    checks.duplicates_point_to_kept(wh, at=at),
                     asset=REJECTIONS,
                     check_name="duplicates_point_to_kept",
                 ),
-                *integrity_check_results(wh, REJECTIONS),
+                *integrity_check_results(wh, REJECTIONS, at[REJECTIONS]),
                 check_result(
                     dedup_rate,
                     asset=REJECTIONS,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import typer
 from rich.markup import escape
 
-from posttrain.cli import decontam, dedup, ingest, sources, tables  # noqa: F401  (registers commands)
+from posttrain.cli import decontam, dedup, doctor, ingest, sources, tables, verify  # noqa: F401  (registers commands)
 from posttrain.cli._app import app, err_console
 from posttrain.platform.errors import PosttrainError
 

@@ -11,12 +11,19 @@ sft_pipeline = dg.define_asset_job(
     description="Ingest the configured sources and rebuild silver and the gold SFT corpora.",
 )
 
-# The preference corpus: bronze (with the eval tables it checks against) → silver.preferences
-# → gold.dpo.
+# The preference corpus: silver.preferences → gold.dpo, from the bronze and eval tables
+# already materialized.
 preference_pipeline = dg.define_asset_job(
     name="preference_pipeline",
-    selection=dg.AssetSelection.groups("bronze", "eval", "preference"),
-    description="Ingest the configured sources and rebuild silver.preferences and gold.dpo.",
+    selection=dg.AssetSelection.groups("preference"),
+    description="Rebuild silver.preferences and gold.dpo from bronze (pairs, checks, dedup).",
 )
 
-jobs = [sft_pipeline, preference_pipeline]
+# The RL corpus: gold.rl_prompts from the eval and silver tables already materialized.
+rl_pipeline = dg.define_asset_job(
+    name="rl_pipeline",
+    selection=dg.AssetSelection.groups("rl"),
+    description="Rebuild gold.rl_prompts and prove every verifier on its reference.",
+)
+
+jobs = [sft_pipeline, preference_pipeline, rl_pipeline]

@@ -2,6 +2,11 @@
 
 Dagster turns each :class:`CheckOutcome` into an asset check result (blocking where a
 failure must stop downstream assets); the CLI and tests call the same functions.
+
+Every check reading a table takes ``at``: the snapshot ids a run read and wrote (table →
+id, ``None`` for a table that had no snapshot). A run passes them so its checks judge what
+it produced even when another writer commits meanwhile; without ``at`` (the CLI, tests),
+the current snapshots are read.
 """
 
 from __future__ import annotations
@@ -21,9 +26,14 @@ from posttrain.platform.decontam import (
 from posttrain.platform.execution import InProcessExecutor
 from posttrain.platform.ingest.formats import PREFERENCE_FORMATS
 from posttrain.platform.schemas import TABLES, TableName
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.warehouse import Snapshots, Warehouse
 
 MetadataValue = int | float | str
+
+# How to get out when a blocking check fails: appended to the failure's description.
+DOCTOR_HINT = (
+    "to see and repair what is broken, run `posttrain doctor` then `posttrain doctor --repair`"
+)
 
 
 @dataclass(frozen=True)
@@ -35,19 +45,39 @@ class CheckOutcome:
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
 
 
-def _ids(warehouse: Warehouse, name: str, column: str = "record_id") -> pa.Array:
-    return warehouse.column(name, column)
+def _failed(
+    description: str, figures: dict[str, MetadataValue], hint: str = DOCTOR_HINT
+) -> CheckOutcome:
+    return CheckOutcome(False, f"{description}; {hint}", figures)
+
+
+def _ids(
+    warehouse: Warehouse, name: str, column: str = "record_id", at: Snapshots | None = None
+) -> pa.Array:
+    return warehouse.column(name, column, at=at)
+
+
+def _read(
+    warehouse: Warehouse, name: str, columns: tuple[str, ...], at: Snapshots | None
+) -> pa.Table:
+    """``columns`` of ``name`` at its pinned snapshot (empty when it had none)."""
+    snapshot_id = at[name] if at is not None else warehouse.snapshot_id(name)
+    if snapshot_id is None:
+        return TABLES[name].schema.empty_table().select(list(columns))
+    return warehouse.read(name, columns=columns, snapshot_id=snapshot_id)
 
 
 def _sample(values: pa.Array, limit: int = 5) -> str:
     return ", ".join(str(v) for v in values.slice(0, limit).to_pylist())
 
 
-def keys_unique(warehouse: Warehouse, name: str, key: str | None = None) -> CheckOutcome:
+def keys_unique(
+    warehouse: Warehouse, name: str, key: str | None = None, *, at: Snapshots | None = None
+) -> CheckOutcome:
     """Every ``key`` value of ``name`` occurs once (default: the key in its TableSpec)."""
     if key is None:
         (key,) = TABLES[name].key
-    values = _ids(warehouse, name, key)
+    values = _ids(warehouse, name, key, at)
     distinct = pc.count_distinct(values).as_py() if len(values) else 0
     duplicates = len(values) - distinct
     if duplicates == 0:
@@ -56,19 +86,30 @@ def keys_unique(warehouse: Warehouse, name: str, key: str | None = None) -> Chec
         )
     counts = pc.value_counts(values)
     repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
-    return CheckOutcome(
-        False,
-        f"{duplicates:,} duplicate {key} values, e.g. {_sample(repeated)}",
+    return _failed(
+        f"{duplicates:,} duplicate {key} values in {name}, e.g. {_sample(repeated)}",
         {"rows": len(values), "duplicates": duplicates},
     )
 
 
 def schema_matches(
-    warehouse: Warehouse, name: str, expected: pa.Schema | None = None
+    warehouse: Warehouse,
+    name: str,
+    expected: pa.Schema | None = None,
+    *,
+    at: Snapshots | None = None,
 ) -> CheckOutcome:
-    """The table's Iceberg schema has exactly the columns and types posttrain expects."""
+    """The table's Iceberg schema (at the pinned snapshot) has exactly the expected columns."""
     expected = expected if expected is not None else TABLES[name].schema
-    actual = warehouse.table(name).schema().as_arrow()
+    table = warehouse.table(name)
+    pinned = at[name] if at is not None else None
+    snapshot = table.snapshot_by_id(pinned) if pinned is not None else None
+    schema = (
+        table.schemas()[snapshot.schema_id]
+        if snapshot is not None and snapshot.schema_id is not None
+        else table.schema()
+    )
+    actual = schema.as_arrow()
     problems = []
     for expected_field in expected:
         if expected_field.name not in actual.names:
@@ -80,7 +121,11 @@ def schema_matches(
     extra = sorted(set(actual.names) - set(expected.names))
     problems += [f"unexpected column {column}" for column in extra]
     if problems:
-        return CheckOutcome(False, "; ".join(problems), {"problems": len(problems)})
+        return _failed(
+            "; ".join(problems),
+            {"problems": len(problems)},
+            "the table was changed outside posttrain: restore its schema or recreate it",
+        )
     return CheckOutcome(True, f"{len(expected)} columns as declared", {"columns": len(expected)})
 
 
@@ -100,17 +145,17 @@ def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
     return normalize(actual) == normalize(expected)
 
 
-def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
+def rows_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> CheckOutcome:
     """Every bronze chat record is in exactly one of silver.conversations and silver.rejections.
 
     Records in a preference format are accounted for by ``silver.preferences`` instead.
     """
-    formats = warehouse.read(TableName.BRONZE_RECORDS, columns=("record_id", "format"))
+    formats = _read(warehouse, TableName.BRONZE_RECORDS, ("record_id", "format"), at)
     preference = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
     is_preference = pc.fill_null(pc.is_in(formats["format"], value_set=preference), False)
     bronze = formats.filter(pc.invert(is_preference))["record_id"].combine_chunks()
-    kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS)
-    rejected = _ids(warehouse, TableName.SILVER_REJECTIONS)
+    kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS, at=at)
+    rejected = _ids(warehouse, TableName.SILVER_REJECTIONS, at=at)
     accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept
     figures: dict[str, MetadataValue] = {
         "bronze_rows": len(bronze),
@@ -134,7 +179,7 @@ def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
             f"bronze {len(bronze):,} != silver {len(kept):,} + rejections {len(rejected):,}"
         )
     if problems:
-        return CheckOutcome(False, "; ".join(problems), figures)
+        return _failed("; ".join(problems), figures)
     return CheckOutcome(
         True,
         f"bronze {len(bronze):,} = silver {len(kept):,} + rejections {len(rejected):,}",
@@ -142,18 +187,17 @@ def rows_conserved(warehouse: Warehouse) -> CheckOutcome:
     )
 
 
-def duplicates_point_to_kept(warehouse: Warehouse) -> CheckOutcome:
+def duplicates_point_to_kept(warehouse: Warehouse, *, at: Snapshots | None = None) -> CheckOutcome:
     """Every duplicate rejection names a kept record that is in silver.conversations."""
-    rejections = warehouse.read(
-        TableName.SILVER_REJECTIONS, columns=("record_id", "reason", "kept_record_id")
+    rejections = _read(
+        warehouse, TableName.SILVER_REJECTIONS, ("record_id", "reason", "kept_record_id"), at
     )
     is_dup = pc.is_in(rejections["reason"], value_set=pa.array(["exact_dup", "near_dup"]))
     dups = rejections.filter(pc.and_(is_dup, pc.is_valid(rejections["kept_record_id"])))
-    kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS)
+    kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS, at=at)
     dangling = dups.filter(pc.invert(pc.is_in(dups["kept_record_id"], value_set=kept)))
     if dangling.num_rows:
-        return CheckOutcome(
-            False,
+        return _failed(
             f"{dangling.num_rows:,} duplicates point to records not in silver, "
             f"e.g. {_sample(dangling['record_id'].combine_chunks())}",
             {"duplicates": dups.num_rows, "dangling": dangling.num_rows},
@@ -191,10 +235,12 @@ def share_at_least(what: str, share: float, floor: float) -> CheckOutcome:
     )
 
 
-def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckOutcome:
+def same_records(
+    warehouse: Warehouse, upstream: str, downstream: str, *, at: Snapshots | None = None
+) -> CheckOutcome:
     """``downstream`` holds exactly the records of ``upstream`` (no row lost or invented)."""
-    up = _ids(warehouse, upstream)
-    down = _ids(warehouse, downstream)
+    up = _ids(warehouse, upstream, at=at)
+    down = _ids(warehouse, downstream, at=at)
     lost = pc.filter(up, pc.invert(pc.is_in(up, value_set=down)))
     invented = pc.filter(down, pc.invert(pc.is_in(down, value_set=up)))
     figures: dict[str, MetadataValue] = {
@@ -202,19 +248,21 @@ def same_records(warehouse: Warehouse, upstream: str, downstream: str) -> CheckO
         f"{downstream}_rows": len(down),
     }
     if len(lost) or len(invented) or len(up) != len(down):
-        return CheckOutcome(
-            False,
+        return _failed(
             f"{len(lost):,} records of {upstream} missing from {downstream} "
             f"(e.g. {_sample(lost)}); {len(invented):,} not in {upstream}",
             figures,
+            f"to rebuild it, run `{rematerialize_command(downstream)}`",
         )
     return CheckOutcome(True, f"{downstream} holds the {len(up):,} records of {upstream}", figures)
 
 
-def packs_cover_records(warehouse: Warehouse, dropped: list[str] | None = None) -> CheckOutcome:
+def packs_cover_records(
+    warehouse: Warehouse, dropped: list[str] | None = None, *, at: Snapshots | None = None
+) -> CheckOutcome:
     """Every ``gold.sft`` record is in exactly one pack, or was dropped for a stated reason."""
-    records = _ids(warehouse, TableName.GOLD_SFT)
-    packed = warehouse.read(TableName.GOLD_SFT_PACKED, columns=("record_ids",))
+    records = _ids(warehouse, TableName.GOLD_SFT, at=at)
+    packed = _read(warehouse, TableName.GOLD_SFT_PACKED, ("record_ids",), at)
     placed = (
         pc.list_flatten(packed["record_ids"]).combine_chunks()
         if packed.num_rows
@@ -239,16 +287,22 @@ def packs_cover_records(warehouse: Warehouse, dropped: list[str] | None = None) 
     if len(unknown):
         problems.append(f"{len(unknown):,} packed records not in gold.sft, e.g. {_sample(unknown)}")
     if problems:
-        return CheckOutcome(False, "; ".join(problems), figures)
+        return _failed(
+            "; ".join(problems),
+            figures,
+            f"to rebuild the packs, run `{rematerialize_command(TableName.GOLD_SFT_PACKED)}`",
+        )
     return CheckOutcome(
         True, f"{len(placed):,} records packed once each, {len(excused):,} dropped", figures
     )
 
 
-def packs_fit(warehouse: Warehouse, seq_length: int) -> CheckOutcome:
+def packs_fit(
+    warehouse: Warehouse, seq_length: int, *, at: Snapshots | None = None
+) -> CheckOutcome:
     """No pack exceeds ``seq_length``, and each pack's ``seq_lengths`` add up to its tokens."""
-    packed = warehouse.read(
-        TableName.GOLD_SFT_PACKED, columns=("input_ids", "assistant_masks", "seq_lengths")
+    packed = _read(
+        warehouse, TableName.GOLD_SFT_PACKED, ("input_ids", "assistant_masks", "seq_lengths"), at
     )
     if packed.num_rows == 0:
         return CheckOutcome(True, "no packs", {"packs": 0})
@@ -276,25 +330,62 @@ def packs_fit(warehouse: Warehouse, seq_length: int) -> CheckOutcome:
     if bad_sums:
         problems.append(f"{bad_sums:,} packs whose seq_lengths do not sum to their length")
     if problems:
-        return CheckOutcome(False, "; ".join(problems), figures)
+        return _failed(
+            "; ".join(problems),
+            figures,
+            f"to rebuild the packs, run `{rematerialize_command(TableName.GOLD_SFT_PACKED)}`",
+        )
     return CheckOutcome(
         True, f"{packed.num_rows:,} packs, longest {longest} ≤ {seq_length}", figures
     )
 
 
 def contamination_at_most(
-    warehouse: Warehouse, name: str, config: DecontamConfig, max_rate: float
+    warehouse: Warehouse,
+    name: str,
+    config: DecontamConfig,
+    max_rate: float,
+    *,
+    at: Snapshots | None = None,
 ) -> CheckOutcome:
     """At most ``max_rate`` of ``name``'s rows share n-grams with an ``eval.*`` benchmark.
 
     Silver already refuses contaminated records; this re-scan of what reaches gold catches
     benchmarks added after a record was published and rows that bypassed silver.
     """
-    data = warehouse.read(name, columns=("record_id", "messages"))
+    data = _read(warehouse, name, ("record_id", "messages"), at)
     step = DecontamStep(index_from_warehouse(warehouse, config), config)
     summary = measure_contamination(data, step, InProcessExecutor())
-    return CheckOutcome(
-        not summary.exceeds(max_rate),
-        summary.describe() + f" (limit {max_rate:.2%})",
-        {**summary.metadata(), "ngram": config.ngram, "min_matches": config.min_matches},
-    )
+    figures: dict[str, MetadataValue] = {
+        **summary.metadata(),
+        "ngram": config.ngram,
+        "min_matches": config.min_matches,
+    }
+    description = summary.describe() + f" (limit {max_rate:.2%})"
+    if summary.exceeds(max_rate):
+        return _failed(
+            description,
+            figures,
+            "to drop the contaminated rows, rebuild silver against the new benchmarks: "
+            f"`{SILVER_REBUILD}`",
+        )
+    return CheckOutcome(True, description, figures)
+
+
+def rematerialize_command(*names: str, full_refresh: bool = False) -> str:
+    """The shell command that rebuilds ``names`` and everything downstream of them.
+
+    Name every table of a multi-table asset (silver's two tables are built together).
+    """
+    selection = ",".join(name.replace(".", "/") + "*" for name in names)
+    command = f"dagster asset materialize -m posttrain.definitions --select '{selection}'"
+    if full_refresh:
+        command += (
+            ' --config-json \'{"ops": {"silver_tables": {"config": {"full_refresh": true}}}}\''
+        )
+    return command
+
+
+SILVER_REBUILD = rematerialize_command(
+    TableName.SILVER_CONVERSATIONS, TableName.SILVER_REJECTIONS, full_refresh=True
+)

@@ -58,6 +58,16 @@ class CatalogError(PosttrainError):
     """The Iceberg catalog or warehouse cannot be reached or is in an unexpected state."""
 
 
+class CommitConflictError(CatalogError):
+    """A write kept losing the commit race to other writers; the table was left unchanged."""
+
+    def __init__(self, name: str, why: str) -> None:
+        self.name = name
+        super().__init__(
+            f"could not commit to {name}: {why}; nothing was written, so re-running is safe"
+        )
+
+
 class TableNotFoundError(CatalogError):
     """A table name does not exist in the catalog."""
 

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import os
+import subprocess
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -147,11 +148,14 @@ class RayExecutor(Executor):
         super().__init__(progress)
         import ray
 
+        from posttrain.platform import ray_watchdog
+
         if max_in_flight is not None and max_in_flight < 1:
             raise ConfigError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self._ray = ray
         self._max_in_flight = max_in_flight
         self._started_here = False
+        self._watchdog: subprocess.Popen[bytes] | None = None
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {
                 "include_dashboard": False,
@@ -164,6 +168,8 @@ class RayExecutor(Executor):
                 kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
             ray.init(**kwargs)
             self._started_here = True
+            if not address:  # a local runtime must not outlive this process, even on kill -9
+                self._watchdog = ray_watchdog.start()
         self._remote_apply = ray.remote(_apply)
 
     @property
@@ -188,5 +194,9 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         if self._started_here:
+            if self._watchdog is not None:
+                self._watchdog.terminate()
+                self._watchdog.wait()
+                self._watchdog = None
             self._ray.shutdown()
             self._started_here = False

@@ -18,6 +18,7 @@ INPUT_PREFIX = "posttrain.input."
 CONFIG_HASH_KEY = "posttrain.config-hash"
 CODE_VERSION_KEY = "posttrain.code-version"
 STAGE_KEY = "posttrain.stage"
+REPAIR_KEY = "posttrain.repair"
 
 
 @functools.cache
@@ -64,6 +65,7 @@ class Lineage:
     # Further ``posttrain.*`` summary properties a later stage reads back, e.g. the
     # decontamination config silver used, which gold's contamination check reuses.
     properties: dict[str, str] = field(default_factory=dict)
+    repair: str = ""  # what ``posttrain doctor --repair`` fixed, when it wrote this snapshot
 
     def summary(self) -> dict[str, str]:
         """Snapshot summary properties (Iceberg summaries are string to string)."""
@@ -73,6 +75,8 @@ class Lineage:
             CODE_VERSION_KEY: code_version(),
             **self.properties,
         }
+        if self.repair:
+            props[REPAIR_KEY] = self.repair
         for table, snapshot_id in sorted(self.inputs.items()):
             props[INPUT_PREFIX + table] = "none" if snapshot_id is None else str(snapshot_id)
         return props

@@ -12,24 +12,36 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import enum
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
+    CommitFailedException,
     NamespaceAlreadyExistsError,
     NoSuchNamespaceError,
     NoSuchTableError,
 )
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression
-from pyiceberg.table import Table
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In, Reference
+from pyiceberg.expressions.literals import literal
+from pyiceberg.table import Table, TableProperties
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from posttrain.platform.errors import CatalogError, ConfigError, TableNotFoundError
+from posttrain.platform.errors import (
+    CatalogError,
+    CommitConflictError,
+    ConfigError,
+    TableNotFoundError,
+)
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.schemas import TABLES, TableSpec
 from posttrain.platform.settings import WarehouseSettings as WarehouseSettings  # re-exported
@@ -41,6 +53,74 @@ DEFAULT_TABLE_PROPERTIES = {
     "write.parquet.compression-codec": "zstd",
     "format-version": "2",
 }
+
+# What a run read: table name → snapshot id (``None``: the table had no snapshot yet).
+Snapshots = Mapping[str, int | None]
+T = TypeVar("T")
+
+
+class _Unchecked(enum.Enum):
+    ANY = "any"
+
+
+# ``expected_snapshot`` default: commit on top of whatever snapshot is current.
+ANY_SNAPSHOT: Literal[_Unchecked.ANY] = _Unchecked.ANY
+Expected = int | None | Literal[_Unchecked.ANY]
+
+
+@dataclass(frozen=True)
+class CommitRetry:
+    """How often and how patiently a write retries when another writer commits first.
+
+    Waits grow exponentially from ``base_s`` up to ``max_s``, each with full jitter so that
+    writers that collided once do not collide again in lockstep.
+    """
+
+    attempts: int = 12
+    base_s: float = 0.05
+    max_s: float = 2.0
+
+    def wait(self, attempt: int) -> float:
+        """Seconds to sleep before retry number ``attempt`` (0-based)."""
+        return random.uniform(0, min(self.max_s, self.base_s * 2**attempt))
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What :meth:`Warehouse.append_new` committed."""
+
+    snapshot_id: int | None
+    rows_added: int
+    rows_already_present: int
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """Whether ``exc`` means another writer got there first (safe to retry from scratch)."""
+    if isinstance(exc, CommitFailedException):
+        return True
+    # The embedded SQLite catalog answers a concurrent writer with a lock timeout.
+    return isinstance(exc, OperationalError) and "locked" in str(exc).lower()
+
+
+def _owning_retries(table: Table) -> Table:
+    """``table`` with pyiceberg's own commit retries off, for this process only.
+
+    pyiceberg retries a failed commit by rebasing the new snapshot on whatever was committed
+    meanwhile; that would defeat the compare-and-swap that :meth:`Warehouse.append_new` and
+    pinned writes rely on, so the warehouse's commit loop owns the retries instead. Nothing
+    is committed to the table's properties.
+    """
+    properties = table.metadata.properties
+    if properties.get(TableProperties.COMMIT_NUM_RETRIES) != "0":
+        table.metadata = table.metadata.model_copy(
+            update={"properties": {**properties, TableProperties.COMMIT_NUM_RETRIES: "0"}}
+        )
+    return table
+
+
+def _current_id(table: Table) -> int | None:
+    snapshot = table.current_snapshot()
+    return snapshot.snapshot_id if snapshot else None
 
 
 @dataclass(frozen=True)
@@ -68,8 +148,10 @@ def _evolved(table: Table, schema: pa.Schema) -> Table:
     return table
 
 
-def _table_info(name: str, table: Table) -> TableInfo:
-    snapshot = table.current_snapshot()
+def _table_info(name: str, table: Table, snapshot_id: int | None = None) -> TableInfo:
+    snapshot = (
+        table.snapshot_by_id(snapshot_id) if snapshot_id is not None else table.current_snapshot()
+    )
     summary = snapshot.summary if snapshot and snapshot.summary else None
     return TableInfo(
         name=name,
@@ -85,8 +167,9 @@ def _table_info(name: str, table: Table) -> TableInfo:
 class Warehouse:
     """Typed access to the posttrain tables in one Iceberg catalog."""
 
-    def __init__(self, settings: WarehouseSettings) -> None:
+    def __init__(self, settings: WarehouseSettings, *, retry: CommitRetry | None = None) -> None:
         self.settings = settings
+        self.retry = retry or CommitRetry()
         self._prepare_local_paths()
         try:
             self.catalog: Catalog = load_catalog(
@@ -136,7 +219,9 @@ class Warehouse:
             if spec not in TABLES:
                 raise ConfigError(f"{spec!r} is not a posttrain table; known: {sorted(TABLES)}")
             spec = TABLES[spec]
-        with contextlib.suppress(NamespaceAlreadyExistsError):
+        # IntegrityError: another process created the namespace between the SQL catalog's
+        # existence check and its insert.
+        with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
             self.catalog.create_namespace(spec.namespace)
         table = self.catalog.create_table_if_not_exists(
             spec.name,
@@ -152,21 +237,30 @@ class Warehouse:
         snapshot = self.table(name).current_snapshot()
         return snapshot.snapshot_id if snapshot else None
 
-    def info(self, name: str) -> TableInfo:
-        """Rows, snapshot id, size and last update of ``name``, from its current snapshot."""
-        return _table_info(name, self.table(name))
+    def info(self, name: str, snapshot_id: int | None = None) -> TableInfo:
+        """Rows, snapshot id, size and last update of ``name`` at ``snapshot_id`` (default:
+        its current snapshot)."""
+        return _table_info(name, self.table(name), snapshot_id)
+
+    def pin(self, *names: str) -> dict[str, int | None]:
+        """The current snapshot id of each table, for a run to read and cite consistently."""
+        return {name: self.snapshot_id(name) for name in names}
 
     # -- reading ----------------------------------------------------------------------
 
-    def column(self, name: str, column: str) -> pa.Array:
+    def column(self, name: str, column: str, *, at: Snapshots | None = None) -> pa.Array:
         """One column of ``name`` as a single array (empty when the table does not exist).
 
-        Strings come back as ``large_string`` whether or not the table has data files (an
-        empty table scans as ``string``), so columns of several tables concatenate.
+        ``at`` pins the snapshot read: ``at[name]`` (``None``: the table was empty then);
+        without it the current snapshot is read. Strings come back as ``large_string``
+        whether or not the table has data files (an empty table scans as ``string``), so
+        columns of several tables concatenate.
         """
-        if not self.exists(name):
+        pinned = at[name] if at is not None else self.snapshot_id(name)
+        if pinned is None or not self.exists(name):
             return pa.array([], type=pa.large_string())
-        values = self.read(name, columns=(column,)).column(column).combine_chunks()
+        values = self.read(name, columns=(column,), snapshot_id=pinned).column(column)
+        values = values.combine_chunks()
         return values.cast(pa.large_string()) if pa.types.is_string(values.type) else values
 
     def read(
@@ -216,13 +310,98 @@ class Warehouse:
             ) from exc
 
     def _writable(self, name: str) -> Table:
-        return self.ensure_table(name) if name in TABLES else self.table(name)
+        return _owning_retries(self.ensure_table(name) if name in TABLES else self.table(name))
 
-    def append(self, name: str, data: pa.Table, lineage: Lineage) -> int | None:
-        """Append rows, stamping the snapshot with ``lineage``; returns the new snapshot id."""
-        table = self._writable(name)
-        table.append(self._conform(name, data), snapshot_properties=lineage.summary())
-        return _table_info(name, table).snapshot_id  # the commit refreshed ``table``
+    def _commit(self, name: str, attempt: Callable[[Table], T], expected: Expected) -> T:
+        """Run ``attempt`` on a freshly loaded table until one commit lands.
+
+        Each attempt starts from the catalog's current metadata, and pyiceberg's commit is a
+        compare-and-swap on the snapshot the attempt started from: if another writer
+        committed in between, the attempt fails and is retried (after a jittered backoff),
+        never merged blindly. With ``expected`` set, a table that moved past that snapshot
+        is a conflict at once: the caller's data was computed from it.
+        """
+        cause = "the catalog stayed busy"
+        for number in range(self.retry.attempts):
+            try:
+                table = self._writable(name)
+                if expected is not ANY_SNAPSHOT and _current_id(table) != expected:
+                    raise CommitConflictError(
+                        name,
+                        f"another writer committed snapshot {_current_id(table)} after this "
+                        f"run read snapshot {expected}",
+                    )
+                return attempt(table)
+            except (CommitFailedException, OperationalError) as exc:
+                if not _lost_race(exc):
+                    raise
+                cause = str(exc).splitlines()[0]
+            if number + 1 < self.retry.attempts:
+                time.sleep(self.retry.wait(number))
+        raise CommitConflictError(
+            name, f"{self.retry.attempts} attempts lost the race to other writers ({cause})"
+        )
+
+    def append(
+        self,
+        name: str,
+        data: pa.Table,
+        lineage: Lineage,
+        *,
+        expected_snapshot: Expected = ANY_SNAPSHOT,
+    ) -> int | None:
+        """Append rows, stamping the snapshot with ``lineage``; returns the new snapshot id.
+
+        No rows, no commit: the current snapshot id is returned. ``expected_snapshot``
+        makes the append fail with :class:`CommitConflictError` when the table is no longer
+        at that snapshot (the rows were computed from it).
+
+        Raises:
+            CommitConflictError: other writers kept winning, or the table moved on.
+        """
+        conformed = self._conform(name, data)
+
+        def attempt(table: Table) -> int | None:
+            if conformed.num_rows:
+                table.append(conformed, snapshot_properties=lineage.summary())
+            return _current_id(table)  # the commit refreshed ``table``
+
+        return self._commit(name, attempt, expected_snapshot)
+
+    def append_new(
+        self,
+        name: str,
+        data: pa.Table,
+        key: str,
+        lineage: Lineage,
+        *,
+        scope: BooleanExpression = ALL_ROWS,
+    ) -> AppendResult:
+        """Append the rows of ``data`` whose ``key`` is not in the table yet, exactly once.
+
+        Each attempt reads the keys of the snapshot it will commit on top of and commits
+        with compare-and-swap, so two writers racing with the same rows add them once.
+        ``scope`` narrows the keys read to rows that can collide (e.g. one source).
+
+        Raises:
+            CommitConflictError: other writers kept winning; nothing was written.
+        """
+        conformed = self._conform(name, data)
+
+        def attempt(table: Table) -> AppendResult:
+            present = table.scan(row_filter=scope, selected_fields=(key,)).to_arrow()[key]
+            fresh = conformed
+            if len(present) and conformed.num_rows:
+                fresh = conformed.filter(
+                    pc.invert(pc.is_in(conformed[key], value_set=present.combine_chunks()))
+                )
+            if fresh.num_rows:
+                table.append(fresh, snapshot_properties=lineage.summary())
+            return AppendResult(
+                _current_id(table), fresh.num_rows, conformed.num_rows - fresh.num_rows
+            )
+
+        return self._commit(name, attempt, ANY_SNAPSHOT)
 
     def overwrite(
         self,
@@ -230,20 +409,61 @@ class Warehouse:
         data: pa.Table,
         lineage: Lineage,
         *,
+        expected_snapshot: Expected = ANY_SNAPSHOT,
         where: BooleanExpression = ALL_ROWS,
     ) -> int | None:
         """Replace the rows ``where`` selects (all by default) with ``data``, stamping the
-        snapshot with ``lineage``; returns the new snapshot id."""
-        table = self._writable(name)
+        snapshot with ``lineage``; returns the new snapshot id.
+
+        Raises:
+            CommitConflictError: other writers kept winning, or the table moved on from
+                ``expected_snapshot``.
+        """
         conformed = self._conform(name, data)
-        if _table_info(name, table).rows == 0:
-            # Overwriting an empty table would only add a no-op delete snapshot (and a warning).
-            table.append(conformed, snapshot_properties=lineage.summary())
-        else:
-            table.overwrite(
-                conformed, overwrite_filter=where, snapshot_properties=lineage.summary()
-            )
-        return _table_info(name, table).snapshot_id
+
+        def attempt(table: Table) -> int | None:
+            if _table_info(name, table).rows == 0:
+                # Overwriting an empty table would only add a no-op delete snapshot (and a
+                # warning); with no rows either, there is nothing to commit at all.
+                if conformed.num_rows:
+                    table.append(conformed, snapshot_properties=lineage.summary())
+            else:
+                table.overwrite(
+                    conformed, overwrite_filter=where, snapshot_properties=lineage.summary()
+                )
+            return _current_id(table)
+
+        return self._commit(name, attempt, expected_snapshot)
+
+    def replace_keys(
+        self,
+        name: str,
+        key: str,
+        keys: pa.Array,
+        rows: pa.Table,
+        lineage: Lineage,
+        *,
+        expected_snapshot: Expected,
+    ) -> int | None:
+        """Delete every row whose ``key`` is in ``keys`` and append ``rows``, in one commit.
+
+        For repairs (``posttrain doctor --repair``): readers see the table before or after,
+        never half of it, and the commit fails with :class:`CommitConflictError` if the
+        table moved past ``expected_snapshot`` (the repair was planned on that snapshot).
+        """
+        conformed = self._conform(name, rows)
+        doomed = In(term=Reference(key), values={literal(value) for value in keys.to_pylist()})
+
+        def attempt(table: Table) -> int | None:
+            if conformed.num_rows:
+                table.overwrite(
+                    conformed, overwrite_filter=doomed, snapshot_properties=lineage.summary()
+                )
+            else:
+                table.delete(doomed, snapshot_properties=lineage.summary())
+            return _current_id(table)
+
+        return self._commit(name, attempt, expected_snapshot)
 
     def snapshot_summary(self, name: str, snapshot_id: int | None = None) -> dict[str, Any]:
         """The summary properties of a snapshot (the current one by default)."""

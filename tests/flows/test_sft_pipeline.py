@@ -193,3 +193,25 @@ def test_packed_gold_holds_every_record_once(pipeline_home: Path) -> None:
     placed = pc.list_flatten(packed["record_ids"])
     assert len(placed) == len(pc.unique(placed))
     assert checks.packs_fit(warehouse, 2048).passed
+
+
+def test_a_run_with_nothing_new_reports_the_snapshots_it_kept_and_commits_nothing(
+    pipeline_home: Path, materialize
+) -> None:
+    warehouse = open_home(pipeline_home)
+    tables = ("silver.conversations", "silver.rejections", "gold.sft", "gold.sft_packed")
+    before = warehouse.pin(*tables)
+
+    result = materialize(pipeline_home, selection=[name.replace(".", "/") for name in tables])
+
+    assert result.success
+    assert warehouse.pin(*tables) == before
+    by_key = {
+        event.asset_key.to_user_string(): event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None
+    }
+    for name in tables:
+        metadata = by_key[name.replace(".", "/")]
+        assert metadata["snapshot_id"].value == str(before[name])
+        assert metadata["bytes_written"].value == 0

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import EqualTo, Reference
+from pyiceberg.expressions import EqualTo, In, Reference
 from pyiceberg.expressions.literals import literal
 
 from posttrain.platform.config import FrozenConfig
@@ -316,7 +316,17 @@ class _BronzeWriter:
     def flush(self) -> None:
         if self._buffer:
             data = pa.concat_tables(self._buffer)
-            self.snapshot_id = self.warehouse.append(BRONZE_TABLE, data, self.lineage)
+            # Another ingest of the same file may have committed since ``existing`` was
+            # read: append_new re-checks the ids against the snapshot it commits on.
+            sources = pc.unique(data["source"]).to_pylist()
+            result = self.warehouse.append_new(
+                BRONZE_TABLE,
+                data,
+                "record_id",
+                self.lineage,
+                scope=In(term=Reference("source"), values={literal(s) for s in sources}),
+            )
+            self.snapshot_id = result.snapshot_id
             self._buffer, self._buffered_rows = [], 0
 
 

@@ -60,6 +60,7 @@ from posttrain.platform.schemas import (
     MESSAGES_TYPE,
     SILVER_PREFERENCES,
     SILVER_REJECTIONS,
+    TABLES,
     RejectionReason,
     TableName,
 )
@@ -262,10 +263,13 @@ def dedup_pairs(kept: pa.Table) -> tuple[pa.Table, pa.Table]:
     return kept.filter(pa.array(mask)), rejections_of(kept, refused, kept_record_id=keepers)
 
 
-def _judged_conversations(warehouse: Warehouse) -> dict[str, list[Message]]:
+def _judged_conversations(warehouse: Warehouse, snapshot_id: int) -> dict[str, list[Message]]:
     """Parsed chat records that judgments name, by record id (unparseable ones left out)."""
     judgments = warehouse.read(
-        BRONZE, columns=("payload",), row_filter=f"format == '{ChatFormat.JUDGMENT.value}'"
+        BRONZE,
+        columns=("payload",),
+        row_filter=f"format == '{ChatFormat.JUDGMENT.value}'",
+        snapshot_id=snapshot_id,
     )
     wanted: set[str] = set()
     for payload in judgments["payload"].to_pylist():
@@ -285,6 +289,7 @@ def _judged_conversations(warehouse: Warehouse) -> dict[str, list[Message]]:
         BRONZE,
         columns=("record_id", "payload", "format"),
         row_filter=is_in("record_id", sorted(wanted)),
+        snapshot_id=snapshot_id,
     )
     conversations: dict[str, list[Message]] = {}
     for row in found.to_pylist():
@@ -297,12 +302,19 @@ def _judged_conversations(warehouse: Warehouse) -> dict[str, list[Message]]:
     return conversations
 
 
-def preference_rows(warehouse: Warehouse) -> pa.Table:
-    """The bronze records in a preference format."""
-    if not warehouse.exists(BRONZE):
-        return pa.table({})
-    formats = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
-    return warehouse.read(BRONZE, row_filter=is_in("format", formats.to_pylist()))
+def preference_rows(
+    warehouse: Warehouse, snapshot_id: int | None, columns: tuple[str, ...] | None = None
+) -> pa.Table:
+    """The bronze records in a preference format, at bronze snapshot ``snapshot_id``."""
+    if snapshot_id is None:
+        schema = TABLES[BRONZE].schema
+        return schema.empty_table().select(list(columns or schema.names))
+    return warehouse.read(
+        BRONZE,
+        columns=columns,
+        row_filter=is_in("format", sorted(PREFERENCE_FORMATS)),
+        snapshot_id=snapshot_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -316,7 +328,19 @@ class PreferenceReport:
     rejected_by_reason: dict[str, int]
     margins: list[float]
     seconds: float
+    bronze_snapshot_id: int | None  # the bronze snapshot read
+    snapshot_id: int | None  # silver.preferences as written
+    rejections_snapshot_id: int | None  # silver.preference_rejections as written
     counters: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def snapshots(self) -> dict[str, int | None]:
+        """The snapshots the build read and wrote, for checks pinned to them."""
+        return {
+            BRONZE: self.bronze_snapshot_id,
+            PREFERENCES: self.snapshot_id,
+            PREFERENCE_REJECTIONS: self.rejections_snapshot_id,
+        }
 
 
 def _counts(table: pa.Table, column: str) -> dict[str, int]:
@@ -342,9 +366,15 @@ def build_preferences(
     started = time.monotonic()
     index: NgramIndex = index_from_warehouse(warehouse, config.decontam)
     eval_snapshots = {f"eval.{name}": snap for name, snap in index.snapshot_ids.items()}
-    bronze = preference_rows(warehouse)
+    bronze_snapshot, refused_snapshot = warehouse.pin(BRONZE, PREFERENCE_REJECTIONS).values()
+    bronze = preference_rows(warehouse, bronze_snapshot)
     log(f"preferences: {bronze.num_rows:,} bronze records in a preference format")
-    expand = ExpandStep(config.pairing, _judged_conversations(warehouse) if bronze.num_rows else {})
+    judged = (
+        _judged_conversations(warehouse, bronze_snapshot)
+        if bronze.num_rows and bronze_snapshot is not None
+        else {}
+    )
+    expand = ExpandStep(config.pairing, judged)
     expanded = run_stages(
         expand,
         bronze,
@@ -370,13 +400,17 @@ def build_preferences(
     )
     lineage = Lineage(
         "preferences",
-        {BRONZE: warehouse.snapshot_id(BRONZE), **eval_snapshots},
+        {BRONZE: bronze_snapshot, **eval_snapshots},
         config.config_hash(),
         {"posttrain.pairing-rule": config.pairing.rule.value}
         | config.decontam.summary_properties(),
     )
-    warehouse.overwrite(PREFERENCE_REJECTIONS, rejections, lineage)
-    warehouse.overwrite(PREFERENCES, kept, lineage, where=is_in("origin", OWN_ORIGINS))
+    refused_id = warehouse.overwrite(
+        PREFERENCE_REJECTIONS, rejections, lineage, expected_snapshot=refused_snapshot
+    )
+    # Other builders (rollouts) append to silver.preferences: only this build's rows are
+    # replaced, retried on a race rather than pinned to the snapshot read.
+    pairs_id = warehouse.overwrite(PREFERENCES, kept, lineage, where=is_in("origin", OWN_ORIGINS))
     record_level = pc.sum(pc.is_null(rejections["pair_id"])).as_py() or 0
     return PreferenceReport(
         records_in=bronze.num_rows,
@@ -386,15 +420,31 @@ def build_preferences(
         rejected_by_reason=_counts(rejections, "reason"),
         margins=[m for m in kept["margin"].to_pylist() if m is not None],
         seconds=time.monotonic() - started,
+        bronze_snapshot_id=bronze_snapshot,
+        snapshot_id=pairs_id,
+        rejections_snapshot_id=refused_id,
         counters=dict(expanded.counters) | dict(checked.counters),
     )
 
 
-def build_dpo(warehouse: Warehouse) -> int:
-    """Write ``gold.dpo`` from ``silver.preferences`` (every origin); returns its rows."""
-    preferences = warehouse.read(PREFERENCES, columns=tuple(GOLD_DPO.names))
+@dataclass(frozen=True)
+class DpoReport:
+    """What building ``gold.dpo`` did; ``snapshot_id`` is the one written."""
+
+    rows: int
+    snapshot_id: int | None
+    preferences_snapshot_id: int | None  # the silver.preferences snapshot read
+
+
+def build_dpo(warehouse: Warehouse) -> DpoReport:
+    """Write ``gold.dpo`` from ``silver.preferences`` (every origin), sorted by ``pair_id``."""
+    pinned, dpo_snapshot = warehouse.pin(PREFERENCES, DPO).values()
+    preferences = (
+        warehouse.read(PREFERENCES, columns=tuple(GOLD_DPO.names), snapshot_id=pinned)
+        if pinned is not None
+        else GOLD_DPO.empty_table()
+    )
     preferences = preferences.take(pc.sort_indices(preferences, [("pair_id", "ascending")]))
-    lineage = Lineage("dpo", {PREFERENCES: warehouse.snapshot_id(PREFERENCES)}, "")
-    warehouse.overwrite(DPO, preferences, lineage)
-    rows: int = preferences.num_rows
-    return rows
+    lineage = Lineage("dpo", {PREFERENCES: pinned}, "")
+    written = warehouse.overwrite(DPO, preferences, lineage, expected_snapshot=dpo_snapshot)
+    return DpoReport(preferences.num_rows, written, pinned)

@@ -20,27 +20,33 @@ from posttrain.platform.preference.build import (
     PREFERENCES,
     preference_rows,
 )
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.schemas import TABLES, TableName
+from posttrain.platform.warehouse import Snapshots, Warehouse
+
+
+def _read(warehouse: Warehouse, name: str, columns: tuple[str, ...], at: Snapshots) -> pa.Table:
+    """``columns`` of ``name`` at its pinned snapshot (empty when it had none)."""
+    snapshot_id = at.get(name)
+    if snapshot_id is None:
+        return TABLES[name].schema.empty_table().select(list(columns))
+    return warehouse.read(name, columns=columns, snapshot_id=snapshot_id)
 
 
 def _sample(values: Sequence[object], limit: int = 5) -> str:
     return ", ".join(str(v) for v in list(values)[:limit])
 
 
-def preferences_conserved(warehouse: Warehouse) -> CheckOutcome:
+def preferences_conserved(warehouse: Warehouse, at: Snapshots) -> CheckOutcome:
     """The accounting of :mod:`posttrain.platform.preference.build`, checked:
 
     every preference bronze record is a record-level rejection xor the source of candidate
     pairs; every candidate pair is kept xor a pair-level rejection.
     """
-    bronze = (
-        set(preference_rows(warehouse).column("record_id").to_pylist())
-        if warehouse.exists("bronze.records")
-        else set()
-    )
-    pairs = warehouse.read(PREFERENCES, columns=("pair_id", "record_id", "origin"))
+    bronze_rows = preference_rows(warehouse, at.get(TableName.BRONZE_RECORDS), ("record_id",))
+    bronze = set(bronze_rows["record_id"].to_pylist())
+    pairs = _read(warehouse, PREFERENCES, ("pair_id", "record_id", "origin"), at)
     own = pairs.filter(pc.is_in(pairs["origin"], pa.array(OWN_ORIGINS)))
-    rejections = warehouse.read(PREFERENCE_REJECTIONS, columns=("record_id", "pair_id"))
+    rejections = _read(warehouse, PREFERENCE_REJECTIONS, ("record_id", "pair_id"), at)
     record_level = rejections.filter(pc.is_null(rejections["pair_id"]))
     pair_level = rejections.filter(pc.is_valid(rejections["pair_id"]))
     refused_records = set(record_level["record_id"].to_pylist())
@@ -76,9 +82,9 @@ def preferences_conserved(warehouse: Warehouse) -> CheckOutcome:
     )
 
 
-def sides_differ(warehouse: Warehouse, name: str) -> CheckOutcome:
-    """No pair of ``name`` has chosen equal to rejected."""
-    table = warehouse.read(name, columns=("pair_id", "chosen", "rejected"))
+def sides_differ(warehouse: Warehouse, name: str, at: Snapshots) -> CheckOutcome:
+    """No pair of ``name`` (at its snapshot in ``at``) has chosen equal to rejected."""
+    table = _read(warehouse, name, ("pair_id", "chosen", "rejected"), at)
     same = [row["pair_id"] for row in table.to_pylist() if row["chosen"] == row["rejected"]]
     if same:
         return CheckOutcome(
@@ -89,9 +95,11 @@ def sides_differ(warehouse: Warehouse, name: str) -> CheckOutcome:
     return CheckOutcome(True, f"all {table.num_rows:,} pairs differ", {"pairs": table.num_rows})
 
 
-def prompts_clean(warehouse: Warehouse, name: str, config: DecontamConfig) -> CheckOutcome:
+def prompts_clean(
+    warehouse: Warehouse, name: str, config: DecontamConfig, at: Snapshots
+) -> CheckOutcome:
     """No pair of ``name`` has a prompt sharing n-grams with an ``eval.*`` benchmark."""
-    table = warehouse.read(name, columns=("pair_id", "prompt"))
+    table = _read(warehouse, name, ("pair_id", "prompt"), at)
     step = DecontamStep(index_from_warehouse(warehouse, config), config)
     probe = pa.table({"record_id": table["pair_id"], "messages": table["prompt"]})
     found = step.evidence(probe)
@@ -107,9 +115,9 @@ def prompts_clean(warehouse: Warehouse, name: str, config: DecontamConfig) -> Ch
     return CheckOutcome(True, f"no prompt of {table.num_rows:,} overlaps a benchmark", figures)
 
 
-def units_unique(warehouse: Warehouse) -> CheckOutcome:
+def units_unique(warehouse: Warehouse, at: Snapshots) -> CheckOutcome:
     """Each (record_id, pair_id) of the preference rejections occurs once."""
-    table = warehouse.read(PREFERENCE_REJECTIONS, columns=("record_id", "pair_id"))
+    table = _read(warehouse, PREFERENCE_REJECTIONS, ("record_id", "pair_id"), at)
     keys = list(zip(table["record_id"].to_pylist(), table["pair_id"].to_pylist(), strict=True))
     duplicates = len(keys) - len(set(keys))
     return CheckOutcome(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -49,7 +49,7 @@ from posttrain.platform.silver.parse import ParseStep
 from posttrain.platform.silver.quality import QualityConfig, QualityStep
 from posttrain.platform.silver.redact import RedactionConfig, RedactStep
 from posttrain.platform.steps import Chain, run_stages
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.warehouse import Snapshots, Warehouse
 
 BRONZE = TableName.BRONZE_RECORDS
 CONVERSATIONS = TableName.SILVER_CONVERSATIONS
@@ -81,6 +81,11 @@ class SilverReport:
     dedup: DedupStats
     input_bytes: int
     seconds: float
+    # Snapshot ids the build read (bronze, eval.*, and the silver tables it started from)
+    # and wrote (equal to those it started from when it had nothing to commit): the
+    # checks, metadata and lineage of this build refer to these, never to "current".
+    read: dict[str, int | None] = field(default_factory=dict)
+    written: dict[str, int | None] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -105,10 +110,20 @@ def record_stages(config: SilverConfig, index: NgramIndex) -> Chain:
 
 
 def needs_full_rebuild(
-    warehouse: Warehouse, config: SilverConfig, eval_snapshots: dict[str, int | None]
+    warehouse: Warehouse,
+    config: SilverConfig,
+    eval_snapshots: dict[str, int | None],
+    silver_snapshot: int | None,
 ) -> str | None:
-    """Why silver must be rebuilt from all of bronze, or ``None`` if an increment will do."""
-    summary = warehouse.snapshot_summary(CONVERSATIONS) if warehouse.exists(CONVERSATIONS) else {}
+    """Why silver must be rebuilt from all of bronze, or ``None`` if an increment will do.
+
+    ``silver_snapshot`` is the ``silver.conversations`` snapshot the build started from.
+    """
+    summary = (
+        warehouse.snapshot_summary(CONVERSATIONS, silver_snapshot)
+        if silver_snapshot is not None
+        else {}
+    )
     if not summary:
         return "silver does not exist yet"
     if summary.get(CONFIG_HASH_KEY) != config.config_hash():
@@ -119,9 +134,9 @@ def needs_full_rebuild(
     return None
 
 
-def _accounted_ids(warehouse: Warehouse) -> pa.Array:
+def _accounted_ids(warehouse: Warehouse, at: Snapshots) -> pa.Array:
     return pa.concat_arrays(
-        [warehouse.column(name, "record_id") for name in (CONVERSATIONS, REJECTIONS)]
+        [warehouse.column(name, "record_id", at=at) for name in (CONVERSATIONS, REJECTIONS)]
     )
 
 
@@ -136,9 +151,11 @@ def chat_rows(batch: _Rows) -> _Rows:
 
 
 def _pending_batches(
-    warehouse: Warehouse, done: pa.Array, counter: list[int]
+    warehouse: Warehouse, done: pa.Array, counter: list[int], bronze_snapshot: int | None
 ) -> Iterator[pa.RecordBatch]:
-    for batch in warehouse.read_batches(BRONZE):
+    if bronze_snapshot is None:
+        return
+    for batch in warehouse.read_batches(BRONZE, snapshot_id=bronze_snapshot):
         batch = chat_rows(batch)
         if len(done):
             batch = batch.filter(pc.invert(pc.is_in(batch["record_id"], value_set=done)))
@@ -211,17 +228,23 @@ def build_silver(
         log: receives one-line progress messages (why a full rebuild, counts).
     """
     started = time.monotonic()
+    # Pinned before anything is read: a writer committing meanwhile changes nothing here.
+    pinned = warehouse.pin(BRONZE, CONVERSATIONS, REJECTIONS)
     index = index_from_warehouse(warehouse, config.decontam)
     eval_snapshots = {f"eval.{name}": snapshot for name, snapshot in index.snapshot_ids.items()}
-    reason = "asked for" if full_refresh else needs_full_rebuild(warehouse, config, eval_snapshots)
+    reason = (
+        "asked for"
+        if full_refresh
+        else needs_full_rebuild(warehouse, config, eval_snapshots, pinned[CONVERSATIONS])
+    )
     mode = "full" if reason else "incremental"
     log(f"silver: {mode} build" + (f" ({reason})" if reason else ""))
-    done = pa.array([], pa.string()) if reason else _accounted_ids(warehouse)
+    done = pa.array([], pa.string()) if reason else _accounted_ids(warehouse, pinned)
 
     counter = [0, 0]
     checked = run_stages(
         record_stages(config, index),
-        rebatch(_pending_batches(warehouse, done, counter), batch_rows),
+        rebatch(_pending_batches(warehouse, done, counter, pinned[BRONZE]), batch_rows),
         executor,
         label="silver: parse, filter, redact, decontaminate",
     )
@@ -229,7 +252,7 @@ def build_silver(
 
     published = (
         PublishedIndex.from_table(
-            warehouse.read(CONVERSATIONS, columns=("record_id", "exact_hash", "minhash")),
+            _published(warehouse, pinned[CONVERSATIONS]),
             config.dedup,
         )
         if mode == "incremental"
@@ -245,13 +268,22 @@ def build_silver(
 
     lineage = Lineage(
         "silver",
-        {BRONZE: warehouse.snapshot_id(BRONZE), **eval_snapshots},
+        {BRONZE: pinned[BRONZE], **eval_snapshots},
         config.config_hash(),
         config.decontam.summary_properties(),
     )
+    log(
+        f"silver: {counter[0]:,} records read from bronze snapshot {pinned[BRONZE]}; "
+        f"writing {conversations.num_rows:,} kept, {rejections.num_rows:,} rejected"
+    )
+    # Each write is a compare-and-swap on the snapshot this build read: a concurrent silver
+    # build makes this one fail (rejections first, before anything is written), never
+    # append the same records twice. An incremental build with nothing new commits nothing.
     write = warehouse.overwrite if mode == "full" else warehouse.append
-    write(REJECTIONS, rejections, lineage)
-    write(CONVERSATIONS, conversations, lineage)
+    written: dict[str, int | None] = {
+        name: write(name, rows, lineage, expected_snapshot=pinned[name])
+        for name, rows in ((REJECTIONS, rejections), (CONVERSATIONS, conversations))
+    }
     return SilverReport(
         mode=mode,
         rows_in=counter[0],
@@ -264,7 +296,16 @@ def build_silver(
         dedup=dedup.stats,
         input_bytes=counter[1],
         seconds=time.monotonic() - started,
+        read={**pinned, **eval_snapshots},
+        written=written,
     )
+
+
+def _published(warehouse: Warehouse, snapshot_id: int | None) -> pa.Table:
+    columns = ("record_id", "exact_hash", "minhash")
+    if snapshot_id is None:
+        return SILVER_CONVERSATIONS.empty_table().select(columns)
+    return warehouse.read(CONVERSATIONS, columns=columns, snapshot_id=snapshot_id)
 
 
 def _empty_candidates() -> pa.Table:

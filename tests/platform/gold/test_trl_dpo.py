@@ -62,7 +62,7 @@ def gold_dpo(warehouse: Warehouse, tmp_path: Path) -> pa.Table:
         path.write_text("".join(json.dumps(r) + "\n" for r in records))
         ingest(warehouse, [SourceSpec(path=path, source=name)])
     build_preferences(warehouse, PreferenceConfig(), InProcessExecutor())
-    assert build_dpo(warehouse) == 3
+    assert build_dpo(warehouse).rows == 3
     return warehouse.read(TableName.GOLD_DPO)
 
 

@@ -65,6 +65,11 @@ def seeded(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
+def _now(warehouse: Warehouse) -> dict[str, int | None]:
+    """The current snapshots of the tables the preference checks read."""
+    return warehouse.pin(TableName.BRONZE_RECORDS, PREFS, REFUSED, TableName.GOLD_DPO)
+
+
 def _reasons(warehouse: Warehouse) -> dict[str, int]:
     reasons = warehouse.column(REFUSED, "reason").to_pylist()
     return {reason: reasons.count(reason) for reason in sorted(set(reasons))}
@@ -93,7 +98,7 @@ def test_bad_pairs_are_rejections_with_reasons_never_a_failed_run(
         "same_sides": 1,
         "too_short": 1,
     }
-    assert pref_checks.preferences_conserved(seeded).passed
+    assert pref_checks.preferences_conserved(seeded, _now(seeded)).passed
 
 
 def test_a_contaminated_prompt_is_refused(seeded: Warehouse, tmp_path: Path) -> None:
@@ -119,7 +124,7 @@ def test_rated_pairs_are_accounted_per_pair(seeded: Warehouse, tmp_path: Path) -
     kept = seeded.read(PREFS)
     assert set(kept["pairing_rule"].to_pylist()) == {"best_vs_each"}
     assert sorted(kept["margin"].to_pylist()) == [3.0, 8.0, 8.0]
-    outcome = pref_checks.preferences_conserved(seeded)
+    outcome = pref_checks.preferences_conserved(seeded, _now(seeded))
     assert outcome.passed, outcome.description
 
 
@@ -170,7 +175,7 @@ def test_judgments_pair_two_chat_records(seeded: Warehouse, tmp_path: Path) -> N
     assert (pair["origin"], pair["pairing_rule"]) == ("judgment", "judgment")
     assert [m["content"] for m in pair["prompt"]] == ["What is the capital of France?"]
     assert _reasons(seeded) == {"unknown_record": 1}
-    assert pref_checks.preferences_conserved(seeded).passed
+    assert pref_checks.preferences_conserved(seeded, _now(seeded)).passed
 
 
 def test_a_record_that_makes_a_stage_raise_is_a_stage_error(
@@ -190,18 +195,18 @@ def test_a_record_that_makes_a_stage_raise_is_a_stage_error(
     report = build_preferences(seeded, PreferenceConfig(), InProcessExecutor())
     assert report.kept == 1
     assert _reasons(seeded) == {"stage_error": 1}
-    assert pref_checks.preferences_conserved(seeded).passed
+    assert pref_checks.preferences_conserved(seeded, _now(seeded)).passed
 
 
 def test_gold_dpo_is_trl_conversational_with_provenance(seeded: Warehouse, tmp_path: Path) -> None:
     _ingest(seeded, tmp_path, "trl", [_trl(1), _trl(2)])
     build_preferences(seeded, PreferenceConfig(), InProcessExecutor())
-    assert build_dpo(seeded) == 2
+    assert build_dpo(seeded).rows == 2
     dpo = seeded.read(TableName.GOLD_DPO)
     row = dpo.to_pylist()[0]
     assert [m["role"] for m in row["prompt"]] == ["user"]
     assert [m["role"] for m in row["chosen"]] == ["assistant"]
     assert row["source"] == "trl"
     assert dpo["pair_id"].to_pylist() == sorted(dpo["pair_id"].to_pylist())
-    assert pref_checks.sides_differ(seeded, TableName.GOLD_DPO).passed
+    assert pref_checks.sides_differ(seeded, TableName.GOLD_DPO, _now(seeded)).passed
     assert pc.all(pc.is_valid(dpo["pair_id"])).as_py()

@@ -52,6 +52,11 @@ def test_every_planted_defect_is_refused_with_its_reason(built: Warehouse) -> No
 
 
 def test_the_samples_conserve_records_and_pairs(built: Warehouse) -> None:
-    outcome = pref_checks.preferences_conserved(built)
+    at = built.pin(
+        TableName.BRONZE_RECORDS,
+        TableName.SILVER_PREFERENCES,
+        TableName.SILVER_PREFERENCE_REJECTIONS,
+    )
+    outcome = pref_checks.preferences_conserved(built, at)
     assert outcome.passed, outcome.description
     assert outcome.metadata["pairs_kept"] == built.info(TableName.SILVER_PREFERENCES).rows

@@ -9,11 +9,12 @@ import pytest
 
 from posttrain.platform import checks
 from posttrain.platform.dedup import DedupConfig
+from posttrain.platform.errors import CommitConflictError
 from posttrain.platform.evals import seed_humaneval
 from posttrain.platform.execution import InProcessExecutor
 from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.sources import SourceSpec
-from posttrain.platform.lineage import CONFIG_HASH_KEY
+from posttrain.platform.lineage import CONFIG_HASH_KEY, inputs_from_summary
 from posttrain.platform.silver.pipeline import SilverConfig, build_silver
 from posttrain.platform.warehouse import Warehouse
 
@@ -138,8 +139,65 @@ def test_changed_config_rebuilds_from_all_of_bronze(seeded: Warehouse, tmp_path:
 def test_nothing_new_writes_nothing_and_keeps_silver(seeded: Warehouse, tmp_path: Path) -> None:
     _ingest(seeded, tmp_path, "first", ORIGINALS)
     build_silver(seeded, SilverConfig(), InProcessExecutor())
-    before = seeded.snapshot_id("silver.conversations")
+    before = seeded.pin("silver.conversations", "silver.rejections")
+    history = {name: len(seeded.table(name).snapshots()) for name in before}
+
     report = build_silver(seeded, SilverConfig(), InProcessExecutor())
+
     assert (report.mode, report.rows_in, report.kept) == ("incremental", 0, 0)
+    assert seeded.pin(*before) == before
+    assert {name: len(seeded.table(name).snapshots()) for name in before} == history
+    assert report.written == before
     assert seeded.info("silver.conversations").rows == 4
-    assert before is not None
+
+
+def _chats(tag: str, count: int) -> list[str]:
+    return [
+        _chat(
+            f"In the {tag} notes, what does step {n} of the recipe ask for?",
+            f"Step {n} of the {tag} recipe asks you to stir for {n + 2} minutes.",
+        )
+        for n in range(count)
+    ]
+
+
+def test_an_ingest_during_a_build_is_left_for_the_next_build(
+    seeded: Warehouse, tmp_path: Path
+) -> None:
+    _ingest(seeded, tmp_path, "first", ORIGINALS)
+    read_snapshot = seeded.snapshot_id("bronze.records")
+
+    def ingest_while_writing(message: str) -> None:
+        if "records read from bronze" in message:  # after bronze was read, before the writes
+            _ingest(seeded, tmp_path, "meanwhile", _chats("meanwhile", 3))
+
+    report = build_silver(seeded, SilverConfig(), InProcessExecutor(), log=ingest_while_writing)
+
+    assert seeded.snapshot_id("bronze.records") != read_snapshot  # the ingest did land
+    assert report.read["bronze.records"] == read_snapshot
+    summary = seeded.snapshot_summary("silver.conversations")
+    assert inputs_from_summary(summary)["bronze.records"] == read_snapshot
+    at = {**report.read, **report.written}
+    outcome = checks.rows_conserved(seeded, at=at)
+    assert outcome.passed, outcome.description
+    assert outcome.metadata["bronze_rows"] == 4
+    later = build_silver(seeded, SilverConfig(), InProcessExecutor())
+    assert (later.mode, later.rows_in) == ("incremental", 3)
+    assert checks.rows_conserved(seeded).passed
+
+
+def test_of_two_concurrent_builds_the_later_fails_cleanly_and_writes_nothing(
+    seeded: Warehouse, tmp_path: Path
+) -> None:
+    _ingest(seeded, tmp_path, "first", ORIGINALS)
+
+    def other_build_commits_first(message: str) -> None:
+        if "records read from bronze" in message:
+            build_silver(seeded, SilverConfig(), InProcessExecutor())
+
+    with pytest.raises(CommitConflictError, match="nothing was written"):
+        build_silver(seeded, SilverConfig(), InProcessExecutor(), log=other_build_commits_first)
+
+    assert seeded.info("silver.conversations").rows == 4
+    assert checks.rows_conserved(seeded).passed
+    assert checks.keys_unique(seeded, "silver.rejections").passed
