@@ -103,6 +103,9 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
         "gold/sft_packed": "gold",
         "gold/rl_prompts": "rl",
         "gold/rl_prompts_rejections": "rl",
+        "silver/preferences": "preference",
+        "silver/preference_rejections": "preference",
+        "gold/dpo": "preference",
     }
     assert all(node["hasAssetChecks"] for node in nodes)
 
