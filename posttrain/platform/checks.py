@@ -26,6 +26,7 @@ from posttrain.platform.decontam import (
     measure_contamination,
 )
 from posttrain.platform.execution import InProcessExecutor
+from posttrain.platform.ingest.formats import PREFERENCE_FORMATS
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.warehouse import Snapshots, Warehouse
 
@@ -183,8 +184,9 @@ def _same_type(actual: pa.DataType, expected: pa.DataType) -> bool:
 
 
 def rows_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> CheckOutcome:
-    """Every bronze record is in exactly one of silver.conversations and silver.rejections
-    (rollouts excepted: :func:`rollouts_conserved` accounts for them)."""
+    """Every bronze chat record is in exactly one of silver.conversations and silver.rejections
+    (rollouts and preference records excepted: :func:`rollouts_conserved` and the preference
+    checks account for them)."""
     bronze = _bronze_ids(warehouse, rollouts=False, at=at)
     kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS, at=at)
     rejected = _ids(warehouse, TableName.SILVER_REJECTIONS, at=at)
@@ -220,10 +222,14 @@ def rows_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> Chec
 
 
 def _bronze_ids(warehouse: Warehouse, *, rollouts: bool, at: Snapshots | None) -> pa.Array:
-    """Bronze record ids of rollouts (``rollouts=True``) or of every other record."""
+    """Bronze record ids of rollouts (``rollouts=True``) or of the chat records silver
+    accounts for (neither rollouts nor preference records)."""
     rows = _read(warehouse, TableName.BRONZE_RECORDS, ("record_id", "format"), at)
     rollout = pc.fill_null(pc.equal(rows["format"], "rollout"), False)
-    chosen = rows.filter(rollout if rollouts else pc.invert(rollout))["record_id"]
+    preference = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
+    is_preference = pc.fill_null(pc.is_in(rows["format"], value_set=preference), False)
+    chat = pc.invert(pc.or_(rollout, is_preference))
+    chosen = rows.filter(rollout if rollouts else chat)["record_id"]
     return chosen.combine_chunks().cast(pa.large_string())
 
 

@@ -58,7 +58,8 @@ PROVENANCE_FIELDS = [
     _optional(
         "format",
         pa.string(),
-        "Chat format: openai, sharegpt, alpaca, prompt_completion, or rollout.",
+        "Record format: openai, sharegpt, alpaca, prompt_completion (chat); trl_preference, "
+        "transcript_pair, rated_completions, judgment (preference); rollout.",
     ),
 ]
 
@@ -125,6 +126,12 @@ class RejectionReason(StrEnum):
     MISSING_FIELD = "missing_field"  # no prompt_id, completion or checkpoint
     INVALID_REWARD = "invalid_reward"  # a reward that is not a finite number
     UNKNOWN_PROMPT = "unknown_prompt"  # a prompt id that gold.rl_prompts does not hold
+    # Preference pairs (silver.preferences):
+    SAME_SIDES = "same_sides"  # chosen = rejected
+    NO_SHARED_PROMPT = "no_shared_prompt"  # the two transcripts share no prompt
+    NO_PAIRS = "no_pairs"  # rated completions that yield no pair (one completion, equal scores)
+    UNKNOWN_RECORD = "unknown_record"  # a judgment names a record bronze does not hold
+    DUPLICATE_PAIR = "duplicate_pair"  # same prompt, chosen and rejected as a kept pair
 
 
 SILVER_REJECTIONS = pa.schema(
@@ -133,8 +140,9 @@ SILVER_REJECTIONS = pa.schema(
         _required(
             "reason",
             pa.string(),
-            "malformed, empty, too_short, too_long, invalid_roles, "
-            "exact_dup, near_dup, contaminated or stage_error; rollouts also "
+            "malformed, empty, too_short, too_long, invalid_roles, exact_dup, near_dup, "
+            "contaminated or stage_error; preference pairs also same_sides, "
+            "no_shared_prompt, no_pairs, unknown_record or duplicate_pair; rollouts also "
             "missing_field, invalid_reward or unknown_prompt.",
         ),
         _optional("detail", pa.string(), "What exactly was wrong, for a person to read."),
@@ -147,6 +155,62 @@ SILVER_REJECTIONS = pa.schema(
         _optional("batch_id", pa.string(), "The ingest call that brought the record in."),
         _optional("source_uri", pa.string(), "The file the record was read from."),
         _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in that file."),
+        _optional(
+            "pair_id",
+            pa.string(),
+            "Preference pairs: the candidate pair refused (null when the whole record was).",
+        ),
+    ]
+)
+
+PREFERENCE_ORIGINS = ("format", "judgment", "rollouts")
+
+SILVER_PREFERENCES = pa.schema(
+    [
+        _required(
+            "pair_id",
+            pa.string(),
+            "Hash of the source record(s), the pairing rule and the two sides' positions.",
+        ),
+        _optional(
+            "record_id",
+            pa.string(),
+            "The bronze record the pair was derived from (preference record or judgment).",
+        ),
+        _optional("prompt", MESSAGES_TYPE, "The shared prompt: system and user turns, etc."),
+        _optional("chosen", MESSAGES_TYPE, "The preferred continuation of the prompt."),
+        _optional("rejected", MESSAGES_TYPE, "The dispreferred continuation of the prompt."),
+        _optional(
+            "margin",
+            pa.float64(),
+            "Score of chosen minus score of rejected, when the input had scores.",
+        ),
+        _optional(
+            "pairing_rule",
+            pa.string(),
+            "How the pair was formed: as_given, best_vs_worst, best_vs_each, "
+            "all_above_margin, judgment, or a rollout rule.",
+        ),
+        _optional("chosen_record_id", pa.string(), "The record holding the chosen side."),
+        _optional("rejected_record_id", pa.string(), "The record holding the rejected side."),
+        *PROVENANCE_FIELDS,
+        _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
+        _required("origin", pa.string(), "Where the pair came from: format, judgment, rollouts."),
+    ]
+)
+
+GOLD_DPO = pa.schema(
+    [
+        _required("pair_id", pa.string(), "The silver.preferences pair this example is."),
+        _optional("prompt", MESSAGES_TYPE, "TRL conversational prompt messages."),
+        _optional("chosen", MESSAGES_TYPE, "TRL conversational chosen completion messages."),
+        _optional("rejected", MESSAGES_TYPE, "TRL conversational rejected completion messages."),
+        _optional("margin", pa.float64(), "Score margin of chosen over rejected, if known."),
+        _optional("record_id", pa.string(), "The bronze record the pair was derived from."),
+        _optional("source", pa.string(), "Source name given at ingest."),
+        _optional("workspace", pa.string(), "Team or project the record belongs to."),
+        _optional("license", pa.string(), "License of the source."),
+        _optional("origin", pa.string(), "Where the pair came from: format, judgment, rollouts."),
     ]
 )
 
@@ -430,12 +494,15 @@ class TableName(StrEnum):
     LINEAGE_SOURCES = "lineage.sources"
     SILVER_CONVERSATIONS = "silver.conversations"
     SILVER_REJECTIONS = "silver.rejections"
+    SILVER_PREFERENCES = "silver.preferences"
+    SILVER_PREFERENCE_REJECTIONS = "silver.preference_rejections"
     GOLD_SFT = "gold.sft"
     GOLD_SFT_PACKED = "gold.sft_packed"
     LINEAGE_PACK_KEYS = "lineage.pack_keys"
     SILVER_ROLLOUTS = "silver.rollouts"
     SILVER_ROLLOUT_REJECTIONS = "silver.rollout_rejections"
     SILVER_ROLLOUT_PAIRS = "silver.rollout_pairs"
+    GOLD_DPO = "gold.dpo"
     EVAL_HUMANEVAL = "eval.humaneval"
     LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
     BRONZE_OUTCOMES = "bronze.outcomes"
@@ -488,6 +555,24 @@ TABLES: dict[str, TableSpec] = {
             SILVER_REJECTIONS,
             ("record_id",),
             "A bronze record that silver refused, with the reason and evidence.",
+        ),
+        TableSpec(
+            TableName.SILVER_PREFERENCES,
+            SILVER_PREFERENCES,
+            ("pair_id",),
+            "A clean preference pair: prompt, chosen and rejected messages, and why paired.",
+        ),
+        TableSpec(
+            TableName.SILVER_PREFERENCE_REJECTIONS,
+            SILVER_REJECTIONS,
+            ("record_id", "pair_id"),
+            "A preference record (pair_id null) or candidate pair that silver refused, and why.",
+        ),
+        TableSpec(
+            TableName.GOLD_DPO,
+            GOLD_DPO,
+            ("pair_id",),
+            "A TRL conversational preference example (`prompt`, `chosen`, `rejected`).",
         ),
         TableSpec(
             TableName.GOLD_SFT,

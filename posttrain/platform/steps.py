@@ -40,7 +40,14 @@ from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, iter_batc
 from posttrain.platform.schemas import SILVER_REJECTIONS, RejectionReason
 
 # Input columns a rejection row copies, when the batch has them, to name where it came from.
-PROVENANCE_COLUMNS = ("record_id", "source", "batch_id", "source_uri", "row_index")
+PROVENANCE_COLUMNS = (
+    "record_id",
+    "source",
+    "batch_id",
+    "source_uri",
+    "row_index",
+    "pair_id",
+)
 EVIDENCE_COLUMNS = (
     "kept_record_id",
     "similarity",

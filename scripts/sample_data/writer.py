@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from posttrain.platform.ingest.bronze import RecordIdentity
 from posttrain.platform.ingest.readers import iter_raw_batches
+from sample_data import preferences
 from sample_data.build import Source
 
 _FUNCTION = pa.struct([("name", pa.string()), ("arguments", pa.string())])
@@ -111,6 +112,7 @@ def sources_yaml(sources: list[Source]) -> str:
         ]
         if s.format == "prompt_completion":
             lines.append(f"    format: {s.format}")
+    lines += preferences.sources_yaml_entries()
     return "\n".join(lines) + "\n"
 
 

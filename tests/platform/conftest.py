@@ -54,13 +54,46 @@ ROLLOUT: dict[str, Any] = {
     "sampling": {"temperature": 0.8},
 }
 
+TRL_PREFERENCE: dict[str, Any] = {
+    "prompt": [{"role": "user", "content": "What color is the sky on a clear day?"}],
+    "chosen": [{"role": "assistant", "content": "Blue, because air scatters blue light."}],
+    "rejected": [{"role": "assistant", "content": "Green."}],
+}
+TRANSCRIPT_PAIR: dict[str, Any] = {
+    "chosen": [
+        {"role": "user", "content": "Name a prime number above 10."},
+        {"role": "assistant", "content": "11 is prime."},
+    ],
+    "rejected": [
+        {"role": "user", "content": "Name a prime number above 10."},
+        {"role": "assistant", "content": "12 is prime."},
+    ],
+}
+RATED_COMPLETIONS: dict[str, Any] = {
+    "prompt": "Explain what a hash map is in one sentence.",
+    "completions": [
+        {"response": "A hash map stores key-value pairs found by hashing keys.", "score": 9},
+        {"response": "It is a map of hashes.", "score": 4},
+        {"response": "A kind of list.", "score": 2},
+    ],
+}
+JUDGMENT: dict[str, Any] = {
+    "chosen_record_id": "a" * 64,
+    "rejected_record_id": "b" * 64,
+    "judge": "human",
+}
+
 WriteJsonl = Callable[[str, Sequence[Any]], Path]
 
 
 @pytest.fixture
 def chat_records() -> dict[ChatFormat, dict[str, Any]]:
-    """One valid record per chat format (fresh copies, safe to modify)."""
+    """One valid record per format, chat and preference (fresh copies, safe to modify)."""
     records = {
+        ChatFormat.JUDGMENT: JUDGMENT,
+        ChatFormat.TRL_PREFERENCE: TRL_PREFERENCE,
+        ChatFormat.RATED_COMPLETIONS: RATED_COMPLETIONS,
+        ChatFormat.TRANSCRIPT_PAIR: TRANSCRIPT_PAIR,
         ChatFormat.OPENAI: OPENAI,
         ChatFormat.SHAREGPT: SHAREGPT,
         ChatFormat.ALPACA: ALPACA,

@@ -59,6 +59,16 @@ def test_a_healthy_warehouse_has_no_findings(built: Warehouse) -> None:
     assert diagnosis.healthy and diagnosis.pending == 0
 
 
+def test_preference_records_are_not_pending_for_silver(built: Warehouse, tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    pair = {"prompt": "Which planet is largest?", "chosen": "Jupiter.", "rejected": "Mars."}
+    path.write_text(json.dumps(pair) + "\n")
+    ingest(built, [SourceSpec(path=path, source="pairs")])
+    build_silver(built, SilverConfig(), InProcessExecutor())
+    diagnosis = diagnose(built)
+    assert diagnosis.healthy and diagnosis.pending == 0
+
+
 def test_duplicate_bronze_rows_are_found_and_deduplicated_with_a_recorded_repair(
     built: Warehouse,
 ) -> None:

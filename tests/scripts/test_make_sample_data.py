@@ -17,6 +17,7 @@ from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.sources import load_sources
 from posttrain.platform.messages import conversation_text
 from posttrain.platform.silver.parse import ParseStep
+from posttrain.platform.silver.pipeline import chat_rows
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,6 +28,11 @@ OUTPUTS = [
     "data/sources.yaml",
     "data/samples/planted.json",
     *(s["file"] for s in MANIFEST["sources"]),
+    "data/samples/preferences/planted.json",
+    *(
+        f"data/samples/preferences/{name}"
+        for name in json.loads((REPO / "data/samples/preferences/planted.json").read_text())
+    ),
 ]
 
 
@@ -100,7 +106,7 @@ def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every committed sample ingested and parsed: record id → messages, or the reject detail."""
     warehouse = Warehouse(WarehouseSettings.local(tmp_path_factory.mktemp("home")))
     ingest(warehouse, load_sources(REPO / "data" / "sources.yaml", base_dir=REPO))
-    result = ParseStep()(warehouse.read("bronze.records"))
+    result = ParseStep()(chat_rows(warehouse.read("bronze.records")))
     out: dict[str, Any] = dict(
         zip(result.kept["record_id"].to_pylist(), result.kept["messages"].to_pylist(), strict=True)
     )

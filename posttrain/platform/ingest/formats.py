@@ -20,7 +20,11 @@ from typing import Any
 
 
 class ChatFormat(StrEnum):
-    """A chat-data layout; the value is what ``bronze.records.format`` stores."""
+    """A record layout (chat or preference); the value is what ``bronze.records.format`` stores.
+
+    Chat formats become ``silver.conversations``; preference formats (see
+    :data:`PREFERENCE_FORMATS`) become ``silver.preferences``.
+    """
 
     OPENAI = "openai"  # {"messages": [{"role", "content", "tool_calls"?, ...}]}
     SHAREGPT = "sharegpt"  # {"conversations": [{"from", "value"}]}
@@ -30,10 +34,20 @@ class ChatFormat(StrEnum):
     # rl group's silver.rollouts reads it (posttrain.platform.rl.rollouts), not silver.
     ROLLOUT = "rollout"
 
+    # Preference formats:
+    JUDGMENT = "judgment"  # {"chosen_record_id", "rejected_record_id", ...}
+    TRL_PREFERENCE = "trl_preference"  # {"prompt", "chosen", "rejected"}: strings or messages
+    RATED_COMPLETIONS = "rated_completions"  # {"prompt"|"instruction", "completions": [...]}
+    TRANSCRIPT_PAIR = "transcript_pair"  # {"chosen", "rejected"}: whole conversations
 
-# Checked in this order (rollout first), so a record carrying the keys of two formats gets
-# the first.
+
+# Checked in this order (rollout first, then the preference formats), so a record carrying
+# the keys of two formats gets the first: their keys are more specific than the chat formats'.
 FORMAT_KEYS: dict[ChatFormat, tuple[str, ...]] = {
+    ChatFormat.JUDGMENT: ("chosen_record_id", "rejected_record_id"),
+    ChatFormat.TRL_PREFERENCE: ("prompt", "chosen", "rejected"),
+    ChatFormat.RATED_COMPLETIONS: ("completions",),
+    ChatFormat.TRANSCRIPT_PAIR: ("chosen", "rejected"),
     ChatFormat.OPENAI: ("messages",),
     ChatFormat.SHAREGPT: ("conversations",),
     ChatFormat.ALPACA: ("instruction", "output"),
@@ -45,6 +59,16 @@ _DETECTION_ORDER = [
     ChatFormat.ROLLOUT,
     *(fmt for fmt in FORMAT_KEYS if fmt is not ChatFormat.ROLLOUT),
 ]
+
+PREFERENCE_FORMATS = frozenset(
+    {
+        ChatFormat.JUDGMENT,
+        ChatFormat.TRL_PREFERENCE,
+        ChatFormat.RATED_COMPLETIONS,
+        ChatFormat.TRANSCRIPT_PAIR,
+    }
+)
+CHAT_FORMATS = frozenset(ChatFormat) - PREFERENCE_FORMATS - {ChatFormat.ROLLOUT}
 
 
 def describe_format(fmt: ChatFormat) -> str:

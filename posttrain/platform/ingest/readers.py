@@ -52,7 +52,9 @@ import zstandard
 
 from posttrain.platform.errors import InputFormatError
 from posttrain.platform.ingest.formats import (
+    CHAT_FORMATS,
     FORMAT_KEYS,
+    PREFERENCE_FORMATS,
     ChatFormat,
     describe_format,
     json_error,
@@ -509,7 +511,14 @@ def inspect_file(
     detected = majority_format(value for _, value in sample)
     chosen = override or detected
     if chosen is None:
-        expected = "records in a known chat format: " + "; ".join(map(describe_format, FORMAT_KEYS))
+        chat = [fmt for fmt in FORMAT_KEYS if fmt in CHAT_FORMATS]
+        preference = [fmt for fmt in FORMAT_KEYS if fmt in PREFERENCE_FORMATS]
+        expected = (
+            "records in a known chat format: "
+            + "; ".join(map(describe_format, chat))
+            + "; or preference format: "
+            + "; ".join(map(describe_format, preference))
+        )
         number, value = sample[0]
         raise InputFormatError(path, expected, line=number, found=_keys_found(value), unit=unit)
     if override is not None and not any(override in matching_formats(v) for _, v in sample):

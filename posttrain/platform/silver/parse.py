@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from posttrain.platform.errors import RecordError
-from posttrain.platform.ingest.formats import ChatFormat, detect_format, json_error
+from posttrain.platform.ingest.formats import CHAT_FORMATS, ChatFormat, detect_format, json_error
 from posttrain.platform.messages import Message, Role, ToolCall, make_message
 from posttrain.platform.schemas import MESSAGES_TYPE, PROVENANCE_FIELDS, RejectionReason
 from posttrain.platform.steps import StepResult, as_table, rejection_rows
@@ -406,13 +406,16 @@ def parse_payload(payload: str, fmt: ChatFormat) -> list[Message]:
         >>> parse_payload(record, ChatFormat.PROMPT_COMPLETION)[1]["content"]
         '4'
     """
-    return PARSERS[fmt](decode_record(payload))
+    parser = PARSERS.get(fmt)
+    if parser is None:
+        raise malformed(f"{fmt.value} is a preference format: silver.preferences builds it")
+    return parser(decode_record(payload))
 
 
 def _format_of(value: str | None) -> ChatFormat:
     if value is not None and value in ChatFormat.__members__.values():
         return ChatFormat(value)
-    known = ", ".join(fmt.value for fmt in ChatFormat)
+    known = ", ".join(fmt.value for fmt in ChatFormat if fmt in CHAT_FORMATS)
     raise malformed(f"bronze format {value!r} is not one of {known}")
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +42,7 @@ from posttrain.platform.decontam import (
 from posttrain.platform.decontam.summary import ContaminationSummary
 from posttrain.platform.dedup import DedupConfig, DedupStats, PublishedIndex, deduplicate
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor, rebatch
-from posttrain.platform.ingest.formats import ChatFormat
+from posttrain.platform.ingest.formats import PREFERENCE_FORMATS, ChatFormat
 from posttrain.platform.lineage import CONFIG_HASH_KEY, INPUT_PREFIX, Lineage
 from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, TableName
 from posttrain.platform.silver.parse import ParseStep
@@ -53,6 +54,9 @@ from posttrain.platform.warehouse import Snapshots, Warehouse
 BRONZE = TableName.BRONZE_RECORDS
 CONVERSATIONS = TableName.SILVER_CONVERSATIONS
 REJECTIONS = TableName.SILVER_REJECTIONS
+
+
+_Rows = TypeVar("_Rows", pa.RecordBatch, pa.Table)
 
 
 class SilverConfig(FrozenConfig):
@@ -141,14 +145,25 @@ def is_rollout(formats: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArra
     return pc.fill_null(pc.equal(formats, ChatFormat.ROLLOUT.value), False)
 
 
+def chat_rows(batch: _Rows) -> _Rows:
+    """The rows of a bronze batch that are not in a preference format (those go to
+    ``silver.preferences``); rows with no format stay, so silver names them malformed."""
+    if "format" not in batch.schema.names:
+        return batch
+    preference = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
+    is_preference = pc.fill_null(pc.is_in(batch["format"], value_set=preference), False)
+    return batch.filter(pc.invert(is_preference))
+
+
 def _pending_batches(
     warehouse: Warehouse, done: pa.Array, counter: list[int], bronze_snapshot: int | None
 ) -> Iterator[pa.RecordBatch]:
     if bronze_snapshot is None:
         return
     for batch in warehouse.read_batches(BRONZE, snapshot_id=bronze_snapshot):
-        # Rollouts are the rl group's (silver.rollouts): scored, then rejection-sampled.
-        batch = batch.filter(pc.invert(is_rollout(batch["format"])))
+        # Rollouts are the rl group's (silver.rollouts): scored, then rejection-sampled;
+        # preference records are silver.preferences'.
+        batch = chat_rows(batch.filter(pc.invert(is_rollout(batch["format"]))))
         if len(done):
             batch = batch.filter(pc.invert(pc.is_in(batch["record_id"], value_set=done)))
         counter[0] += batch.num_rows
