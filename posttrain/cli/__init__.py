@@ -15,7 +15,15 @@ from collections.abc import Sequence
 import typer
 from rich.markup import escape
 
-from posttrain.cli import decontam, dedup, doctor, ingest, sources, tables  # noqa: F401  (registers commands)
+from posttrain.cli import (  # noqa: F401  (registers commands)
+    curation,
+    decontam,
+    dedup,
+    doctor,
+    ingest,
+    sources,
+    tables,
+)
 from posttrain.cli._app import app, err_console
 from posttrain.platform.errors import PosttrainError
 
