@@ -12,7 +12,9 @@ from posttrain.platform.lineage import Lineage
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.warehouse import Warehouse
 
-MARKER = "ZQX-FORGET-ME-7731"
+# Shorter than the 16 characters pyiceberg keeps of a string column's bounds in manifests,
+# and first in its column's sort order, so the bounds hold it whole.
+MARKER = "ZQX-FORGET-77"
 
 
 def _messages(text: str) -> list[dict[str, Any]]:
@@ -27,30 +29,38 @@ def _write(warehouse: Warehouse, name: str, rows: list[dict[str, Any]]) -> None:
     warehouse.append(name, pa.Table.from_pylist(rows, schema=TABLES[name].schema), Lineage("test"))
 
 
-def build(warehouse: Warehouse, texts: dict[str, str], *, uri: str = "/data/a.jsonl") -> None:
+def build(
+    warehouse: Warehouse,
+    texts: dict[str, str],
+    *,
+    uri: str = "/data/a.jsonl",
+    uris: dict[str, str] | None = None,
+) -> None:
     """Records ``texts`` (record id → text): all kept and packed two per pack, plus one
-    duplicate rejection ``dup-of-<first id>`` pointing to the first record."""
+    duplicate rejection ``dup-of-<first id>`` pointing to the first record. ``uris`` gives
+    some records their own source file."""
     ids = list(texts)
+    where = {rid: (uris or {}).get(rid, uri) for rid in [*ids, f"dup-of-{ids[0]}"]}
     dup = f"dup-of-{ids[0]}"
     _write(
         warehouse,
         TableName.BRONZE_RECORDS,
         [
             {"record_id": rid, "payload": json.dumps({"messages": _messages(text)}),
-             "row_index": i + 1, "source": "s", "source_uri": uri, "license": "MIT"}
-            for i, (rid, text) in enumerate([*texts.items(), (dup, texts[ids[0]])])
+             "row_index": i + 1, "source": "s", "source_uri": where[rid], "license": "MIT"}
+            for i, (rid, text) in enumerate([*texts.items(), (dup, "a near copy")])
         ],
     )
     _write(
         warehouse,
         TableName.SILVER_CONVERSATIONS,
-        [{"record_id": rid, "messages": _messages(text), "source": "s", "source_uri": uri,
+        [{"record_id": rid, "messages": _messages(text), "source": "s", "source_uri": where[rid],
           "license": "MIT"} for rid, text in texts.items()],
     )
     _write(
         warehouse,
         TableName.SILVER_REJECTIONS,
-        [{"record_id": dup, "reason": "exact_dup", "kept_record_id": ids[0], "source": "s",
+        [{"record_id": dup, "reason": "near_dup", "kept_record_id": ids[0], "source": "s",
           "detail": "same text"}],
     )
     _write(
