@@ -85,7 +85,9 @@ def branch_fix(
     record: Annotated[str, typer.Argument(help="Key of the row to fix (its record_id).")],
     set_: Annotated[
         str | None,
-        typer.Option("--set", help='JSON object of column → new value, e.g. \'{"license": "MIT"}\'.'),
+        typer.Option(
+            "--set", help='JSON object of column → new value, e.g. \'{"license": "MIT"}\'.'
+        ),
     ] = None,
     patch_file: Annotated[
         Path | None, typer.Option("--file", help="The same JSON object, in a file.")
@@ -186,7 +188,8 @@ def forget(
     versions holding the records are recut; replaced snapshots are expired after
     --retention-hours and the files only they reached are deleted.
     """
-    from posttrain.platform.erasure import expire, forget as erase
+    from posttrain.platform.erasure import expire
+    from posttrain.platform.erasure import forget as erase
 
     warehouse = open_warehouse(home)
     retention = timedelta(hours=retention_hours)

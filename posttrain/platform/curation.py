@@ -112,7 +112,8 @@ class EditResult:
     snapshot_id: int | None
 
     def describe(self) -> str:
-        return f"{self.action}: {self.rows:,} row(s) of {self.table}@{self.branch} → snapshot {self.snapshot_id}"
+        where = f"{self.table}@{self.branch}"
+        return f"{self.action}: {self.rows:,} row(s) of {where} → snapshot {self.snapshot_id}"
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,9 @@ def _branch_head(table: Table, name: str, branch: str) -> int:
     ref = table.metadata.refs.get(branch)
     if ref is None or ref.snapshot_ref_type != SnapshotRefType.BRANCH:
         known = sorted(
-            r for r, v in table.metadata.refs.items() if v.snapshot_ref_type == SnapshotRefType.BRANCH
+            r
+            for r, v in table.metadata.refs.items()
+            if v.snapshot_ref_type == SnapshotRefType.BRANCH
         )
         raise CurationError(f"{name} has no branch {branch!r}; branches: {', '.join(known)}")
     return ref.snapshot_id
@@ -194,7 +197,9 @@ def create_branch(
         raise CurationError(f"{name} has no snapshot yet: there is nothing to curate")
     now = datetime.now(UTC).isoformat(timespec="seconds")
     updates = (
-        SetSnapshotRefUpdate(ref_name=branch, type=SnapshotRefType.BRANCH, snapshot_id=base),
+        SetSnapshotRefUpdate(  # type: ignore[call-arg]
+            ref_name=branch, type=SnapshotRefType.BRANCH, snapshot_id=base
+        ),
         SetPropertiesUpdate(
             updates={
                 _property(branch, "base"): str(base),
@@ -203,7 +208,11 @@ def create_branch(
             }
         ),
     )
-    requirements = (AssertRefSnapshotId(ref=branch, snapshot_id=None),)
+    requirements = (
+        AssertRefSnapshotId(  # type: ignore[call-arg]
+            ref=branch, snapshot_id=None
+        ),
+    )
     try:
         _retrying(lambda: table._do_commit(updates, requirements), f"create {name}@{branch}")
     except CommitFailedException:
@@ -376,7 +385,7 @@ def fix_record(
     table = warehouse.table(name)
     head = _branch_head(table, name, branch)
     key_value: Any = int(record) if pa.types.is_integer(schema.field(key).type) else record
-    expression = EqualTo(key, key_value)
+    expression = EqualTo(term=Reference(key), value=literal(key_value))
     rows = _read_branch(warehouse, name, head, expression)
     if rows.num_rows != 1:
         raise CurationError(
@@ -428,7 +437,7 @@ def relabel(
     relabeled = _patched(rows, {column: value}, schema)
     # Replace exactly the rows read, by key: a filter re-evaluated on the new values could
     # match other rows.
-    doomed = In(Reference(key), {literal(v) for v in rows[key].to_pylist()})
+    doomed = In(term=Reference(key), values={literal(v) for v in rows[key].to_pylist()})
     lineage = _edit_lineage(
         "relabel",
         branch,
@@ -500,8 +509,13 @@ def branch_checks(
         results.append((f"records_in_{upstream}", _subset_of(warehouse, name, upstream, at)))
     if name == TableName.GOLD_SFT_PACKED:
         longest = max(
-            (int(v) for v in checks._read(warehouse, name, ("num_tokens",), at)["num_tokens"]
-             .to_pylist() if v is not None),
+            (
+                int(v)
+                for v in checks._read(warehouse, name, ("num_tokens",), at)[
+                    "num_tokens"
+                ].to_pylist()
+                if v is not None
+            ),
             default=0,
         )
         # Consistency of each pack (lengths add up; masks aligned); the length limit is the
@@ -556,15 +570,23 @@ def publish(
         reasons = "; ".join(f"{check}: {outcome.description}" for check, outcome in failed)
         raise PublishRefusedError(f"refused to publish {name}@{branch}: checks failed: {reasons}")
     updates = (
-        SetSnapshotRefUpdate(ref_name=MAIN_BRANCH, type=SnapshotRefType.BRANCH, snapshot_id=head),
-        RemoveSnapshotRefUpdate(ref_name=branch),
+        SetSnapshotRefUpdate(  # type: ignore[call-arg]
+            ref_name=MAIN_BRANCH, type=SnapshotRefType.BRANCH, snapshot_id=head
+        ),
+        RemoveSnapshotRefUpdate(  # type: ignore[call-arg]
+            ref_name=branch
+        ),
         RemovePropertiesUpdate(
             removals=[_property(branch, k) for k in ("base", "curator", "created-at")]
         ),
     )
     requirements = (
-        AssertRefSnapshotId(ref=MAIN_BRANCH, snapshot_id=base),
-        AssertRefSnapshotId(ref=branch, snapshot_id=head),
+        AssertRefSnapshotId(  # type: ignore[call-arg]
+            ref=MAIN_BRANCH, snapshot_id=base
+        ),
+        AssertRefSnapshotId(  # type: ignore[call-arg]
+            ref=branch, snapshot_id=head
+        ),
     )
     try:
         _retrying(lambda: table._do_commit(updates, requirements), f"publish {name}@{branch}")
@@ -589,12 +611,18 @@ def drop_branch(warehouse: Warehouse, name: str, branch: str) -> None:
     table = warehouse.table(name)
     head = _branch_head(table, name, branch)
     updates = (
-        RemoveSnapshotRefUpdate(ref_name=branch),
+        RemoveSnapshotRefUpdate(  # type: ignore[call-arg]
+            ref_name=branch
+        ),
         RemovePropertiesUpdate(
             removals=[_property(branch, k) for k in ("base", "curator", "created-at")]
         ),
     )
-    requirements = (AssertRefSnapshotId(ref=branch, snapshot_id=head),)
+    requirements = (
+        AssertRefSnapshotId(  # type: ignore[call-arg]
+            ref=branch, snapshot_id=head
+        ),
+    )
     try:
         _retrying(lambda: table._do_commit(updates, requirements), f"remove {name}@{branch}")
     except CommitFailedException:

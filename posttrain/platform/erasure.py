@@ -49,7 +49,6 @@ from pyiceberg.table import Table
 from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
 from pyiceberg.table.update import (
     AssertRefSnapshotId,
-    RemoveSnapshotRefUpdate,
     SetSnapshotRefUpdate,
 )
 
@@ -130,7 +129,8 @@ def _selected_ids(
         bronze = warehouse.table(TableName.BRONZE_RECORDS)
         if source_uri:
             found = bronze.scan(
-                row_filter=EqualTo("source_uri", source_uri), selected_fields=("record_id",)
+                row_filter=EqualTo(term=Reference("source_uri"), value=literal(source_uri)),
+                selected_fields=("record_id",),
             ).to_arrow()
             ids |= set(found["record_id"].to_pylist())
         if where:
@@ -145,7 +145,7 @@ def _selected_ids(
 
 
 def _in(column: str, ids: list[str]) -> BooleanExpression:
-    return In(Reference(column), {literal(value) for value in ids})
+    return In(term=Reference(column), values={literal(value) for value in ids})
 
 
 def _without_segments(packs: pa.Table, doomed: set[str]) -> pa.Table:
@@ -155,7 +155,10 @@ def _without_segments(packs: pa.Table, doomed: set[str]) -> pa.Table:
         ids = pack["record_ids"] or []
         lengths = pack["seq_lengths"] or []
         input_ids, masks = pack["input_ids"] or [], pack["assistant_masks"] or []
-        kept_ids, kept_lengths, kept_tokens, kept_masks = [], [], [], []
+        kept_ids: list[str] = []
+        kept_lengths: list[int] = []
+        kept_tokens: list[int] = []
+        kept_masks: list[int] = []
         offset = 0
         for record_id, length in zip(ids, lengths, strict=True):
             if record_id not in doomed:
@@ -194,10 +197,10 @@ def _plan(
         pack_ids = sorted(set(pc.take(index["pack_id"], pc.filter(parents, hit)).to_pylist()))
         if not pack_ids:
             return None
-        scope = In(Reference("pack_id"), {literal(int(p)) for p in pack_ids})
-        packs = table.scan(snapshot_id=snapshot_id, row_filter=scope).to_arrow()
+        holding = In(term=Reference("pack_id"), values={literal(int(p)) for p in pack_ids})
+        packs = table.scan(snapshot_id=snapshot_id, row_filter=holding).to_arrow()
         erased = int(pc.sum(hit).as_py() or 0)
-        return scope, _without_segments(packs, doomed), erased
+        return holding, _without_segments(packs, doomed), erased
     filters: list[BooleanExpression] = []
     if "record_id" in names:
         filters.append(_in("record_id", ids))
@@ -219,7 +222,9 @@ def _plan(
     if "kept_record_id" in names and back.num_rows:
         pointer = back["kept_record_id"]
         nulled = pc.if_else(pc.is_in(pointer, value_set=pa.array(ids, pa.string())), None, pointer)
-        back = back.set_column(back.schema.get_field_index("kept_record_id"), "kept_record_id", nulled)
+        back = back.set_column(
+            back.schema.get_field_index("kept_record_id"), "kept_record_id", nulled
+        )
     return scope, back, erased
 
 
@@ -280,11 +285,15 @@ def _erase_table(
                 ) from None
             rewritten.setdefault(before, after)
         else:
-            after = rewritten.get(before) or _rewrite_tag(warehouse, name, before, scope, back, summary)
+            after = rewritten.get(before) or _rewrite_tag(
+                warehouse, name, before, scope, back, summary
+            )
             rewritten[before] = after
             moved_tags[ref_name] = after
         changes.append(
-            RefChange(name, ref_name, str(ref.snapshot_ref_type), erased, back.num_rows, before, after)
+            RefChange(
+                name, ref_name, str(ref.snapshot_ref_type), erased, back.num_rows, before, after
+            )
         )
     return changes, moved_tags
 
@@ -322,14 +331,24 @@ def _move_tags(
         table = warehouse.table(name)
         current = table.metadata.refs[tag].snapshot_id
         table._do_commit(
-            (SetSnapshotRefUpdate(ref_name=tag, type=SnapshotRefType.TAG, snapshot_id=snapshot_id),),
-            (AssertRefSnapshotId(ref=tag, snapshot_id=current),),
+            (
+                SetSnapshotRefUpdate(  # type: ignore[call-arg]
+                    ref_name=tag, type=SnapshotRefType.TAG, snapshot_id=snapshot_id
+                ),
+            ),
+            (
+                AssertRefSnapshotId(  # type: ignore[call-arg]
+                    ref=tag, snapshot_id=current
+                ),
+            ),
         )
     del requested_by
     return versions
 
 
-def _selector(record_ids: Iterable[str], source_uri: str | None, where: str | None) -> tuple[str, str]:
+def _selector(
+    record_ids: Iterable[str], source_uri: str | None, where: str | None
+) -> tuple[str, str]:
     if where:
         # The expression may quote the erased values themselves: keep only its hash.
         return "where", "sha256:" + hashlib.sha256(where.encode()).hexdigest()

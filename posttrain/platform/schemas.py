@@ -236,9 +236,7 @@ ERASURES = pa.schema(
         _optional("snapshot_after", pa.int64(), "The ref's snapshot after the erasure."),
         _optional("record_ids", pa.list_(pa.string()), "The record ids forgotten."),
         _optional("selector_kind", pa.string(), "record_id, source_uri or where."),
-        _optional(
-            "selector", pa.string(), "The selection; a --where filter only as its SHA-256."
-        ),
+        _optional("selector", pa.string(), "The selection; a --where filter only as its SHA-256."),
         _optional("requested_by", pa.string(), "Who ran the erasure."),
         _optional("erased_at", TIMESTAMP_TYPE, "When (UTC)."),
     ]

@@ -20,8 +20,13 @@ MARKER = "ZQX-FORGET-77"
 def _messages(text: str) -> list[dict[str, Any]]:
     return [
         {"role": "user", "content": text, "name": None, "tool_calls": None, "tool_call_id": None},
-        {"role": "assistant", "content": "ok " + text, "name": None, "tool_calls": None,
-         "tool_call_id": None},
+        {
+            "role": "assistant",
+            "content": "ok " + text,
+            "name": None,
+            "tool_calls": None,
+            "tool_call_id": None,
+        },
     ]
 
 
@@ -46,34 +51,65 @@ def build(
         warehouse,
         TableName.BRONZE_RECORDS,
         [
-            {"record_id": rid, "payload": json.dumps({"messages": _messages(text)}),
-             "row_index": i + 1, "source": "s", "source_uri": where[rid], "license": "MIT"}
+            {
+                "record_id": rid,
+                "payload": json.dumps({"messages": _messages(text)}),
+                "row_index": i + 1,
+                "source": "s",
+                "source_uri": where[rid],
+                "license": "MIT",
+            }
             for i, (rid, text) in enumerate([*texts.items(), (dup, "a near copy")])
         ],
     )
     _write(
         warehouse,
         TableName.SILVER_CONVERSATIONS,
-        [{"record_id": rid, "messages": _messages(text), "source": "s", "source_uri": where[rid],
-          "license": "MIT"} for rid, text in texts.items()],
+        [
+            {
+                "record_id": rid,
+                "messages": _messages(text),
+                "source": "s",
+                "source_uri": where[rid],
+                "license": "MIT",
+            }
+            for rid, text in texts.items()
+        ],
     )
     _write(
         warehouse,
         TableName.SILVER_REJECTIONS,
-        [{"record_id": dup, "reason": "near_dup", "kept_record_id": ids[0], "source": "s",
-          "detail": "same text"}],
+        [
+            {
+                "record_id": dup,
+                "reason": "near_dup",
+                "kept_record_id": ids[0],
+                "source": "s",
+                "detail": "same text",
+            }
+        ],
     )
     _write(
         warehouse,
         TableName.GOLD_SFT,
-        [{"record_id": rid, "messages": _messages(text), "source": "s", "license": "MIT"}
-         for rid, text in texts.items()],
+        [
+            {"record_id": rid, "messages": _messages(text), "source": "s", "license": "MIT"}
+            for rid, text in texts.items()
+        ],
     )
     packs = []
     for pack_id, start in enumerate(range(0, len(ids), 2)):
         members = ids[start : start + 2]
         lengths = [len(texts[r]) for r in members]
         tokens = [ord(c) for r in members for c in texts[r]]
-        packs.append({"pack_id": pack_id, "input_ids": tokens, "assistant_masks": [1] * len(tokens),
-                      "seq_lengths": lengths, "record_ids": members, "num_tokens": len(tokens)})
+        packs.append(
+            {
+                "pack_id": pack_id,
+                "input_ids": tokens,
+                "assistant_masks": [1] * len(tokens),
+                "seq_lengths": lengths,
+                "record_ids": members,
+                "num_tokens": len(tokens),
+            }
+        )
     _write(warehouse, TableName.GOLD_SFT_PACKED, packs)

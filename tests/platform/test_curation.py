@@ -7,6 +7,7 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+from curated_warehouse import build
 
 from posttrain.platform import curation
 from posttrain.platform.curation import CurationError, PublishRefusedError
@@ -14,7 +15,6 @@ from posttrain.platform.query import head, run_query
 from posttrain.platform.schemas import TableName
 from posttrain.platform.versions import resolve
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
-from curated_warehouse import build
 
 GOLD = TableName.GOLD_SFT
 
@@ -139,9 +139,7 @@ def test_of_two_racing_publishes_exactly_one_wins(curated: Warehouse, tmp_path: 
     context = multiprocessing.get_context("spawn")
     results: multiprocessing.Queue[str] = context.Queue()
     home = str(tmp_path / "home")
-    processes = [
-        context.Process(target=_publish_in_process, args=(home, b, results)) for b in "ab"
-    ]
+    processes = [context.Process(target=_publish_in_process, args=(home, b, results)) for b in "ab"]
     for process in processes:
         process.start()
     outcomes = sorted(results.get(timeout=120) for _ in processes)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from curated_warehouse import MARKER, build
 
 from posttrain.platform import checks, curation
 from posttrain.platform.erasure import ErasureError, forget
 from posttrain.platform.schemas import TableName
 from posttrain.platform.versions import create_version, resolve, versions
 from posttrain.platform.warehouse import Warehouse
-from curated_warehouse import MARKER, build
 
 SECRET = f"{MARKER} my phone is 555-0199"
 LAYERS = [
@@ -142,9 +142,10 @@ def test_forget_removes_a_record_from_every_layer_version_branch_and_file(
     assert "sft/v1" in report.versions_recut
     assert any(v.version == "v1" for v in versions(erasable, "sft"))
     branch = curation.branch_snapshot(erasable, TableName.GOLD_SFT, "review-x")
-    assert "secret" not in erasable.read(TableName.GOLD_SFT, snapshot_id=branch)[
-        "record_id"
-    ].to_pylist()
+    assert (
+        "secret"
+        not in erasable.read(TableName.GOLD_SFT, snapshot_id=branch)["record_id"].to_pylist()
+    )
     # Recorded: one lineage.erasures row per ref rewritten, snapshot summaries name it.
     logged = erasable.read(TableName.LINEAGE_ERASURES).to_pylist()
     assert {(r["table_name"], r["ref"]) for r in logged} >= {
