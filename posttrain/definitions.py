@@ -12,11 +12,19 @@ import dagster as dg
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
+from posttrain.assets.rl import gold_rl_prompts
 from posttrain.assets.silver import silver_tables
 from posttrain.jobs import jobs
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
-all_assets = [bronze_records, *eval_assets, silver_tables, gold_sft, gold_sft_packed]
+all_assets = [
+    bronze_records,
+    *eval_assets,
+    silver_tables,
+    gold_sft,
+    gold_sft_packed,
+    gold_rl_prompts,
+]
 
 defs = dg.Definitions(
     assets=all_assets,

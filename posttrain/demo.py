@@ -40,22 +40,26 @@ def main() -> int:
     settings = load_settings()  # a bad settings file fails here, before the run writes
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
-    console.rule("posttrain demo: materializing bronze → silver → gold")
-    result = defs.resolve_job_def("sft_pipeline").execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        # Progress and check results, without Dagster's per-event debug lines.
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
-    elapsed = time.monotonic() - started
-    if not result.success:
-        console.print(
-            f"[bold red]The pipeline run {result.run_id} failed[/]; see the log above "
-            "or open the run in the UI (make ui)."
+    console.rule("posttrain demo: materializing bronze → silver → gold → RL prompts")
+    # The RL corpus reads silver and the eval tables, so its job runs once they are built.
+    run_ids = []
+    for job in ("sft_pipeline", "rl_pipeline"):
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            # Progress and check results, without Dagster's per-event debug lines.
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
-        return 1
+        if not result.success:
+            console.print(
+                f"[bold red]The {job} run {result.run_id} failed[/]; see the log above "
+                "or open the run in the UI (make ui)."
+            )
+            return 1
+        run_ids.append(result.run_id)
+    elapsed = time.monotonic() - started
     warehouse = Warehouse(settings.warehouse)
-    console.rule(f"done in {elapsed:.0f}s (run {result.run_id})")
+    console.rule(f"done in {elapsed:.0f}s (runs {', '.join(run_ids)})")
     console.print(tables_view(warehouse, title="Tables"))
     _print_rejections(warehouse)
     console.print(
@@ -65,7 +69,8 @@ def main() -> int:
         "(asset graph, metadata, checks, this run)\n"
         "  .venv/bin/posttrain tables               every table, rows, snapshot, size\n"
         "  .venv/bin/posttrain show silver.rejections --where \"reason = 'near_dup'\"\n"
-        '  .venv/bin/posttrain query "select source, count(*) from gold.sft group by 1"\n',
+        '  .venv/bin/posttrain query "select source, count(*) from gold.sft group by 1"\n'
+        "  .venv/bin/posttrain verify --prompt-id humaneval:HumanEval/0 --completion FILE\n",
         highlight=False,
     )
     return 0

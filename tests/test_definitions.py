@@ -29,11 +29,14 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
     groups = {spec.key.to_user_string(): spec.group_name for spec in defs.resolve_all_asset_specs()}
     assert groups == {
         "bronze/records": "bronze",
+        "lineage/sources": "bronze",
         "eval/humaneval": "eval",
         "silver/conversations": "silver",
         "silver/rejections": "silver",
         "gold/sft": "gold",
         "gold/sft_packed": "gold",
+        "gold/rl_prompts": "rl",
+        "gold/rl_prompts_rejections": "rl",
     }
 
 
@@ -45,6 +48,7 @@ def test_layers_depend_on_the_layer_below() -> None:
     assert deps["silver/conversations"] == {"bronze/records", "eval/humaneval"}
     assert deps["gold/sft"] == {"silver/conversations"}
     assert deps["gold/sft_packed"] == {"gold/sft"}
+    assert deps["gold/rl_prompts"] == {"silver/conversations", "eval/humaneval"}
 
 
 def test_silver_depends_on_every_registered_benchmark() -> None:
@@ -93,11 +97,20 @@ def test_every_asset_has_blocking_checks() -> None:
     assert "rows_conserved" in blocking["silver/conversations"]
     assert "contamination_within_bounds" in blocking["gold/sft"]
     assert "every_record_packed_once" in blocking["gold/sft_packed"]
+    assert {"verifiers_pass_references", "prompt_id_unique", "schema_matches"} <= blocking[
+        "gold/rl_prompts"
+    ]
 
 
-def test_pipeline_job_selects_every_asset() -> None:
-    job = defs.resolve_job_def("sft_pipeline")
-    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == _asset_keys()
+def _job_assets(name: str) -> set[str]:
+    job = defs.resolve_job_def(name)
+    return {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+
+
+def test_the_pipeline_jobs_select_every_asset() -> None:
+    rl = _job_assets("rl_pipeline")
+    assert rl == {"gold/rl_prompts", "gold/rl_prompts_rejections"}
+    assert _job_assets("sft_pipeline") == _asset_keys() - rl
 
 
 def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:
@@ -266,11 +279,14 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
     pools = {key.to_user_string(): asset.op.pool for asset in all_assets for key in asset.keys}
     assert pools == {
         "bronze/records": "posttrain-bronze",
+        "lineage/sources": "posttrain-bronze",
         "eval/humaneval": "posttrain-eval",
         "silver/conversations": "posttrain-silver",
         "silver/rejections": "posttrain-silver",
         "gold/sft": "posttrain-gold",
         "gold/sft_packed": "posttrain-gold",
+        "gold/rl_prompts": "posttrain-gold",
+        "gold/rl_prompts_rejections": "posttrain-gold",
     }
 
 

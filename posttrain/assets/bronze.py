@@ -1,5 +1,7 @@
-"""``bronze/records``: raw input records exactly as received, append-only."""
+"""``bronze/records``: raw input records exactly as received, append-only; and
+``lineage/sources``: each source's license, workspace and description, once."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -21,6 +23,7 @@ from posttrain.platform.settings import project_root
 from posttrain.resources import WarehouseResource
 
 TABLE = TableName.BRONZE_RECORDS
+SOURCES = TableName.LINEAGE_SOURCES
 
 
 class IngestSourcesConfig(dg.Config):
@@ -47,12 +50,15 @@ def _files_table(report: IngestReport) -> str:
 
 @dg.multi_asset(
     pool=WRITER_POOLS["bronze"],
-    specs=[table_spec(TABLE, group="bronze")],
-    check_specs=integrity_check_specs(TABLE),
+    specs=[table_spec(TABLE, group="bronze"), table_spec(SOURCES, group="bronze")],
+    check_specs=[*integrity_check_specs(TABLE), *integrity_check_specs(SOURCES)],
+    # Ingest always records its sources; selecting bronze alone just leaves that
+    # materialization unreported.
+    can_subset=True,
 )
 def bronze_records(
     context: dg.AssetExecutionContext, config: IngestSourcesConfig, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """Ingest every file listed in the sources YAML; re-ingesting a file adds nothing.
 
     All files are checked (readable, known chat format) before the first write, so a bad
@@ -84,8 +90,29 @@ def bronze_records(
             "files": dg.MetadataValue.md(_files_table(report)),
         },
     )
-    return dg.MaterializeResult(
-        asset_key=table_key(TABLE),
-        metadata=metadata,
-        check_results=integrity_check_results(wh, TABLE, report.snapshot_id),
+    # Ingest records each new or changed source here first; a correction made later with
+    # `posttrain sources set` is a commit of its own.
+    sources_snapshot = wh.snapshot_id(SOURCES)
+    sources = table_metadata(
+        wh,
+        SOURCES,
+        snapshot_id=sources_snapshot,
+        committed=bool(report.sources_updated),
+        seconds=report.elapsed_s,
+        rows_processed=len(specs),
+        bytes_processed=0,
+        extra={"sources_updated": dg.MetadataValue.json(report.sources_updated)},
     )
+    selected = context.selected_asset_keys
+    if table_key(TABLE) in selected:
+        yield dg.MaterializeResult(
+            asset_key=table_key(TABLE),
+            metadata=metadata,
+            check_results=integrity_check_results(wh, TABLE, report.snapshot_id),
+        )
+    if table_key(SOURCES) in selected:
+        yield dg.MaterializeResult(
+            asset_key=table_key(SOURCES),
+            metadata=sources,
+            check_results=integrity_check_results(wh, SOURCES, sources_snapshot),
+        )

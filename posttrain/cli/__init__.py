@@ -23,6 +23,7 @@ from posttrain.cli import (  # noqa: F401  (registers commands)
     ingest,
     sources,
     tables,
+    verify,
 )
 from posttrain.cli._app import app, err_console
 from posttrain.platform.errors import PosttrainError

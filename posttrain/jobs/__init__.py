@@ -11,4 +11,11 @@ sft_pipeline = dg.define_asset_job(
     description="Ingest the configured sources and rebuild silver and the gold SFT corpora.",
 )
 
-jobs = [sft_pipeline]
+# The RL corpus: gold.rl_prompts from the eval and silver tables already materialized.
+rl_pipeline = dg.define_asset_job(
+    name="rl_pipeline",
+    selection=dg.AssetSelection.groups("rl"),
+    description="Rebuild gold.rl_prompts and prove every verifier on its reference.",
+)
+
+jobs = [sft_pipeline, rl_pipeline]

@@ -220,6 +220,47 @@ CORPUS_VERSIONS = pa.schema(
     ]
 )
 
+GOLD_RL_PROMPTS = pa.schema(
+    [
+        _required(
+            "prompt_id", pa.string(), "Stable id: source and item, e.g. humaneval:HumanEval/0."
+        ),
+        _optional(
+            "prompt", MESSAGES_TYPE, "TRL conversational prompt: the messages given to the policy."
+        ),
+        _optional(
+            "verifier_kind",
+            pa.string(),
+            "How a completion is scored: exact, numeric, regex, json_schema or python_tests.",
+        ),
+        _optional(
+            "verifier_spec", pa.string(), "The verifier's settings as JSON (see rl/verifiers.py)."
+        ),
+        _optional("reference", pa.string(), "A reference completion; the verifier passes it."),
+        _optional("source", pa.string(), "Where the task came from, e.g. humaneval or math-tutor."),
+        _optional(
+            "source_id", pa.string(), "The task's id there: benchmark item or bronze record."
+        ),
+        _optional("license", pa.string(), "License of the source."),
+    ]
+)
+
+GOLD_RL_PROMPTS_REJECTIONS = pa.schema(
+    [
+        _required("prompt_id", pa.string(), "The task refused, as it would be in gold.rl_prompts."),
+        _required(
+            "reason",
+            pa.string(),
+            "no_answer, invalid_spec, reference_fails or empty_passes.",
+        ),
+        _optional("detail", pa.string(), "What exactly was wrong, e.g. the verifier's verdict."),
+        _optional("verifier_kind", pa.string(), "The verifier kind the task would have had."),
+        _optional("verifier_spec", pa.string(), "The verifier spec (JSON) that was refused."),
+        _optional("source", pa.string(), "Where the task came from."),
+        _optional("source_id", pa.string(), "The task's id there."),
+    ]
+)
+
 # Table property naming which string columns of an eval.* table are the benchmark text
 # that training data must not contain.
 DECONTAM_COLUMNS_PROPERTY = "posttrain.decontam.text-columns"
@@ -255,6 +296,8 @@ class TableName(StrEnum):
     EVAL_HUMANEVAL = "eval.humaneval"
     LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
     LINEAGE_ERASURES = "lineage.erasures"
+    GOLD_RL_PROMPTS = "gold.rl_prompts"
+    GOLD_RL_PROMPTS_REJECTIONS = "gold.rl_prompts_rejections"
 
 
 @dataclass(frozen=True)
@@ -330,6 +373,18 @@ TABLES: dict[str, TableSpec] = {
             ERASURES,
             ("erasure_id", "table_name", "ref"),
             "One ref of one table rewritten by `posttrain forget`.",
+        ),
+        TableSpec(
+            TableName.GOLD_RL_PROMPTS,
+            GOLD_RL_PROMPTS,
+            ("prompt_id",),
+            "An RL task: a prompt and a verifier (kind + spec) that passes its reference.",
+        ),
+        TableSpec(
+            TableName.GOLD_RL_PROMPTS_REJECTIONS,
+            GOLD_RL_PROMPTS_REJECTIONS,
+            ("prompt_id",),
+            "An RL task left out of gold.rl_prompts, and why (its verifier failed a check).",
         ),
     ]
 }

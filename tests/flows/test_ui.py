@@ -95,11 +95,14 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
     groups = {"/".join(node["assetKey"]["path"]): node["groupName"] for node in nodes}
     assert groups == {
         "bronze/records": "bronze",
+        "lineage/sources": "bronze",
         "eval/humaneval": "eval",
         "silver/conversations": "silver",
         "silver/rejections": "silver",
         "gold/sft": "gold",
         "gold/sft_packed": "gold",
+        "gold/rl_prompts": "rl",
+        "gold/rl_prompts_rejections": "rl",
     }
     assert all(node["hasAssetChecks"] for node in nodes)
 
