@@ -4,7 +4,8 @@ Erasure is the one allowed rewrite of bronze. For each table holding a forgotten
 rewrites ``main``, every curation branch and every tag (corpus versions included):
 
 - rows whose ``record_id`` is forgotten are deleted (bronze, silver, rejections, gold.sft,
-  and any later table keyed by record id);
+  and any later table keyed by record id), and so are rows made from one (``source_id``,
+  e.g. an RL task in ``gold.rl_prompts`` built from a bronze record);
 - a rejection whose ``kept_record_id`` is forgotten keeps its row with that pointer
   nulled (the duplicate is a different record; the pointer would name erased data);
 - a pack (``record_ids`` + ``seq_lengths``) holding a forgotten record is rebuilt without
@@ -30,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -202,21 +204,24 @@ def _plan(
         erased = int(pc.sum(hit).as_py() or 0)
         return holding, _without_segments(packs, doomed), erased
     filters: list[BooleanExpression] = []
-    if "record_id" in names:
-        filters.append(_in("record_id", ids))
+    # The columns that name a record: the row is that record's (record_id), or was made
+    # from it (source_id: an RL task taken from a bronze record).
+    owners = [column for column in ("record_id", "source_id") if column in names]
+    filters = [_in(column, ids) for column in owners]
     if "kept_record_id" in names:
         filters.append(_in("kept_record_id", ids))
     if not filters:
         return None
-    scope = filters[0] if len(filters) == 1 else Or(filters[0], filters[1])
+    scope = functools.reduce(Or, filters)
     rows = table.scan(snapshot_id=snapshot_id, row_filter=scope).to_arrow()
     if rows.num_rows == 0:
         return None
-    keep = (
-        pc.invert(pc.is_in(rows["record_id"], value_set=pa.array(ids, pa.string())))
-        if "record_id" in names
-        else pa.array([True] * rows.num_rows)
-    )
+    doomed_ids = pa.array(ids, pa.string())
+    keep = pa.array([True] * rows.num_rows)
+    for column in owners:
+        keep = pc.and_(
+            keep, pc.invert(pc.fill_null(pc.is_in(rows[column], value_set=doomed_ids), False))
+        )
     back = rows.filter(keep)
     erased = rows.num_rows - back.num_rows
     if "kept_record_id" in names and back.num_rows:

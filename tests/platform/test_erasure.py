@@ -6,13 +6,15 @@ import json
 import zlib
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from curated_warehouse import MARKER, build
 
 from posttrain.platform import checks, curation
 from posttrain.platform.erasure import ErasureError, forget
-from posttrain.platform.schemas import TableName
+from posttrain.platform.lineage import Lineage
+from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.versions import create_version, resolve, versions
 from posttrain.platform.warehouse import Warehouse
 
@@ -108,6 +110,15 @@ def erasable(warehouse: Warehouse) -> Warehouse:
         {"secret": SECRET, "r2": "beta two", "r3": "gamma three", "r4": "delta"},
         uris={"secret": f"{MARKER}.jsonl"},
     )
+    prompts = [
+        {"prompt_id": f"s:{rid}", "reference": text, "source": "s", "source_id": rid}
+        for rid, text in (("secret", SECRET), ("r2", "beta two"))
+    ]
+    warehouse.append(
+        TableName.GOLD_RL_PROMPTS,
+        pa.Table.from_pylist(prompts, schema=TABLES[TableName.GOLD_RL_PROMPTS].schema),
+        Lineage("test"),
+    )
     return warehouse
 
 
@@ -129,6 +140,8 @@ def test_forget_removes_a_record_from_every_layer_version_branch_and_file(
     for name in LAYERS:
         ids = erasable.read(name)["record_id"].to_pylist()
         assert "secret" not in ids, name
+    tasks = erasable.read(TableName.GOLD_RL_PROMPTS)["source_id"].to_pylist()
+    assert tasks == ["r2"]
     packs = erasable.read(TableName.GOLD_SFT_PACKED).to_pylist()
     assert all("secret" not in p["record_ids"] for p in packs)
     assert checks.packs_cover_records(erasable).passed
@@ -185,3 +198,11 @@ def test_the_erasure_log_keeps_no_filter_text(erasable: Warehouse) -> None:
     forget(erasable, where=f"payload = '{json.dumps('x')}' or record_id = 'secret'")
     selectors = erasable.read(TableName.LINEAGE_ERASURES)["selector"].to_pylist()
     assert all(s.startswith("sha256:") for s in selectors)
+
+
+def test_a_branch_cut_before_an_erasure_cannot_be_published(erasable: Warehouse) -> None:
+    curation.create_branch(erasable, TableName.GOLD_SFT, "old")
+    curation.drop_rows(erasable, TableName.GOLD_SFT, "old", "record_id = 'r4'")
+    forget(erasable, record_ids=["secret"])
+    with pytest.raises(curation.PublishRefusedError, match="erasure"):
+        curation.publish(erasable, TableName.GOLD_SFT, "old")
