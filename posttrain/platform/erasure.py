@@ -321,6 +321,19 @@ def _rewrite_tag(
         warehouse.table(name).manage_snapshots().remove_branch(branch).commit()
 
 
+def _remove_leftover_branches(warehouse: Warehouse, name: str) -> bool:
+    """Remove the temporary branches of an erasure that was killed; whether there were any
+    (their snapshots may hold erased rows, so the table's old snapshots are expired)."""
+    table = warehouse.table(name)
+    stale = [ref for ref in table.metadata.refs if ref.startswith(_TMP_PREFIX)]
+    if not stale:
+        return False
+    with table.manage_snapshots() as manage:
+        for ref in stale:
+            manage.remove_branch(ref)
+    return True
+
+
 def _move_tags(
     warehouse: Warehouse, name: str, moved: dict[str, int], requested_by: str
 ) -> list[tuple[str, str]]:
@@ -391,9 +404,12 @@ def forget(
     started = time.time()
     report = ErasureReport(uuid.uuid4().hex[:12], ids)
     versions: dict[tuple[str, str], dict[str, int | None]] = {}
+    leftovers: set[str] = set()
     for name in warehouse.table_names():
         if name in _SKIPPED:
             continue
+        if _remove_leftover_branches(warehouse, name):
+            leftovers.add(name)
         changes, moved = _erase_table(warehouse, name, ids, report.erasure_id)
         report.changes += changes
         for corpus_version in _move_tags(warehouse, name, moved, requested_by):
@@ -403,7 +419,7 @@ def forget(
         record_recut(warehouse, corpus, version, snapshots, created_by=requested_by)
         report.versions_recut.append(f"{corpus}/{version}")
     _record(warehouse, report, _selector(record_ids, source_uri, where), requested_by)
-    touched = sorted({change.table for change in report.changes})
+    touched = sorted({change.table for change in report.changes} | leftovers)
     expired = expire(warehouse, touched, retention, files_before=started)
     report.snapshots_expired, report.snapshots_retained = expired[0], expired[1]
     report.files_deleted, report.bytes_deleted = expired[2], expired[3]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from curated_warehouse import build
 from typer.testing import CliRunner
 
 from posttrain.cli import app, run
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
-from curated_warehouse import build  # noqa: E402
 
 runner = CliRunner()
 

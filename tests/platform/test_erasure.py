@@ -206,3 +206,16 @@ def test_a_branch_cut_before_an_erasure_cannot_be_published(erasable: Warehouse)
     forget(erasable, record_ids=["secret"])
     with pytest.raises(curation.PublishRefusedError, match="erasure"):
         curation.publish(erasable, TableName.GOLD_SFT, "old")
+
+
+def test_forget_cleans_up_after_an_erasure_that_was_killed(erasable: Warehouse) -> None:
+    # A killed erasure leaves its temporary branch, on a snapshot holding the record.
+    bronze = erasable.table(TableName.BRONZE_RECORDS)
+    head = erasable.snapshot_id(TableName.BRONZE_RECORDS)
+    assert head is not None
+    bronze.manage_snapshots().create_branch(head, "posttrain-erasure-dead").commit()
+
+    forget(erasable, record_ids=["secret"])
+
+    assert "posttrain-erasure-dead" not in erasable.table(TableName.BRONZE_RECORDS).metadata.refs
+    assert _files_holding(_warehouse_root(erasable), MARKER) == []
