@@ -47,6 +47,7 @@ bench: install  ## Run the benchmarks (prints ratios against peer tools).
 	$(BIN)/python bench/tokenize.py
 	$(BIN)/python bench/decontam.py
 	$(BIN)/python bench/show_memory.py
+	$(BIN)/python bench/versions.py
 
 lint: install  ## ruff + mypy.
 	$(BIN)/ruff check posttrain tests bench scripts

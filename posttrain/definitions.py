@@ -10,11 +10,13 @@ from __future__ import annotations
 import dagster as dg
 
 from posttrain.assets.bronze import bronze_records
+from posttrain.assets.erasures import erasures
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.rl import gold_rl_prompts
 from posttrain.assets.silver import silver_tables
-from posttrain.jobs import jobs
+from posttrain.assets.versions import corpus_versions
+from posttrain.jobs import jobs, sensors
 from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
 
 all_assets = [
@@ -27,8 +29,9 @@ all_assets = [
 ]
 
 defs = dg.Definitions(
-    assets=all_assets,
+    assets=[*all_assets, corpus_versions, erasures],
     jobs=jobs,
+    sensors=sensors,
     resources={
         "warehouse": WarehouseResource(),
         "ray": RayResource(),

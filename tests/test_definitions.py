@@ -21,8 +21,14 @@ from posttrain.platform.warehouse import Warehouse
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# Written by the CLI (``posttrain version create``, ``posttrain forget``), never
+# materialized by Dagster.
+EXTERNAL_ASSETS = {"lineage/corpus_versions", "lineage/erasures"}
+
+
 def _asset_keys() -> set[str]:
-    return {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()}
+    """The keys of the assets Dagster materializes."""
+    return {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()} - EXTERNAL_ASSETS
 
 
 def test_every_table_is_an_asset_in_its_layer_group() -> None:
@@ -37,6 +43,8 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "gold/sft_packed": "gold",
         "gold/rl_prompts": "rl",
         "gold/rl_prompts_rejections": "rl",
+        "lineage/corpus_versions": "versions",
+        "lineage/erasures": "lineage",
     }
 
 
@@ -273,6 +281,18 @@ def test_the_ui_shows_every_tables_column_docs(tmp_path: Path) -> None:
         name: {field.name: column_doc(field) for field in spec.schema}
         for name, spec in TABLES.items()
     }
+
+
+def test_the_versions_sensor_starts_the_version_job_and_is_off_until_switched_on() -> None:
+    (sensor,) = [s for s in defs.sensors or [] if s.name == "corpus_versions_sensor"]
+    assert isinstance(sensor, dg.SensorDefinition)
+    assert sensor.job_name == "corpus_version_job"
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    deps = {
+        spec.key.to_user_string(): {dep.asset_key.to_user_string() for dep in spec.deps}
+        for spec in defs.resolve_all_asset_specs()
+    }
+    assert {"gold/sft", "gold/sft_packed"} <= deps["lineage/corpus_versions"]
 
 
 def test_writers_of_each_layer_share_one_concurrency_pool() -> None:

@@ -24,6 +24,7 @@ from posttrain.cli import (  # noqa: F401  (registers commands)
     sources,
     tables,
     verify,
+    versions,
 )
 from posttrain.cli._app import app, err_console
 from posttrain.platform.errors import PosttrainError

@@ -79,7 +79,13 @@ def tables(home: HomeOption = None) -> None:
 
 @app.command()
 def show(
-    table: Annotated[str, typer.Argument(help="Table name, e.g. silver.rejections")],
+    table: Annotated[
+        str,
+        typer.Argument(
+            help="Table name, e.g. silver.rejections, or TABLE@REF: a version (gold.sft@v3), "
+            "snapshot id, tag or branch."
+        ),
+    ],
     limit: Annotated[int, typer.Option(help="Rows to show.", min=1)] = 10,
     where: Annotated[
         str | None,
@@ -90,10 +96,18 @@ def show(
     ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Print the first rows of a table, optionally filtered."""
+    """Print the first rows of a table (or of TABLE@REF), optionally filtered."""
+    from posttrain.platform.versions import resolve
+
     warehouse = _open_existing(home)
     selected = tuple(c.strip() for c in columns.split(",")) if columns else None
-    data = head(warehouse, table, columns=selected, where=where, limit=limit)
+    name, snapshot_id = resolve(warehouse, table)
+    if snapshot_id is None:
+        console.print(f"{table} is empty.")
+        return
+    data = head(
+        warehouse, name, columns=selected, where=where, limit=limit, snapshot_id=snapshot_id
+    )
     _print_arrow(data, title=f"{table} ({data.num_rows} rows shown)")
 
 
@@ -103,15 +117,27 @@ def query(
     output: Annotated[
         str, typer.Option("--format", help="table, json (one object per line) or csv.")
     ] = "table",
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at",
+            help="Read TABLE at REF (a version, snapshot id, tag or branch), e.g. "
+            "--at gold.sft@v3; repeatable. Other tables read their current snapshot.",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Run SQL (DuckDB) over the Iceberg tables.
 
     Example: posttrain query "select reason, count(*) n from silver.rejections group by 1"
     """
+    from posttrain.platform.versions import resolve
+
     if output not in ("table", "json", "csv"):
         raise ConfigError(f"--format {output!r}: choose table, json or csv")
-    result = run_query(_open_existing(home), sql)
+    warehouse = _open_existing(home)
+    pinned = dict(resolve(warehouse, spec) for spec in at or [])
+    result = run_query(warehouse, sql, at=pinned)
     if output == "json":
         for row in result.to_pylist():
             typer.echo(json.dumps(row, default=str, ensure_ascii=False))

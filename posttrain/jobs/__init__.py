@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from posttrain.jobs.versions import corpus_version_job, corpus_versions_sensor
+
 # The whole SFT medallion: bronze → silver → gold, with the eval tables it checks against.
 sft_pipeline = dg.define_asset_job(
     name="sft_pipeline",
@@ -18,4 +20,9 @@ rl_pipeline = dg.define_asset_job(
     description="Rebuild gold.rl_prompts and prove every verifier on its reference.",
 )
 
-jobs = [sft_pipeline, rl_pipeline]
+jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
+    sft_pipeline,
+    rl_pipeline,
+    corpus_version_job,
+]
+sensors: list[dg.SensorDefinition] = [corpus_versions_sensor]

@@ -32,6 +32,7 @@ CORPORA: dict[str, Corpus] = {
                 TableName.GOLD_SFT_PACKED,
             ),
         ),
+        Corpus("rl", (TableName.GOLD_RL_PROMPTS, TableName.GOLD_RL_PROMPTS_REJECTIONS)),
     ]
 }
 

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import duckdb
 import pyarrow as pa
@@ -93,17 +93,28 @@ def table_data(table: Table, snapshot_id: int | None = None) -> ds.Dataset | pa.
     return ds.dataset(paths, schema=schema, format=_PARQUET)
 
 
-def connect(warehouse: Warehouse, tables: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    warehouse: Warehouse,
+    tables: Iterable[str] | None = None,
+    *,
+    at: Mapping[str, int | None] | None = None,
+) -> duckdb.DuckDBPyConnection:
     """A sandboxed DuckDB connection with a view per table (all tables unless ``tables``).
 
-    Each view reads the snapshot that was current when the connection opened.
+    Each view reads the snapshot that was current when the connection opened, or the one
+    ``at`` pins for it (``posttrain query --at gold.sft@v3``; ``None``: empty).
     """
     con = duckdb.connect(config=dict(SANDBOX))
     names = list(tables) if tables is not None else warehouse.table_names()
     for name in names:
         namespace, short = name.split(".", 1)
         staging = f"__posttrain_{namespace}_{short}"
-        con.register(staging, table_data(warehouse.table(name)))
+        loaded = warehouse.table(name)
+        if at is not None and name in at and at[name] is None:
+            data: ds.Dataset | pa.Table = loaded.schema().as_arrow().empty_table()
+        else:
+            data = table_data(loaded, at.get(name) if at is not None else None)
+        con.register(staging, data)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(namespace)}")
         con.execute(
             f"CREATE VIEW {_quote(namespace)}.{_quote(short)} AS SELECT * FROM {_quote(staging)}"
@@ -149,8 +160,12 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         )
 
 
-def run_query(warehouse: Warehouse, sql: str) -> pa.Table:
+def run_query(
+    warehouse: Warehouse, sql: str, *, at: Mapping[str, int | None] | None = None
+) -> pa.Table:
     """Run one read-only ``SELECT`` against all tables and return the result as Arrow.
+
+    ``at`` pins some tables to a snapshot (see :func:`posttrain.platform.versions.resolve`).
 
     Raises:
         QueryRefusedError: the SQL is not a single ``SELECT``.
@@ -162,7 +177,7 @@ def run_query(warehouse: Warehouse, sql: str) -> pa.Table:
         check_read_only(con, sql)
     finally:
         con.close()
-    con = connect(warehouse)
+    con = connect(warehouse, at=at)
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
@@ -259,8 +274,10 @@ def head(
     columns: tuple[str, ...] | None = None,
     where: str | None = None,
     limit: int = 10,
+    snapshot_id: int | None = None,
 ) -> pa.Table:
-    """The first ``limit`` rows of ``name`` matching ``where`` (pyiceberg filter syntax).
+    """The first ``limit`` rows of ``name`` matching ``where`` (pyiceberg filter syntax),
+    in ``snapshot_id`` (default: the current snapshot).
 
     Only the files and row groups whose statistics can match are opened, only the selected
     and filtered columns are read, and reading stops at ``limit`` rows, so memory does not
@@ -281,7 +298,12 @@ def head(
     expression = _filter(table, where)
     selected = list(columns) if columns else known
     # Planning with the filter skips the files whose statistics rule it out.
-    scan = table.scan(row_filter=expression, selected_fields=tuple(selected), limit=limit)
+    scan = table.scan(
+        row_filter=expression,
+        selected_fields=tuple(selected),
+        limit=limit,
+        snapshot_id=snapshot_id,
+    )
     tasks = list(scan.plan_files())
     paths = _local_paths(tasks)
     if paths is None:

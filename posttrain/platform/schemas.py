@@ -173,6 +173,47 @@ EVAL_HUMANEVAL = pa.schema(
     ]
 )
 
+GOLD_RL_PROMPTS = pa.schema(
+    [
+        _required(
+            "prompt_id", pa.string(), "Stable id: source and item, e.g. humaneval:HumanEval/0."
+        ),
+        _optional(
+            "prompt", MESSAGES_TYPE, "TRL conversational prompt: the messages given to the policy."
+        ),
+        _optional(
+            "verifier_kind",
+            pa.string(),
+            "How a completion is scored: exact, numeric, regex, json_schema or python_tests.",
+        ),
+        _optional(
+            "verifier_spec", pa.string(), "The verifier's settings as JSON (see rl/verifiers.py)."
+        ),
+        _optional("reference", pa.string(), "A reference completion; the verifier passes it."),
+        _optional("source", pa.string(), "Where the task came from, e.g. humaneval or math-tutor."),
+        _optional(
+            "source_id", pa.string(), "The task's id there: benchmark item or bronze record."
+        ),
+        _optional("license", pa.string(), "License of the source."),
+    ]
+)
+
+GOLD_RL_PROMPTS_REJECTIONS = pa.schema(
+    [
+        _required("prompt_id", pa.string(), "The task refused, as it would be in gold.rl_prompts."),
+        _required(
+            "reason",
+            pa.string(),
+            "no_answer, invalid_spec, reference_fails or empty_passes.",
+        ),
+        _optional("detail", pa.string(), "What exactly was wrong, e.g. the verifier's verdict."),
+        _optional("verifier_kind", pa.string(), "The verifier kind the task would have had."),
+        _optional("verifier_spec", pa.string(), "The verifier spec (JSON) that was refused."),
+        _optional("source", pa.string(), "Where the task came from."),
+        _optional("source_id", pa.string(), "The task's id there."),
+    ]
+)
+
 CORPUS_VERSIONS = pa.schema(
     [
         _required(
@@ -220,47 +261,6 @@ CORPUS_VERSIONS = pa.schema(
     ]
 )
 
-GOLD_RL_PROMPTS = pa.schema(
-    [
-        _required(
-            "prompt_id", pa.string(), "Stable id: source and item, e.g. humaneval:HumanEval/0."
-        ),
-        _optional(
-            "prompt", MESSAGES_TYPE, "TRL conversational prompt: the messages given to the policy."
-        ),
-        _optional(
-            "verifier_kind",
-            pa.string(),
-            "How a completion is scored: exact, numeric, regex, json_schema or python_tests.",
-        ),
-        _optional(
-            "verifier_spec", pa.string(), "The verifier's settings as JSON (see rl/verifiers.py)."
-        ),
-        _optional("reference", pa.string(), "A reference completion; the verifier passes it."),
-        _optional("source", pa.string(), "Where the task came from, e.g. humaneval or math-tutor."),
-        _optional(
-            "source_id", pa.string(), "The task's id there: benchmark item or bronze record."
-        ),
-        _optional("license", pa.string(), "License of the source."),
-    ]
-)
-
-GOLD_RL_PROMPTS_REJECTIONS = pa.schema(
-    [
-        _required("prompt_id", pa.string(), "The task refused, as it would be in gold.rl_prompts."),
-        _required(
-            "reason",
-            pa.string(),
-            "no_answer, invalid_spec, reference_fails or empty_passes.",
-        ),
-        _optional("detail", pa.string(), "What exactly was wrong, e.g. the verifier's verdict."),
-        _optional("verifier_kind", pa.string(), "The verifier kind the task would have had."),
-        _optional("verifier_spec", pa.string(), "The verifier spec (JSON) that was refused."),
-        _optional("source", pa.string(), "Where the task came from."),
-        _optional("source_id", pa.string(), "The task's id there."),
-    ]
-)
-
 # Table property naming which string columns of an eval.* table are the benchmark text
 # that training data must not contain.
 DECONTAM_COLUMNS_PROPERTY = "posttrain.decontam.text-columns"
@@ -294,10 +294,10 @@ class TableName(StrEnum):
     GOLD_SFT = "gold.sft"
     GOLD_SFT_PACKED = "gold.sft_packed"
     EVAL_HUMANEVAL = "eval.humaneval"
-    LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
-    LINEAGE_ERASURES = "lineage.erasures"
     GOLD_RL_PROMPTS = "gold.rl_prompts"
     GOLD_RL_PROMPTS_REJECTIONS = "gold.rl_prompts_rejections"
+    LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
+    LINEAGE_ERASURES = "lineage.erasures"
 
 
 @dataclass(frozen=True)
@@ -363,18 +363,6 @@ TABLES: dict[str, TableSpec] = {
             {DECONTAM_COLUMNS_PROPERTY: "prompt,canonical_solution"},
         ),
         TableSpec(
-            TableName.LINEAGE_CORPUS_VERSIONS,
-            CORPUS_VERSIONS,
-            ("event_key",),
-            "One corpus version event (create or rollback); readers resolve versions here.",
-        ),
-        TableSpec(
-            TableName.LINEAGE_ERASURES,
-            ERASURES,
-            ("erasure_id", "table_name", "ref"),
-            "One ref of one table rewritten by `posttrain forget`.",
-        ),
-        TableSpec(
             TableName.GOLD_RL_PROMPTS,
             GOLD_RL_PROMPTS,
             ("prompt_id",),
@@ -385,6 +373,18 @@ TABLES: dict[str, TableSpec] = {
             GOLD_RL_PROMPTS_REJECTIONS,
             ("prompt_id",),
             "An RL task left out of gold.rl_prompts, and why (its verifier failed a check).",
+        ),
+        TableSpec(
+            TableName.LINEAGE_CORPUS_VERSIONS,
+            CORPUS_VERSIONS,
+            ("event_key",),
+            "One corpus version event (create or rollback); readers resolve versions here.",
+        ),
+        TableSpec(
+            TableName.LINEAGE_ERASURES,
+            ERASURES,
+            ("erasure_id", "table_name", "ref"),
+            "One ref of one table rewritten by `posttrain forget`.",
         ),
     ]
 }

@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import getpass
 import re
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
-from pyiceberg.expressions import EqualTo
+from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.expressions import EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table
 
-from posttrain.platform.corpora import corpora_of, corpus as get_corpus
+from posttrain.platform.corpora import corpora_of
+from posttrain.platform.corpora import corpus as get_corpus
 from posttrain.platform.errors import (
+    CommitConflictError,
     ConfigError,
     RefNotFoundError,
     VersionError,
@@ -38,7 +43,7 @@ from posttrain.platform.errors import (
 )
 from posttrain.platform.lineage import CONFIG_HASH_KEY, Lineage, code_version
 from posttrain.platform.schemas import TABLES, TableName
-from posttrain.platform.warehouse import ANY_SNAPSHOT, Warehouse
+from posttrain.platform.warehouse import ANY_SNAPSHOT, Warehouse, _current_id
 
 VERSIONS_TABLE = TableName.LINEAGE_CORPUS_VERSIONS
 CREATE = "create"
@@ -120,6 +125,10 @@ def _create_key(corpus: str, version: str) -> str:
     return f"{CREATE} {corpus}@{version}"
 
 
+def _key_is(key: str) -> EqualTo:
+    return EqualTo(term=Reference("event_key"), value=literal(key))
+
+
 def _check_name(version: str) -> None:
     if not _VERSION_NAME.fullmatch(version) or version == MAIN:
         raise ConfigError(
@@ -140,7 +149,7 @@ def events(warehouse: Warehouse, *, snapshot_id: int | None = None) -> list[Corp
         return []
     rows = warehouse.read(VERSIONS_TABLE, snapshot_id=pinned).to_pylist()
     found = [CorpusVersion.from_row(row) for row in rows]
-    return sorted(found, key=lambda e: (e.created_at or datetime.min.replace(tzinfo=UTC)))
+    return sorted(found, key=lambda e: e.created_at or datetime.min.replace(tzinfo=UTC))
 
 
 def versions(warehouse: Warehouse, corpus: str | None = None) -> list[CorpusVersion]:
@@ -177,28 +186,46 @@ def get_version(warehouse: Warehouse, corpus: str, version: str) -> CorpusVersio
 # -- creating ---------------------------------------------------------------------------
 
 
-def _tag(warehouse: Warehouse, table: str, tag: str, snapshot_id: int) -> None:
-    def attempt(loaded: Table) -> None:
-        ref = loaded.metadata.refs.get(tag)
+def _load(warehouse: Warehouse, table: str) -> Table | None:
+    try:
+        return warehouse.catalog.load_table(table)
+    except (NoSuchTableError, NoSuchNamespaceError):
+        return None
+
+
+def _tag(
+    warehouse: Warehouse, table: str, tag: str, snapshot_id: int, loaded: Table | None = None
+) -> None:
+    """Point ``tag`` of ``table`` at ``snapshot_id``, retrying if another writer commits
+    to the table meanwhile (a tag never moves the table's ``main``)."""
+    for attempt in range(warehouse.retry.attempts):
+        current = loaded if loaded is not None else warehouse.table(table)
+        loaded = None
+        ref = current.metadata.refs.get(tag)
         if ref is not None and ref.snapshot_id == snapshot_id:
             return
-        if loaded.metadata.snapshot_by_id(snapshot_id) is None:
+        if current.metadata.snapshot_by_id(snapshot_id) is None:
             raise VersionError(f"{table} has no snapshot {snapshot_id} to tag as {tag}")
-        loaded.manage_snapshots().create_tag(snapshot_id, tag).commit()
+        try:
+            current.manage_snapshots().create_tag(snapshot_id, tag).commit()
+            return
+        except CommitFailedException:
+            time.sleep(warehouse.retry.wait(attempt))
+    raise CommitConflictError(table, f"could not tag it as {tag}: other writers kept winning")
 
-    warehouse._commit(table, attempt, ANY_SNAPSHOT)
 
-
-def _config_hash(warehouse: Warehouse, table: str, snapshot_id: int | None) -> str:
-    if snapshot_id is None:
+def _config_hash(table: Table | None, snapshot_id: int | None) -> str:
+    snapshot = table.metadata.snapshot_by_id(snapshot_id) if table and snapshot_id else None
+    if snapshot is None or snapshot.summary is None:
         return ""
-    return str(warehouse.snapshot_summary(table, snapshot_id).get(CONFIG_HASH_KEY, ""))
+    return str(snapshot.summary.additional_properties.get(CONFIG_HASH_KEY, ""))
 
 
 def _write_row(warehouse: Warehouse, event: CorpusVersion) -> bool:
     """Append ``event`` unless a row with its key exists; whether it was added."""
     data = pa.Table.from_pylist([event.row()], schema=TABLES[VERSIONS_TABLE].schema)
-    scope = EqualTo("corpus", event.corpus) if event.corpus else EqualTo("event", event.event)
+    # Only a row with the same key can collide: the scan reads no other version's file.
+    scope = _key_is(event.event_key)
     result = warehouse.append_new(
         VERSIONS_TABLE, data, "event_key", Lineage(f"version-{event.event}"), scope=scope
     )
@@ -229,8 +256,9 @@ def create_version(
     spec = get_corpus(corpus)
     _check_name(name)
     _refuse_existing(warehouse, corpus, name)
+    loaded = {str(table): _load(warehouse, table) for table in spec.tables}
     snapshots: dict[str, int | None] = {
-        str(table): warehouse.snapshot_id(table) for table in spec.tables
+        table: _current_id(t) if t is not None else None for table, t in loaded.items()
     }
     for table, snapshot_id in (pinned or {}).items():
         if table not in snapshots:
@@ -239,14 +267,14 @@ def create_version(
     tag = tag_name(corpus, name)
     for table, snapshot_id in snapshots.items():
         if snapshot_id is not None:
-            _tag(warehouse, table, tag, snapshot_id)
+            _tag(warehouse, table, tag, snapshot_id, loaded[table])
     event = CorpusVersion(
         event=CREATE,
         corpus=corpus,
         version=name,
         snapshots=snapshots,
         event_key=_create_key(corpus, name),
-        config_hashes={t: _config_hash(warehouse, t, s) for t, s in snapshots.items()},
+        config_hashes={t: _config_hash(loaded[t], s) for t, s in snapshots.items()},
         code_version=code_version(),
         outcome_cutoff=outcome_cutoff,
         outcomes_included=outcomes_included,
@@ -260,18 +288,26 @@ def create_version(
         for table, snapshot_id in winner.snapshots.items():
             if snapshot_id is not None:
                 _tag(warehouse, table, tag, snapshot_id)
-        _refuse_existing(warehouse, corpus, name)
+        raise VersionExistsError(
+            f"corpus {corpus!r} got version {name!r} from {winner.created_by} while this "
+            "call was tagging; its version stands (tags point at its snapshots): pick "
+            "another name"
+        )
     return event
 
 
 def _refuse_existing(warehouse: Warehouse, corpus: str, name: str) -> None:
-    for existing in versions(warehouse, corpus):
-        if existing.version == name:
-            raise VersionExistsError(
-                f"corpus {corpus!r} already has version {name!r} (created by "
-                f"{existing.created_by} at {existing.created_at:%Y-%m-%d %H:%M:%S} UTC); "
-                "versions are never overwritten: pick another name"
-            )
+    if not warehouse.exists(VERSIONS_TABLE):
+        return
+    # Filtered on the key: the column statistics skip every other version's file.
+    rows = warehouse.read(VERSIONS_TABLE, row_filter=_key_is(_create_key(corpus, name))).to_pylist()
+    if rows:
+        existing = CorpusVersion.from_row(rows[0])
+        raise VersionExistsError(
+            f"corpus {corpus!r} already has version {name!r} (created by "
+            f"{existing.created_by} at {existing.created_at:%Y-%m-%d %H:%M:%S} UTC); "
+            "versions are never overwritten: pick another name"
+        )
 
 
 def _user() -> str:
@@ -305,7 +341,7 @@ def record_recut(
         snapshots=dict(snapshots),
         event_key=f"{RECUT} {corpus}@{version} {uuid.uuid4().hex}",
         previous_snapshots={t: previous.snapshots.get(t) for t in snapshots},
-        config_hashes={t: _config_hash(warehouse, t, s) for t, s in snapshots.items()},
+        config_hashes={t: _config_hash(_load(warehouse, t), s) for t, s in snapshots.items()},
         code_version=code_version(),
         created_by=created_by or _user(),
         created_at=datetime.now(UTC),
@@ -321,7 +357,9 @@ def split_ref(spec: str) -> tuple[str, str | None]:
     """``"gold.sft@v3"`` → ``("gold.sft", "v3")``; no ``@`` → ``(spec, None)``."""
     name, sep, ref = spec.partition("@")
     if sep and not ref:
-        raise ConfigError(f"{spec!r}: expected TABLE@REF with a version, snapshot id, tag or branch")
+        raise ConfigError(
+            f"{spec!r}: expected TABLE@REF with a version, snapshot id, tag or branch"
+        )
     return name, (ref if sep else None)
 
 

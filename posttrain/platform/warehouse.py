@@ -219,6 +219,9 @@ class Warehouse:
             if spec not in TABLES:
                 raise ConfigError(f"{spec!r} is not a posttrain table; known: {sorted(TABLES)}")
             spec = TABLES[spec]
+        # Loading first: creating writes a metadata file before it finds the table exists.
+        with contextlib.suppress(NoSuchTableError, NoSuchNamespaceError):
+            return _evolved(self.catalog.load_table(spec.name), spec.schema)
         # IntegrityError: another process created the namespace between the SQL catalog's
         # existence check and its insert.
         with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):

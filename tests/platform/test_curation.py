@@ -35,8 +35,11 @@ def test_a_branch_edit_is_invisible_on_main_until_publish(curated: Warehouse) ->
     curation.create_branch(curated, GOLD, "review-x", curator="ana")
     curation.drop_rows(curated, GOLD, "review-x", "record_id = 'r2'", curator="ana")
 
-    assert curated.snapshot_id(GOLD) == main_before
+    # Every reader of main: the assets' pins, the loaders' read, show, query, TABLE@main.
+    assert curated.pin(GOLD) == {GOLD: main_before}
+    assert curated.read(GOLD).num_rows == 3
     assert _ids(curated) == ["r1", "r2", "r3"]
+    assert _ids(curated, f"{GOLD}@main") == ["r1", "r2", "r3"]
     assert head(curated, GOLD, where="record_id = 'r2'").num_rows == 1
     assert run_query(curated, "select count(*) n from gold.sft").to_pylist() == [{"n": 3}]
     assert _ids(curated, f"{GOLD}@review-x") == ["r1", "r3"]
