@@ -219,3 +219,25 @@ def test_forget_cleans_up_after_an_erasure_that_was_killed(erasable: Warehouse) 
 
     assert "posttrain-erasure-dead" not in erasable.table(TableName.BRONZE_RECORDS).metadata.refs
     assert _files_holding(_warehouse_root(erasable), MARKER) == []
+
+
+def test_an_erased_record_does_not_come_back_when_its_file_is_ingested_again(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    from posttrain.platform.ingest.bronze import ingest
+    from posttrain.platform.ingest.sources import SourceSpec
+
+    path = tmp_path / "chats.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"instruction": f"Say {n}.", "input": "", "output": str(n)}) + "\n"
+            for n in range(3)
+        )
+    )
+    ingest(warehouse, [SourceSpec(path=path, source="numbers")])
+    ids = sorted(warehouse.read(TableName.BRONZE_RECORDS)["record_id"].to_pylist())
+    forget(warehouse, record_ids=[ids[0]])
+
+    ingest(warehouse, [SourceSpec(path=path, source="numbers")])
+
+    assert sorted(warehouse.read(TableName.BRONZE_RECORDS)["record_id"].to_pylist()) == ids[1:]
