@@ -62,6 +62,9 @@ from posttrain.platform.warehouse import Warehouse, _owning_retries
 
 ERASURE_KEY = "posttrain.erasure.id"
 _TMP_PREFIX = "posttrain-erasure-"
+# Unreferenced files younger than this are left alone: a concurrent writer may be about
+# to commit them.
+ORPHAN_GRACE = timedelta(hours=1)
 _SKIPPED = {TableName.LINEAGE_ERASURES, TableName.LINEAGE_CORPUS_VERSIONS}
 
 
@@ -493,20 +496,24 @@ def expire(
     retention: timedelta = timedelta(0),
     *,
     files_before: float | None = None,
+    orphan_grace: timedelta = ORPHAN_GRACE,
 ) -> tuple[int, int, int, int]:
     """Expire the snapshots of ``names`` that no ref holds and that are older than
     ``retention``, and delete the files nothing left reaches.
 
-    Deleted: the files only expired snapshots reached, metadata files other than the
-    current one, and any file under the table's folder that no snapshot reaches and that
-    is older than ``files_before`` (files a concurrent writer is committing are newer).
+    Deleted: the files only expired snapshots reached, the table's previous metadata
+    files, and any other file under the table's folder that nothing reaches and that is
+    older than ``files_before`` minus ``orphan_grace`` (a failed write's leftovers; a
+    concurrent writer's files, written before its commit, are younger than that).
 
     Returns:
         (snapshots expired, unreferenced snapshots kept for the retention, files deleted,
         bytes deleted)
     """
     cutoff = datetime.now(UTC) - retention
-    before = files_before if files_before is not None else time.time()
+    before = (files_before if files_before is not None else time.time()) - (
+        orphan_grace.total_seconds()
+    )
     expired = kept = deleted = freed = 0
     for name in names:
         table = warehouse.table(name)
@@ -526,7 +533,11 @@ def expire(
         table = warehouse.table(name)
         live = _reachable(table, [s.snapshot_id for s in table.metadata.snapshots])
         live.add(table.metadata_location)
-        candidates = {p for p in (_local(f) for f in doomed_files - live) if p is not None}
+        # Previous metadata files were committed: no writer is still about to use them.
+        previous = {entry.metadata_file for entry in table.metadata.metadata_log}
+        candidates = {
+            p for p in (_local(f) for f in (doomed_files | previous) - live) if p is not None
+        }
         root = _local(table.location())
         if root is not None and root.exists():
             live_paths = {p for p in (_local(f) for f in live) if p is not None}

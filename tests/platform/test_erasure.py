@@ -241,3 +241,24 @@ def test_an_erased_record_does_not_come_back_when_its_file_is_ingested_again(
     ingest(warehouse, [SourceSpec(path=path, source="numbers")])
 
     assert sorted(warehouse.read(TableName.BRONZE_RECORDS)["record_id"].to_pylist()) == ids[1:]
+
+
+def test_old_orphan_files_are_deleted_and_a_concurrent_writers_fresh_files_kept(
+    erasable: Warehouse,
+) -> None:
+    import os
+    import time
+
+    data = _warehouse_root(erasable) / "gold" / "sft" / "data"
+    some_file = next(data.glob("*.parquet"))
+    crashed = data / "left-by-a-crashed-write.parquet"  # holds the record, nothing refers to it
+    crashed.write_bytes(some_file.read_bytes())
+    two_hours_ago = time.time() - 7200
+    os.utime(crashed, (two_hours_ago, two_hours_ago))
+    in_flight = data / "a-concurrent-writer-about-to-commit.parquet"
+    in_flight.write_bytes(b"not committed yet")
+
+    forget(erasable, record_ids=["secret"])
+
+    assert not crashed.exists()
+    assert in_flight.exists()
