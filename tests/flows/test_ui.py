@@ -103,6 +103,8 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
         "gold/sft_packed": "gold",
         "gold/rl_prompts": "rl",
         "gold/rl_prompts_rejections": "rl",
+        "lineage/corpus_versions": "versions",
+        "lineage/erasures": "lineage",
     }
     assert all(node["hasAssetChecks"] for node in nodes)
 
