@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from posttrain.assets.bronze import bronze_records
+from posttrain.assets.erasures import erasures
 from posttrain.assets.evals import eval_assets
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
@@ -34,7 +35,7 @@ all_assets = [
 ]
 # Tables written outside Dagster (the CLI, the Python API), shown in the graph and watched
 # by sensors.
-external_assets = [bronze_outcomes, lineage_filtered_snapshots, corpus_versions]
+external_assets = [bronze_outcomes, lineage_filtered_snapshots, corpus_versions, erasures]
 
 defs = dg.Definitions(
     assets=[*all_assets, *external_assets],

@@ -19,17 +19,19 @@ from posttrain.platform.settings import ExecutorSettings, WarehouseSettings
 from posttrain.platform.warehouse import Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Tables written outside Dagster (CLI, Python API): in the graph, materialized by no job.
-EXTERNAL = {"bronze/outcomes", "lineage/filtered_snapshots"}
-
-
-# Written by the CLI (``posttrain version create``), never materialized by Dagster.
-EXTERNAL_ASSETS = {"lineage/corpus_versions"}
+# Tables written outside Dagster (the CLI, the Python API: outcomes, filtered snapshots,
+# ``posttrain version create``, ``posttrain forget``): in the graph, materialized by no job.
+EXTERNAL = {
+    "bronze/outcomes",
+    "lineage/filtered_snapshots",
+    "lineage/corpus_versions",
+    "lineage/erasures",
+}
 
 
 def _asset_keys() -> set[str]:
     """The keys of the assets Dagster materializes."""
-    return {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()} - EXTERNAL_ASSETS
+    return {spec.key.to_user_string() for spec in defs.resolve_all_asset_specs()} - EXTERNAL
 
 
 def test_every_table_is_an_asset_in_its_layer_group() -> None:
@@ -54,6 +56,7 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "silver/rollouts": "rl",
         "silver/rollout_rejections": "rl",
         "silver/rollout_pairs": "rl",
+        "lineage/erasures": "lineage",
     }
 
 

@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from posttrain.cli import (  # noqa: F401  (registers commands)
+    curation,
     decontam,
     dedup,
     doctor,

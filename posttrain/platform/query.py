@@ -330,3 +330,13 @@ def head(
         paths, read_schema, expression_to_pyarrow(bound) if filtered else None, limit
     )
     return rows.select(selected)
+
+
+def parse_where(table: Table, where: str | None) -> BooleanExpression:
+    """``where`` (pyiceberg filter syntax, as ``posttrain show --where``) bound-checked
+    against ``table``; everything when empty.
+
+    Raises:
+        QueryError: the filter does not parse, or names an unknown column.
+    """
+    return _filter(table, where)

@@ -482,6 +482,24 @@ GOLD_RL_PROMPTS_REJECTIONS = pa.schema(
 # that training data must not contain.
 DECONTAM_COLUMNS_PROPERTY = "posttrain.decontam.text-columns"
 
+ERASURES = pa.schema(
+    [
+        _required("erasure_id", pa.string(), "The `posttrain forget` call."),
+        _required("table_name", pa.string(), "The table rewritten."),
+        _required("ref", pa.string(), "The branch or tag rewritten (main, a version tag...)."),
+        _optional("ref_type", pa.string(), "branch or tag."),
+        _optional("rows_removed", pa.int64(), "Rows (or packed segments) erased from the ref."),
+        _optional("rows_rewritten", pa.int64(), "Rows written back changed (packs, pointers)."),
+        _optional("snapshot_before", pa.int64(), "The ref's snapshot before the erasure."),
+        _optional("snapshot_after", pa.int64(), "The ref's snapshot after the erasure."),
+        _optional("record_ids", pa.list_(pa.string()), "The record ids forgotten."),
+        _optional("selector_kind", pa.string(), "record_id, source_uri or where."),
+        _optional("selector", pa.string(), "The selection; a --where filter only as its SHA-256."),
+        _optional("requested_by", pa.string(), "Who ran the erasure."),
+        _optional("erased_at", TIMESTAMP_TYPE, "When (UTC)."),
+    ]
+)
+
 
 # Namespace of the tables ``posttrain snapshot --as NAME`` freezes (``snapshots.<name>``).
 SNAPSHOTS_NAMESPACE = "snapshots"
@@ -510,6 +528,7 @@ class TableName(StrEnum):
     LINEAGE_FILTERED_SNAPSHOTS = "lineage.filtered_snapshots"
     GOLD_RL_PROMPTS = "gold.rl_prompts"
     GOLD_RL_PROMPTS_REJECTIONS = "gold.rl_prompts_rejections"
+    LINEAGE_ERASURES = "lineage.erasures"
 
 
 @dataclass(frozen=True)
@@ -536,7 +555,8 @@ TABLES: dict[str, TableSpec] = {
             TableName.BRONZE_RECORDS,
             BRONZE_RECORDS,
             ("record_id",),
-            "One raw input record exactly as received; append-only, never rewritten.",
+            "One raw input record exactly as received; append-only, rewritten only by "
+            "`posttrain forget` (erasure, recorded in lineage.erasures).",
         ),
         TableSpec(
             TableName.LINEAGE_SOURCES,
@@ -656,6 +676,12 @@ TABLES: dict[str, TableSpec] = {
             GOLD_RL_PROMPTS_REJECTIONS,
             ("prompt_id",),
             "An RL task left out of gold.rl_prompts, and why (its verifier failed a check).",
+        ),
+        TableSpec(
+            TableName.LINEAGE_ERASURES,
+            ERASURES,
+            ("erasure_id", "table_name", "ref"),
+            "One ref of one table rewritten by `posttrain forget`.",
         ),
     ]
 }

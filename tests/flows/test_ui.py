@@ -110,12 +110,18 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
         "silver/labeled": "outcomes",
         "lineage/filtered_snapshots": "outcomes",
         "lineage/corpus_versions": "versions",
+        "lineage/erasures": "lineage",
         "silver/preferences": "preference",
         "silver/preference_rejections": "preference",
         "gold/dpo": "preference",
     }
     # Tables written outside Dagster (CLI, Python API) have no materialization to check.
-    external = {"bronze/outcomes", "lineage/filtered_snapshots", "lineage/corpus_versions"}
+    external = {
+        "bronze/outcomes",
+        "lineage/filtered_snapshots",
+        "lineage/corpus_versions",
+        "lineage/erasures",
+    }
     checked = {"/".join(node["assetKey"]["path"]) for node in nodes if node["hasAssetChecks"]}
     assert checked == set(groups) - external
 

@@ -292,7 +292,19 @@ def _existing_ids(warehouse: Warehouse, source: str) -> pa.Array:
         return pa.array([], pa.string())
     same_source = EqualTo(term=Reference("source"), value=literal(source))
     ids = warehouse.read(BRONZE_TABLE, columns=("record_id",), row_filter=same_source)
-    return ids["record_id"].combine_chunks()
+    return pa.concat_arrays(
+        [ids["record_id"].combine_chunks().cast(pa.string()), _erased_ids(warehouse)]
+    )
+
+
+def _erased_ids(warehouse: Warehouse) -> pa.Array:
+    """Record ids ``posttrain forget`` erased: an erased record is never ingested again."""
+    if not warehouse.exists(TableName.LINEAGE_ERASURES):
+        return pa.array([], pa.string())
+    erased = warehouse.read(TableName.LINEAGE_ERASURES, columns=("record_ids",))["record_ids"]
+    if not len(erased):
+        return pa.array([], pa.string())
+    return pc.list_flatten(erased.combine_chunks()).cast(pa.string())
 
 
 class _BronzeWriter:
