@@ -13,17 +13,10 @@ Goal: under 100 ms per table.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-# Python puts this script's folder first on sys.path, where bench/tokenize.py would
-# shadow the standard library's tokenize module.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
 
 import pyarrow as pa
 
