@@ -109,7 +109,9 @@ def test_a_good_command_still_exits_0(
     assert "r1" in capsys.readouterr().out
 
 
-def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_keeps_its_traceback(
+    places: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import posttrain.platform.query as query  # `show` imports head from there when it runs
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -120,4 +122,4 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(query, "head", broken)
     monkeypatch.setattr(versions, "resolve", lambda *args: (T, 1))  # show gets to head
     with pytest.raises(RuntimeError, match="a bug"):
-        run(["show", T])
+        run(["show", T, "--home", places["home"]])
