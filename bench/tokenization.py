@@ -162,7 +162,7 @@ def _sample_conversations() -> list[list[Message]]:
     from posttrain.platform.silver.parse import decode_record, parse_payload
 
     conversations = []
-    for path in sorted(p for p in SAMPLES.iterdir() if p.suffix in SUFFIXES):
+    for path in sorted(p for p in SAMPLES.iterdir() if p.is_file() and p.suffix in SUFFIXES):
         for batch in iter_raw_batches(path):
             for payload in batch.column("payload").to_pylist():
                 try:
@@ -178,7 +178,7 @@ def _samples_digest() -> str:
     """Short hash of the sample files, so the cached corpus follows them when they change."""
     digest = hashlib.sha256()
     if SAMPLES.is_dir():
-        for path in sorted(SAMPLES.iterdir()):
+        for path in sorted(p for p in SAMPLES.iterdir() if p.is_file()):
             digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:10]
 
