@@ -165,6 +165,20 @@ SILVER_REJECTIONS = pa.schema(
 
 PREFERENCE_ORIGINS = ("format", "judgment", "rollouts")
 
+# Rollout pairs (origin rollouts): which policy checkpoint wrote each side; null otherwise.
+_CHECKPOINT_FIELDS = [
+    _optional(
+        "chosen_checkpoint",
+        pa.string(),
+        "Rollout pairs: the policy checkpoint that wrote the chosen side (null otherwise).",
+    ),
+    _optional(
+        "rejected_checkpoint",
+        pa.string(),
+        "Rollout pairs: the policy checkpoint that wrote the rejected side (null otherwise).",
+    ),
+]
+
 SILVER_PREFERENCES = pa.schema(
     [
         _required(
@@ -196,6 +210,7 @@ SILVER_PREFERENCES = pa.schema(
         *PROVENANCE_FIELDS,
         _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
         _required("origin", pa.string(), "Where the pair came from: format, judgment, rollouts."),
+        *_CHECKPOINT_FIELDS,
     ]
 )
 
@@ -211,6 +226,7 @@ GOLD_DPO = pa.schema(
         _optional("workspace", pa.string(), "Team or project the record belongs to."),
         _optional("license", pa.string(), "License of the source."),
         _optional("origin", pa.string(), "Where the pair came from: format, judgment, rollouts."),
+        *_CHECKPOINT_FIELDS,
     ]
 )
 
@@ -246,23 +262,6 @@ SILVER_ROLLOUTS = pa.schema(
         _optional("kept_record_id", pa.string(), "Duplicates: the kept record it matched."),
         *PROVENANCE_FIELDS,
         _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
-    ]
-)
-
-SILVER_ROLLOUT_PAIRS = pa.schema(
-    [
-        _required("pair_id", pa.string(), "Hash of the chosen and rejected record ids."),
-        _optional("prompt", MESSAGES_TYPE, "TRL conversational prompt shared by both sides."),
-        _optional("chosen", MESSAGES_TYPE, "The completion with the higher reward."),
-        _optional("rejected", MESSAGES_TYPE, "The completion with the lower reward."),
-        _optional("margin", pa.float64(), "Reward of chosen minus reward of rejected."),
-        _optional("pairing_rule", pa.string(), "How the pair was formed, e.g. best_vs_worst."),
-        _optional("chosen_record_id", pa.string(), "The bronze rollout of the chosen side."),
-        _optional("rejected_record_id", pa.string(), "The bronze rollout of the rejected side."),
-        *PROVENANCE_FIELDS,
-        _optional("origin", pa.string(), "Where the pair came from: rollouts."),
-        _optional("chosen_checkpoint", pa.string(), "Checkpoint that wrote the chosen side."),
-        _optional("rejected_checkpoint", pa.string(), "Checkpoint that wrote the rejected side."),
     ]
 )
 
@@ -501,7 +500,6 @@ class TableName(StrEnum):
     LINEAGE_PACK_KEYS = "lineage.pack_keys"
     SILVER_ROLLOUTS = "silver.rollouts"
     SILVER_ROLLOUT_REJECTIONS = "silver.rollout_rejections"
-    SILVER_ROLLOUT_PAIRS = "silver.rollout_pairs"
     GOLD_DPO = "gold.dpo"
     EVAL_HUMANEVAL = "eval.humaneval"
     LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
@@ -599,12 +597,6 @@ TABLES: dict[str, TableSpec] = {
             SILVER_REJECTIONS,
             ("record_id",),
             "A bronze rollout that could not be used (missing field, bad reward, unknown prompt).",
-        ),
-        TableSpec(
-            TableName.SILVER_ROLLOUT_PAIRS,
-            SILVER_ROLLOUT_PAIRS,
-            ("pair_id",),
-            "A DPO pair of two rollouts of one prompt with a reward gap (origin rollouts).",
         ),
         TableSpec(
             TableName.LINEAGE_PACK_KEYS,
