@@ -64,8 +64,9 @@ def test_layers_depend_on_the_layer_below() -> None:
     assert deps["silver/conversations"] == {"bronze/records", "eval/humaneval"}
     assert deps["gold/sft"] == {"silver/conversations", "silver/rollouts"}
     assert deps["gold/sft_packed"] == {"gold/sft"}
-    assert deps["silver/preferences"] == {"bronze/records", "eval/humaneval"}
-    assert deps["silver/preference_rejections"] == {"bronze/records", "eval/humaneval"}
+    preference_inputs = {"bronze/records", "bronze/outcomes", "eval/humaneval"}
+    assert deps["silver/preferences"] == preference_inputs
+    assert deps["silver/preference_rejections"] == preference_inputs
     # silver/rollouts writes the rollout pairs of silver.preferences, which gold.dpo takes.
     assert deps["gold/dpo"] == {"silver/preferences", "silver/rollouts"}
     assert deps["gold/rl_prompts"] == {"silver/conversations", "eval/humaneval"}

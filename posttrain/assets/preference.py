@@ -30,7 +30,8 @@ from posttrain.platform.schemas import TABLES, TableName
 from posttrain.resources import RayResource, WarehouseResource
 
 GROUP = "preference"
-_INPUTS = [TableName.BRONZE_RECORDS, *benchmark_tables()]
+# bronze.outcomes: pairwise preferences that arrive later as outcomes become judgment pairs.
+_INPUTS = [TableName.BRONZE_RECORDS, TableName.BRONZE_OUTCOMES, *benchmark_tables()]
 
 
 class PreferenceBuildConfig(dg.Config):

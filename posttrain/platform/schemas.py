@@ -385,6 +385,12 @@ BRONZE_OUTCOMES = pa.schema(
         _optional("batch_id", pa.string(), "The ingest call that brought the signal in."),
         _optional("source_uri", pa.string(), "The file the signal was read from, if any."),
         _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in that file."),
+        _optional(
+            "other_record_id",
+            pa.string(),
+            "Pairwise preferences (kind preference): the record that record_id was preferred "
+            "over; silver.preferences pairs the two (origin judgment, margin = value).",
+        ),
     ]
 )
 
