@@ -189,7 +189,9 @@ SILVER_PREFERENCES = pa.schema(
         _optional(
             "record_id",
             pa.string(),
-            "The bronze record the pair was derived from (preference record or judgment).",
+            "The bronze record the pair was derived from (preference record or judgment; "
+            "the chosen rollout for origin rollouts), or the bronze.outcomes outcome_id of "
+            "a pairwise preference that arrived as an outcome.",
         ),
         _optional("prompt", MESSAGES_TYPE, "The shared prompt: system and user turns, etc."),
         _optional("chosen", MESSAGES_TYPE, "The preferred continuation of the prompt."),

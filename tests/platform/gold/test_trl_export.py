@@ -43,6 +43,7 @@ def test_exported_gold_sft_trains_in_sft_trainer_on_assistant_tokens(
             "source": nulls,
             "workspace": nulls,
             "license": nulls,
+            "checkpoint": nulls,
         },
         schema=GOLD_SFT,
     )
