@@ -75,7 +75,7 @@ def test_a_row_whose_format_is_unknown_is_malformed(
     )
     result = ParseStep()(bronze)
     assert result.rejected["detail"].to_pylist() == [
-        "bronze format 'yaml' is not one of openai, sharegpt, alpaca, prompt_completion, rollout"
+        "bronze format 'yaml' is not one of openai, sharegpt, alpaca, prompt_completion"
     ]
 
 
