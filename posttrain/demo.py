@@ -1,9 +1,9 @@
 """``make demo``: materialize the whole asset graph on the shipped sample data.
 
-Runs the ``sft_pipeline``, ``rl_pipeline`` and ``gold_pipeline`` jobs in this process
-against the Dagster instance configured by the root ``dagster.yaml`` (so the runs, their
-metadata and check results show up in the UI afterwards), then prints what was built and
-where to look.
+Runs the ``sft_pipeline``, ``rl_pipeline``, ``preference_pipeline`` and ``gold_pipeline``
+jobs in this process against the Dagster instance configured by the root ``dagster.yaml``
+(so the runs, their metadata and check results show up in the UI afterwards), then prints
+what was built and where to look.
 """
 
 from __future__ import annotations
@@ -68,11 +68,12 @@ def main() -> int:
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
     console.rule("posttrain demo: materializing bronze → silver → gold → DPO pairs → RL prompts")
-    # The preference and RL corpora read bronze, silver and the eval tables, so their jobs
-    # run once those are built; then gold again, to take the rollouts that rejection
+    # The RL and preference corpora read bronze, silver and the eval tables, so their jobs
+    # run once those are built; RL first, since its rollout pairs go into silver.preferences
+    # and gold.dpo takes them; then gold again, to take the rollouts that rejection
     # sampling kept.
     run_ids = []
-    for job in ("sft_pipeline", "preference_pipeline", "rl_pipeline", "gold_pipeline"):
+    for job in ("sft_pipeline", "rl_pipeline", "preference_pipeline", "gold_pipeline"):
         result = defs.resolve_job_def(job).execute_in_process(
             instance=instance,
             raise_on_error=False,

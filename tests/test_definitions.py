@@ -55,7 +55,6 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "lineage/corpus_versions": "versions",
         "silver/rollouts": "rl",
         "silver/rollout_rejections": "rl",
-        "silver/rollout_pairs": "rl",
         "lineage/erasures": "lineage",
     }
 
@@ -68,12 +67,14 @@ def test_layers_depend_on_the_layer_below() -> None:
     assert deps["silver/conversations"] == {"bronze/records", "eval/humaneval"}
     assert deps["gold/sft"] == {"silver/conversations", "silver/rollouts"}
     assert deps["gold/sft_packed"] == {"gold/sft"}
-    assert deps["silver/preferences"] == {"bronze/records", "eval/humaneval"}
-    assert deps["silver/preference_rejections"] == {"bronze/records", "eval/humaneval"}
-    assert deps["gold/dpo"] == {"silver/preferences"}
+    preference_inputs = {"bronze/records", "bronze/outcomes", "eval/humaneval"}
+    assert deps["silver/preferences"] == preference_inputs
+    assert deps["silver/preference_rejections"] == preference_inputs
+    # silver/rollouts writes the rollout pairs of silver.preferences, which gold.dpo takes.
+    assert deps["gold/dpo"] == {"silver/preferences", "silver/rollouts"}
     assert deps["gold/rl_prompts"] == {"silver/conversations", "eval/humaneval"}
     rollout_inputs = {"bronze/records", "gold/rl_prompts", "silver/conversations", "eval/humaneval"}
-    for table in ("silver/rollouts", "silver/rollout_rejections", "silver/rollout_pairs"):
+    for table in ("silver/rollouts", "silver/rollout_rejections"):
         assert deps[table] == rollout_inputs
 
 
@@ -129,7 +130,6 @@ def test_every_asset_has_blocking_checks() -> None:
         "gold/rl_prompts"
     ]
     assert {"rollouts_conserved", "record_id_unique"} <= blocking["silver/rollouts"]
-    assert "pair_id_unique" in blocking["silver/rollout_pairs"]
     assert "pack_key_pack_id_unique" in blocking["gold/sft_packed"]
     assert {"rows_conserved", "chosen_differs", "pair_id_unique", "schema_matches"} <= blocking[
         "silver/preferences"
@@ -158,7 +158,6 @@ def test_the_pipeline_jobs_select_every_asset() -> None:
         "gold/rl_prompts_rejections",
         "silver/rollouts",
         "silver/rollout_rejections",
-        "silver/rollout_pairs",
     }
     outcomes = _job_assets("outcomes_loop")
     assert outcomes == {"silver/labeled"}
@@ -421,7 +420,6 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
         "gold/rl_prompts_rejections": "posttrain-gold",
         "silver/rollouts": "posttrain-silver",
         "silver/rollout_rejections": "posttrain-silver",
-        "silver/rollout_pairs": "posttrain-silver",
         "silver/preferences": "posttrain-silver",
         "silver/preference_rejections": "posttrain-silver",
         "gold/dpo": "posttrain-gold",

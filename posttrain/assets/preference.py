@@ -25,11 +25,13 @@ from posttrain.platform.preference.build import (
     build_dpo,
     build_preferences,
 )
+from posttrain.platform.rl.rollouts import ROLLOUTS
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.resources import RayResource, WarehouseResource
 
 GROUP = "preference"
-_INPUTS = [TableName.BRONZE_RECORDS, *benchmark_tables()]
+# bronze.outcomes: pairwise preferences that arrive later as outcomes become judgment pairs.
+_INPUTS = [TableName.BRONZE_RECORDS, TableName.BRONZE_OUTCOMES, *benchmark_tables()]
 
 
 class PreferenceBuildConfig(dg.Config):
@@ -154,7 +156,8 @@ def silver_preferences(
 
 @dg.multi_asset(
     pool=WRITER_POOLS["gold"],
-    specs=[table_spec(DPO, group=GROUP, deps=[PREFERENCES])],
+    # silver/rollouts writes the rollouts rows of silver.preferences: gold.dpo follows it too.
+    specs=[table_spec(DPO, group=GROUP, deps=[PREFERENCES, ROLLOUTS])],
     check_specs=[
         dg.AssetCheckSpec(
             "prompts_not_contaminated",
@@ -167,8 +170,10 @@ def silver_preferences(
     ],
 )
 def gold_dpo(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Every kept pair in TRL's conversational preference format (prompt, chosen, rejected
-    message lists), with ``pair_id`` and provenance; ``DPOTrainer`` reads it as it is."""
+    """Every kept pair of every origin (preference formats, judgments, rollouts) in TRL's
+    conversational preference format (prompt, chosen, rejected message lists), with
+    ``pair_id``, provenance and, for rollout pairs, each side's checkpoint; ``DPOTrainer``
+    reads it as it is."""
     wh = warehouse.open()
     report = build_dpo(wh)
     at: dict[str, int | None] = {

@@ -1,5 +1,6 @@
 """``gold/rl_prompts``: RL tasks with verifiers proven on their references; ``silver/rollouts``:
-RL rollouts that re-enter as SFT rows (reward threshold) and DPO pairs (reward gap)."""
+RL rollouts that re-enter as SFT rows (reward threshold) and DPO pairs (reward gap, written
+to ``silver.preferences`` with origin ``rollouts``, whence ``gold/dpo`` takes them)."""
 
 from typing import Any
 
@@ -28,7 +29,7 @@ from posttrain.platform.rl.build import (
 from posttrain.platform.rl.checks import references_pass
 from posttrain.platform.rl.rollouts import (
     BRONZE,
-    ROLLOUT_PAIRS,
+    PREFERENCES,
     ROLLOUT_REJECTIONS,
     ROLLOUTS,
     RolloutConfig,
@@ -154,7 +155,6 @@ _ROLLOUT_INPUTS = [BRONZE, RL_PROMPTS, SILVER, *benchmark_tables()]
     specs=[
         table_spec(ROLLOUTS, group="rl", deps=_ROLLOUT_INPUTS),
         table_spec(ROLLOUT_REJECTIONS, group="rl", deps=_ROLLOUT_INPUTS),
-        table_spec(ROLLOUT_PAIRS, group="rl", deps=_ROLLOUT_INPUTS),
     ],
     check_specs=[
         dg.AssetCheckSpec(
@@ -165,7 +165,6 @@ _ROLLOUT_INPUTS = [BRONZE, RL_PROMPTS, SILVER, *benchmark_tables()]
         ),
         *integrity_check_specs(ROLLOUTS),
         *integrity_check_specs(ROLLOUT_REJECTIONS),
-        *integrity_check_specs(ROLLOUT_PAIRS),
     ],
 )
 def silver_rollouts(
@@ -173,10 +172,11 @@ def silver_rollouts(
     config: RolloutsBuildConfig,
     warehouse: WarehouseResource,
     ray: RayResource,
-) -> tuple[dg.MaterializeResult, dg.MaterializeResult, dg.MaterializeResult]:
+) -> tuple[dg.MaterializeResult, dg.MaterializeResult]:
     """RL rollouts re-enter: each bronze rollout scored (given reward or its prompt's
     verifier), rejection-sampled into SFT rows for gold.sft above a reward threshold, and
-    paired by reward gap into DPO pairs; bad rollouts are rejections with a reason."""
+    paired by reward gap into DPO pairs (the ``rollouts`` rows of silver.preferences, which
+    gold.dpo takes); bad rollouts are rejections with a reason."""
     settings = config.rollout_config()
     wh = warehouse.open()
     report = build_rollouts(wh, settings, ray.executor_for(context))
@@ -210,6 +210,11 @@ def silver_rollouts(
                 "sft_rows_derived": report.sft_rows,
                 "sft_status": dg.MetadataValue.json(report.sft_status),
                 "sft_min_reward": settings.sft_min_reward,
+                "pairs_derived": report.pairs,
+                "pairs_refused": dg.MetadataValue.json(report.pairs_refused),
+                "pairing_rule": settings.rule_name(),
+                # The rollouts rows of silver.preferences, as written (gold.dpo takes them).
+                "preferences_snapshot_id": str(report.snapshot_ids[PREFERENCES]),
             },
         ),
         check_results=[
@@ -231,18 +236,4 @@ def silver_rollouts(
             wh, ROLLOUT_REJECTIONS, report.snapshot_ids[ROLLOUT_REJECTIONS]
         ),
     )
-    pairs: dg.MaterializeResult = dg.MaterializeResult(
-        asset_key=table_key(ROLLOUT_PAIRS),
-        metadata=metadata(
-            ROLLOUT_PAIRS,
-            {
-                "pairs_derived": report.pairs,
-                "pairs_refused": dg.MetadataValue.json(report.pairs_refused),
-                "pairing_rule": settings.rule_name(),
-            },
-        ),
-        check_results=integrity_check_results(
-            wh, ROLLOUT_PAIRS, report.snapshot_ids[ROLLOUT_PAIRS]
-        ),
-    )
-    return rollouts, rejections, pairs
+    return rollouts, rejections

@@ -165,6 +165,20 @@ SILVER_REJECTIONS = pa.schema(
 
 PREFERENCE_ORIGINS = ("format", "judgment", "rollouts")
 
+# Rollout pairs (origin rollouts): which policy checkpoint wrote each side; null otherwise.
+_CHECKPOINT_FIELDS = [
+    _optional(
+        "chosen_checkpoint",
+        pa.string(),
+        "Rollout pairs: the policy checkpoint that wrote the chosen side (null otherwise).",
+    ),
+    _optional(
+        "rejected_checkpoint",
+        pa.string(),
+        "Rollout pairs: the policy checkpoint that wrote the rejected side (null otherwise).",
+    ),
+]
+
 SILVER_PREFERENCES = pa.schema(
     [
         _required(
@@ -175,7 +189,9 @@ SILVER_PREFERENCES = pa.schema(
         _optional(
             "record_id",
             pa.string(),
-            "The bronze record the pair was derived from (preference record or judgment).",
+            "The bronze record the pair was derived from (preference record or judgment; "
+            "the chosen rollout for origin rollouts), or the bronze.outcomes outcome_id of "
+            "a pairwise preference that arrived as an outcome.",
         ),
         _optional("prompt", MESSAGES_TYPE, "The shared prompt: system and user turns, etc."),
         _optional("chosen", MESSAGES_TYPE, "The preferred continuation of the prompt."),
@@ -196,6 +212,7 @@ SILVER_PREFERENCES = pa.schema(
         *PROVENANCE_FIELDS,
         _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
         _required("origin", pa.string(), "Where the pair came from: format, judgment, rollouts."),
+        *_CHECKPOINT_FIELDS,
     ]
 )
 
@@ -211,6 +228,7 @@ GOLD_DPO = pa.schema(
         _optional("workspace", pa.string(), "Team or project the record belongs to."),
         _optional("license", pa.string(), "License of the source."),
         _optional("origin", pa.string(), "Where the pair came from: format, judgment, rollouts."),
+        *_CHECKPOINT_FIELDS,
     ]
 )
 
@@ -246,23 +264,6 @@ SILVER_ROLLOUTS = pa.schema(
         _optional("kept_record_id", pa.string(), "Duplicates: the kept record it matched."),
         *PROVENANCE_FIELDS,
         _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in the file."),
-    ]
-)
-
-SILVER_ROLLOUT_PAIRS = pa.schema(
-    [
-        _required("pair_id", pa.string(), "Hash of the chosen and rejected record ids."),
-        _optional("prompt", MESSAGES_TYPE, "TRL conversational prompt shared by both sides."),
-        _optional("chosen", MESSAGES_TYPE, "The completion with the higher reward."),
-        _optional("rejected", MESSAGES_TYPE, "The completion with the lower reward."),
-        _optional("margin", pa.float64(), "Reward of chosen minus reward of rejected."),
-        _optional("pairing_rule", pa.string(), "How the pair was formed, e.g. best_vs_worst."),
-        _optional("chosen_record_id", pa.string(), "The bronze rollout of the chosen side."),
-        _optional("rejected_record_id", pa.string(), "The bronze rollout of the rejected side."),
-        *PROVENANCE_FIELDS,
-        _optional("origin", pa.string(), "Where the pair came from: rollouts."),
-        _optional("chosen_checkpoint", pa.string(), "Checkpoint that wrote the chosen side."),
-        _optional("rejected_checkpoint", pa.string(), "Checkpoint that wrote the rejected side."),
     ]
 )
 
@@ -386,6 +387,12 @@ BRONZE_OUTCOMES = pa.schema(
         _optional("batch_id", pa.string(), "The ingest call that brought the signal in."),
         _optional("source_uri", pa.string(), "The file the signal was read from, if any."),
         _optional("row_index", pa.int64(), "1-based line (JSONL) or row (Parquet) in that file."),
+        _optional(
+            "other_record_id",
+            pa.string(),
+            "Pairwise preferences (kind preference): the record that record_id was preferred "
+            "over; silver.preferences pairs the two (origin judgment, margin = value).",
+        ),
     ]
 )
 
@@ -519,7 +526,6 @@ class TableName(StrEnum):
     LINEAGE_PACK_KEYS = "lineage.pack_keys"
     SILVER_ROLLOUTS = "silver.rollouts"
     SILVER_ROLLOUT_REJECTIONS = "silver.rollout_rejections"
-    SILVER_ROLLOUT_PAIRS = "silver.rollout_pairs"
     GOLD_DPO = "gold.dpo"
     EVAL_HUMANEVAL = "eval.humaneval"
     LINEAGE_CORPUS_VERSIONS = "lineage.corpus_versions"
@@ -619,12 +625,6 @@ TABLES: dict[str, TableSpec] = {
             SILVER_REJECTIONS,
             ("record_id",),
             "A bronze rollout that could not be used (missing field, bad reward, unknown prompt).",
-        ),
-        TableSpec(
-            TableName.SILVER_ROLLOUT_PAIRS,
-            SILVER_ROLLOUT_PAIRS,
-            ("pair_id",),
-            "A DPO pair of two rollouts of one prompt with a reward gap (origin rollouts).",
         ),
         TableSpec(
             TableName.LINEAGE_PACK_KEYS,

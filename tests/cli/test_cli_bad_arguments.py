@@ -109,9 +109,7 @@ def test_a_good_command_still_exits_0(
     assert "r1" in capsys.readouterr().out
 
 
-def test_a_bug_keeps_its_traceback(
-    places: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_bug_keeps_its_traceback(places: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     import posttrain.platform.query as query  # `show` imports head from there when it runs
 
     def broken(*args: object, **kwargs: object) -> None:

@@ -105,7 +105,6 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
         "gold/rl_prompts_rejections": "rl",
         "silver/rollouts": "rl",
         "silver/rollout_rejections": "rl",
-        "silver/rollout_pairs": "rl",
         "bronze/outcomes": "outcomes",
         "silver/labeled": "outcomes",
         "lineage/filtered_snapshots": "outcomes",

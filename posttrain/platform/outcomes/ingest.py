@@ -2,14 +2,16 @@
 
 An outcome row names the ``record_id`` it is about, its ``kind`` (one of
 :data:`~posttrain.platform.schemas.OUTCOME_KINDS`), and a numeric ``value``, a ``text`` or
-both; ``source`` (who sent it), ``event_id`` (the sender's own id) and ``arrived_at`` (ISO
-8601 with a time zone; default: now) are optional.
+both; a pairwise preference (kind ``preference``) names ``other_record_id``, the record
+``record_id`` was preferred over (``value``, if any, is the margin), and the preference
+build turns it into a pair; ``source`` (who sent it), ``event_id`` (the sender's own id)
+and ``arrived_at`` (ISO 8601 with a time zone; default: now) are optional.
 
 Identity: ``outcome_id`` is the first 32 hex digits of the SHA-256 of ``record_id``,
-``kind``, ``value``, ``text``, ``source`` and ``event_id``: the same signal sent twice (a
-retry, a re-ingested file, two processes at once) is one row; ``arrived_at`` is not part of
-it, so a retry keeps the first arrival. Appends go through
-:meth:`~posttrain.platform.warehouse.Warehouse.append_new`, exactly once under races.
+``kind``, ``value``, ``text``, ``source``, ``event_id`` (and ``other_record_id`` when
+set): the same signal sent twice (a retry, a re-ingested file, two processes at once) is
+one row; ``arrived_at`` is not part of it, so a retry keeps the first arrival. Appends go
+through :meth:`~posttrain.platform.warehouse.Warehouse.append_new`, exactly once under races.
 
 Bad input follows the rules of record ingest: a file that is not what it claims (unknown
 extension, not Parquet, not UTF-8, truncated) fails before anything is written; a line
@@ -40,7 +42,16 @@ from posttrain.platform.schemas import BRONZE_OUTCOMES, OUTCOME_KINDS, TableName
 from posttrain.platform.warehouse import Warehouse
 
 OUTCOMES_TABLE = TableName.BRONZE_OUTCOMES
-_FIELDS = {"record_id", "kind", "value", "text", "source", "event_id", "arrived_at"}
+_FIELDS = {
+    "record_id",
+    "kind",
+    "value",
+    "text",
+    "source",
+    "event_id",
+    "arrived_at",
+    "other_record_id",
+}
 
 
 class OutcomeError(ValueError):
@@ -77,9 +88,12 @@ def outcome_id(
     text: str | None,
     source: str | None,
     event_id: str | None,
+    other_record_id: str | None = None,
 ) -> str:
     """The content hash identifying one outcome (see the module docstring)."""
     parts = [record_id, kind, "" if value is None else repr(float(value)), text, source, event_id]
+    if other_record_id is not None:  # left out otherwise: older outcome ids stay the same
+        parts.append(other_record_id)
     encoded = "\0".join("\x01" if part is None else str(part) for part in parts)
     return hashlib.sha256(encoded.encode()).hexdigest()[:32]
 
@@ -141,12 +155,16 @@ def parse_outcome(row: Any, now: datetime) -> dict[str, Any]:
     if kind not in OUTCOME_KINDS:
         raise OutcomeError(f"'kind' one of {list(OUTCOME_KINDS)}, found {kind!r}")
     value, text = _value(row), _text(row, "text")
-    if value is None and text is None:
+    other = _text(row, "other_record_id")
+    if other is not None and kind != "preference":
+        raise OutcomeError(f"'other_record_id' only on kind 'preference', found kind {kind!r}")
+    if value is None and text is None and other is None:
         raise OutcomeError("a 'value' or a 'text', found neither")
     source, event_id = _text(row, "source"), _text(row, "event_id")
     assert record_id is not None and kind is not None
     return {
-        "outcome_id": outcome_id(record_id, kind, value, text, source, event_id),
+        "outcome_id": outcome_id(record_id, kind, value, text, source, event_id, other),
+        "other_record_id": other,
         "record_id": record_id,
         "kind": kind,
         "value": value,

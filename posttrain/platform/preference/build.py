@@ -77,6 +77,7 @@ from posttrain.platform.steps import (
 from posttrain.platform.warehouse import Warehouse
 
 BRONZE = TableName.BRONZE_RECORDS
+OUTCOMES = TableName.BRONZE_OUTCOMES
 PREFERENCES = TableName.SILVER_PREFERENCES
 PREFERENCE_REJECTIONS = TableName.SILVER_PREFERENCE_REJECTIONS
 DPO = TableName.GOLD_DPO
@@ -263,14 +264,48 @@ def dedup_pairs(kept: pa.Table) -> tuple[pa.Table, pa.Table]:
     return kept.filter(pa.array(mask)), rejections_of(kept, refused, kept_record_id=keepers)
 
 
-def _judged_conversations(warehouse: Warehouse, snapshot_id: int) -> dict[str, list[Message]]:
-    """Parsed chat records that judgments name, by record id (unparseable ones left out)."""
-    judgments = warehouse.read(
-        BRONZE,
-        columns=("payload",),
-        row_filter=f"format == '{ChatFormat.JUDGMENT.value}'",
-        snapshot_id=snapshot_id,
-    )
+def outcome_judgments(
+    warehouse: Warehouse, snapshot_id: int | None, schema: pa.Schema | None = None
+) -> pa.Table:
+    """Pairwise preferences of ``bronze.outcomes`` (kind ``preference`` naming
+    ``other_record_id``) at ``snapshot_id``, as bronze rows in the ``judgment`` format:
+    ``record_id`` is the outcome id, the payload names ``record_id`` as chosen and
+    ``other_record_id`` as rejected, ``value`` is the margin. They then pass the same
+    stages, checks and accounting as a judgment record."""
+    schema = schema or TABLES[BRONZE].schema
+    if snapshot_id is None:
+        return schema.empty_table()
+    outcomes = warehouse.read(OUTCOMES, row_filter="kind == 'preference'", snapshot_id=snapshot_id)
+    if "other_record_id" not in outcomes.column_names:  # written before the column existed
+        return schema.empty_table()
+    outcomes = outcomes.filter(pc.is_valid(outcomes["other_record_id"]))
+    rows = [
+        {
+            "record_id": row["outcome_id"],
+            "payload": json.dumps(
+                {
+                    "chosen_record_id": row["record_id"],
+                    "rejected_record_id": row["other_record_id"],
+                    "margin": row["value"],
+                }
+            ),
+            "row_index": row["row_index"] or 0,
+            "source": row["source"] or OUTCOMES,
+            "source_uri": row["source_uri"],
+            "batch_id": row["batch_id"],
+            "format": ChatFormat.JUDGMENT.value,
+            "ingested_at": row["arrived_at"],
+        }
+        for row in outcomes.to_pylist()
+    ]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _judged_conversations(
+    warehouse: Warehouse, snapshot_id: int, judgments: pa.Table
+) -> dict[str, list[Message]]:
+    """Parsed chat records that ``judgments`` (bronze rows) name, by record id (unparseable
+    ones left out)."""
     wanted: set[str] = set()
     for payload in judgments["payload"].to_pylist():
         try:
@@ -329,6 +364,7 @@ class PreferenceReport:
     margins: list[float]
     seconds: float
     bronze_snapshot_id: int | None  # the bronze snapshot read
+    outcomes_snapshot_id: int | None  # the bronze.outcomes snapshot read
     snapshot_id: int | None  # silver.preferences as written
     rejections_snapshot_id: int | None  # silver.preference_rejections as written
     counters: dict[str, int] = field(default_factory=dict)
@@ -338,6 +374,7 @@ class PreferenceReport:
         """The snapshots the build read and wrote, for checks pinned to them."""
         return {
             BRONZE: self.bronze_snapshot_id,
+            OUTCOMES: self.outcomes_snapshot_id,
             PREFERENCES: self.snapshot_id,
             PREFERENCE_REJECTIONS: self.rejections_snapshot_id,
         }
@@ -366,12 +403,21 @@ def build_preferences(
     started = time.monotonic()
     index: NgramIndex = index_from_warehouse(warehouse, config.decontam)
     eval_snapshots = {f"eval.{name}": snap for name, snap in index.snapshot_ids.items()}
-    bronze_snapshot, refused_snapshot = warehouse.pin(BRONZE, PREFERENCE_REJECTIONS).values()
+    bronze_snapshot, outcomes_snapshot, refused_snapshot = warehouse.pin(
+        BRONZE, OUTCOMES, PREFERENCE_REJECTIONS
+    ).values()
     bronze = preference_rows(warehouse, bronze_snapshot)
-    log(f"preferences: {bronze.num_rows:,} bronze records in a preference format")
+    from_outcomes = outcome_judgments(warehouse, outcomes_snapshot, bronze.schema)
+    log(
+        f"preferences: {bronze.num_rows:,} bronze records in a preference format, "
+        f"{from_outcomes.num_rows:,} pairwise preferences in {OUTCOMES}"
+    )
+    if from_outcomes.num_rows:
+        bronze = pa.concat_tables([bronze, from_outcomes])
+    judgments = bronze.filter(pc.equal(bronze["format"], ChatFormat.JUDGMENT.value))
     judged = (
-        _judged_conversations(warehouse, bronze_snapshot)
-        if bronze.num_rows and bronze_snapshot is not None
+        _judged_conversations(warehouse, bronze_snapshot, judgments)
+        if judgments.num_rows and bronze_snapshot is not None
         else {}
     )
     expand = ExpandStep(config.pairing, judged)
@@ -400,7 +446,7 @@ def build_preferences(
     )
     lineage = Lineage(
         "preferences",
-        {BRONZE: bronze_snapshot, **eval_snapshots},
+        {BRONZE: bronze_snapshot, OUTCOMES: outcomes_snapshot, **eval_snapshots},
         config.config_hash(),
         {"posttrain.pairing-rule": config.pairing.rule.value}
         | config.decontam.summary_properties(),
@@ -421,6 +467,7 @@ def build_preferences(
         margins=[m for m in kept["margin"].to_pylist() if m is not None],
         seconds=time.monotonic() - started,
         bronze_snapshot_id=bronze_snapshot,
+        outcomes_snapshot_id=outcomes_snapshot,
         snapshot_id=pairs_id,
         rejections_snapshot_id=refused_id,
         counters=dict(expanded.counters) | dict(checked.counters),

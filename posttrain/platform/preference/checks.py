@@ -18,6 +18,7 @@ from posttrain.platform.preference.build import (
     OWN_ORIGINS,
     PREFERENCE_REJECTIONS,
     PREFERENCES,
+    outcome_judgments,
     preference_rows,
 )
 from posttrain.platform.schemas import TABLES, TableName
@@ -43,7 +44,8 @@ def preferences_conserved(warehouse: Warehouse, at: Snapshots) -> CheckOutcome:
     pairs; every candidate pair is kept xor a pair-level rejection.
     """
     bronze_rows = preference_rows(warehouse, at.get(TableName.BRONZE_RECORDS), ("record_id",))
-    bronze = set(bronze_rows["record_id"].to_pylist())
+    pairwise = outcome_judgments(warehouse, at.get(TableName.BRONZE_OUTCOMES))
+    bronze = set(bronze_rows["record_id"].to_pylist()) | set(pairwise["record_id"].to_pylist())
     pairs = _read(warehouse, PREFERENCES, ("pair_id", "record_id", "origin"), at)
     own = pairs.filter(pc.is_in(pairs["origin"], pa.array(OWN_ORIGINS)))
     rejections = _read(warehouse, PREFERENCE_REJECTIONS, ("record_id", "pair_id"), at)

@@ -20,8 +20,9 @@ messages) is optional; by default the prompt is the one of ``gold.rl_prompts``.
 * ``silver.rollout_rejections``: rollouts that could not be used, with the reason
   (``missing_field``, ``invalid_reward``, ``unknown_prompt``, ``malformed``,
   ``stage_error``): every bronze rollout is in exactly one of these two tables;
-* ``silver.rollout_pairs``: DPO pairs of rollouts of one prompt whose rewards differ by at
-  least ``dpo_min_gap``, in the preference schema with ``origin = "rollouts"``.
+* ``silver.preferences`` (only its rows with ``origin = "rollouts"``; the preference build
+  owns the others): DPO pairs of rollouts of one prompt whose rewards differ by at least
+  ``dpo_min_gap``, with the checkpoint of each side; ``gold.dpo`` takes them from there.
 
 Rejection sampling: a rollout whose reward is at least ``sft_min_reward`` becomes an SFT
 row (``sft_status = kept``) if it passes silver's own quality filters, redaction,
@@ -54,12 +55,13 @@ from posttrain.platform.execution import Executor
 from posttrain.platform.ingest.formats import ChatFormat
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.messages import Message, make_message
+from posttrain.platform.preference.build import is_in
 from posttrain.platform.rl.rewards import UnknownPromptError, Verifiers, completion_text
 from posttrain.platform.schemas import (
     MESSAGES_TYPE,
     PROVENANCE_FIELDS,
+    SILVER_PREFERENCES,
     SILVER_REJECTIONS,
-    SILVER_ROLLOUT_PAIRS,
     SILVER_ROLLOUTS,
     RejectionReason,
     TableName,
@@ -76,8 +78,8 @@ RL_PROMPTS = TableName.GOLD_RL_PROMPTS
 CONVERSATIONS = TableName.SILVER_CONVERSATIONS
 ROLLOUTS = TableName.SILVER_ROLLOUTS
 ROLLOUT_REJECTIONS = TableName.SILVER_ROLLOUT_REJECTIONS
-ROLLOUT_PAIRS = TableName.SILVER_ROLLOUT_PAIRS
-ORIGIN = "rollouts"
+PREFERENCES = TableName.SILVER_PREFERENCES
+ORIGIN = "rollouts"  # the silver.preferences origin this build writes and replaces
 KEPT = "kept"
 BELOW_THRESHOLD = "below_threshold"
 # Rewards in the histogram of the asset metadata: [0, 0.1), ..., [0.9, 1.0], and outside.
@@ -364,8 +366,9 @@ def _text(messages: list[Message]) -> str:
 def derive_pairs(clean: pa.Table, config: RolloutConfig) -> tuple[pa.Table, dict[str, int]]:
     """DPO pairs from clean scored rollouts of one prompt with a large enough reward gap.
 
-    Returns the rows (``silver.rollout_pairs``) sorted by ``pair_id`` and the count of pairs
-    refused by reason (``chosen_equals_rejected``, ``duplicate_pair``).
+    Returns the rows (``silver.preferences``, origin ``rollouts``) sorted by ``pair_id``
+    and the count of pairs refused by reason (``chosen_equals_rejected``,
+    ``duplicate_pair``).
     """
     by_prompt: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in clean.to_pylist():
@@ -406,6 +409,8 @@ def derive_pairs(clean: pa.Table, config: RolloutConfig) -> tuple[pa.Table, dict
                 "rejected": rejected_turn,
                 "margin": margin,
                 "pairing_rule": config.rule_name(),
+                "record_id": chosen["record_id"],
+                "row_index": chosen.get("row_index"),
                 "chosen_record_id": chosen["record_id"],
                 "rejected_record_id": rejected["record_id"],
                 **{f.name: chosen.get(f.name) for f in PROVENANCE_FIELDS},
@@ -414,13 +419,14 @@ def derive_pairs(clean: pa.Table, config: RolloutConfig) -> tuple[pa.Table, dict
                 "rejected_checkpoint": rejected["checkpoint"],
             }
     rows = [pairs[pair_id] for pair_id in sorted(pairs)]
-    return pa.Table.from_pylist(rows, schema=SILVER_ROLLOUT_PAIRS), dict(refused)
+    return pa.Table.from_pylist(rows, schema=SILVER_PREFERENCES), dict(refused)
 
 
 def build_rollouts(
     warehouse: Warehouse, config: RolloutConfig, executor: Executor
 ) -> RolloutReport:
-    """Score every bronze rollout, derive SFT rows and DPO pairs, and write the three tables.
+    """Score every bronze rollout, derive SFT rows and DPO pairs, and write the two rollout
+    tables and the ``rollouts`` rows of ``silver.preferences``.
 
     Reads pinned snapshots of ``bronze.records``, ``gold.rl_prompts`` and the ``eval.*``
     tables; a bad rollout is a rejection row, never a failed run.
@@ -469,13 +475,16 @@ def build_rollouts(
         pairs, pairs_refused = derive_pairs(clean, config)
     else:
         rollouts = SILVER_ROLLOUTS.empty_table()
-        pairs, pairs_refused = SILVER_ROLLOUT_PAIRS.empty_table(), {}
+        pairs, pairs_refused = SILVER_PREFERENCES.empty_table(), {}
     rejections = rejections.take(pc.sort_indices(rejections, [("record_id", "ascending")]))
     lineage = Lineage("rollouts", inputs, config.config_hash())
     snapshot_ids: dict[str, int | None] = {
         ROLLOUT_REJECTIONS: warehouse.overwrite(ROLLOUT_REJECTIONS, rejections, lineage),
         ROLLOUTS: warehouse.overwrite(ROLLOUTS, rollouts, lineage),
-        ROLLOUT_PAIRS: warehouse.overwrite(ROLLOUT_PAIRS, pairs, lineage),
+        # Only the rollout pairs are replaced; the preference build owns the other origins.
+        PREFERENCES: warehouse.overwrite(
+            PREFERENCES, pairs, lineage, where=is_in("origin", (ORIGIN,))
+        ),
     }
     rewards = rollouts["reward"].to_pylist()
     by_checkpoint: defaultdict[str, list[float]] = defaultdict(list)

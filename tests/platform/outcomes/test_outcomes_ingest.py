@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,8 +14,10 @@ import pytest
 from posttrain.platform.errors import InputFormatError
 from posttrain.platform.outcomes.ingest import (
     OUTCOMES_TABLE,
+    OutcomeError,
     ingest_outcome_file,
     outcome_id,
+    parse_outcome,
     record_outcomes,
 )
 from posttrain.platform.warehouse import Warehouse
@@ -128,3 +131,11 @@ def test_reingesting_a_file_adds_nothing(warehouse: Warehouse, tmp_path: Path) -
 def test_arrival_time_without_a_time_zone_is_refused(warehouse: Warehouse) -> None:
     with pytest.raises(InputFormatError, match="with a time zone"):
         record_outcomes(warehouse, [{**REWARD, "arrived_at": "2026-03-01T12:00:00"}])
+
+
+def test_only_a_preference_outcome_may_name_another_record() -> None:
+    now = datetime.now(UTC)
+    pairwise = parse_outcome({"record_id": "a", "kind": "preference", "other_record_id": "b"}, now)
+    assert (pairwise["other_record_id"], pairwise["value"]) == ("b", None)
+    with pytest.raises(OutcomeError, match="only on kind 'preference'"):
+        parse_outcome({"record_id": "a", "kind": "reward", "value": 1, "other_record_id": "b"}, now)

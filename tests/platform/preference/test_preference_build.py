@@ -17,6 +17,7 @@ from posttrain.platform.execution import InProcessExecutor
 from posttrain.platform.ingest.bronze import ingest
 from posttrain.platform.ingest.sources import SourceSpec
 from posttrain.platform.lineage import Lineage
+from posttrain.platform.outcomes.ingest import record_outcomes
 from posttrain.platform.preference import (
     PairingConfig,
     PairingRule,
@@ -67,7 +68,9 @@ def seeded(warehouse: Warehouse) -> Warehouse:
 
 def _now(warehouse: Warehouse) -> dict[str, int | None]:
     """The current snapshots of the tables the preference checks read."""
-    return warehouse.pin(TableName.BRONZE_RECORDS, PREFS, REFUSED, TableName.GOLD_DPO)
+    return warehouse.pin(
+        TableName.BRONZE_RECORDS, TableName.BRONZE_OUTCOMES, PREFS, REFUSED, TableName.GOLD_DPO
+    )
 
 
 def _reasons(warehouse: Warehouse) -> dict[str, int]:
@@ -176,6 +179,49 @@ def test_judgments_pair_two_chat_records(seeded: Warehouse, tmp_path: Path) -> N
     assert [m["content"] for m in pair["prompt"]] == ["What is the capital of France?"]
     assert _reasons(seeded) == {"unknown_record": 1}
     assert pref_checks.preferences_conserved(seeded, _now(seeded)).passed
+
+
+def test_pairwise_preference_outcomes_pair_two_chat_records(
+    seeded: Warehouse, tmp_path: Path
+) -> None:
+    question = {"role": "user", "content": "What is the capital of Italy?"}
+    answers = [
+        {"messages": [question, {"role": "assistant", "content": "Rome is the capital."}]},
+        {"messages": [question, {"role": "assistant", "content": "Milan, I think."}]},
+    ]
+    _ingest(seeded, tmp_path, "answers", answers)
+    ids = seeded.read(TableName.BRONZE_RECORDS, columns=("record_id", "row_index"))
+    by_line = dict(zip(ids["row_index"].to_pylist(), ids["record_id"].to_pylist(), strict=True))
+    # Arriving later as outcomes: one names two records, one an unknown record, one is a
+    # plain preference score (no other record: not a pair).
+    record_outcomes(
+        seeded,
+        [
+            {
+                "record_id": by_line[1],
+                "kind": "preference",
+                "value": 2.0,
+                "other_record_id": by_line[2],
+                "source": "raters",
+            },
+            {
+                "record_id": by_line[1],
+                "kind": "preference",
+                "value": 1.0,
+                "other_record_id": "nope",
+            },
+            {"record_id": by_line[2], "kind": "preference", "value": -1.0},
+        ],
+    )
+    build_preferences(seeded, PreferenceConfig(), InProcessExecutor())
+
+    (pair,) = seeded.read(PREFS).to_pylist()
+    assert (pair["origin"], pair["pairing_rule"], pair["margin"]) == ("judgment", "judgment", 2.0)
+    assert (pair["chosen_record_id"], pair["rejected_record_id"]) == (by_line[1], by_line[2])
+    assert [m["content"] for m in pair["chosen"]] == ["Rome is the capital."]
+    assert _reasons(seeded) == {"unknown_record": 1}
+    outcome = pref_checks.preferences_conserved(seeded, _now(seeded))
+    assert outcome.passed, outcome.description
 
 
 def test_a_record_that_makes_a_stage_raise_is_a_stage_error(

@@ -17,9 +17,12 @@ from posttrain.platform.gold.build import build_gold_sft
 from posttrain.platform.ingest import SourceSpec, ingest
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.messages import make_message
+from posttrain.platform.preference import PreferenceConfig
+from posttrain.platform.preference import checks as pref_checks
+from posttrain.platform.preference.build import build_dpo, build_preferences
 from posttrain.platform.rl.rollouts import RolloutConfig, RolloutReport, build_rollouts
 from posttrain.platform.rl.verifiers import NumericSpec, spec_json
-from posttrain.platform.schemas import GOLD_RL_PROMPTS, TableName
+from posttrain.platform.schemas import GOLD_RL_PROMPTS, SILVER_PREFERENCES, TableName
 from posttrain.platform.silver.pipeline import SilverConfig, build_silver
 from posttrain.platform.warehouse import Warehouse
 
@@ -258,7 +261,7 @@ def test_dpo_pairs_join_rollouts_of_one_prompt_with_a_reward_gap(
     lines = {
         row["record_id"]: line for line, row in _by_line(prompts, TableName.SILVER_ROLLOUTS).items()
     }
-    (pair,) = _rows(prompts, TableName.SILVER_ROLLOUT_PAIRS)
+    (pair,) = _rows(prompts, TableName.SILVER_PREFERENCES)
     assert (lines[pair["chosen_record_id"]], lines[pair["rejected_record_id"]]) == (1, 2)
     assert pair["margin"] == 1.0
     assert pair["origin"] == "rollouts"
@@ -289,7 +292,7 @@ def test_a_contaminated_rollout_is_never_a_side_of_a_pair(
         ],
     )
     assert _build(prompts).pairs == 0
-    assert _rows(prompts, TableName.SILVER_ROLLOUT_PAIRS) == []
+    assert _rows(prompts, TableName.SILVER_PREFERENCES) == []
 
 
 def test_silver_leaves_rollouts_to_the_rollout_tables(prompts: Warehouse, tmp_path: Path) -> None:
@@ -313,10 +316,63 @@ def test_the_same_rollouts_give_the_same_tables(prompts: Warehouse, tmp_path: Pa
         [_rollout("math:mean", _answer(v, f"Try {v}"), reward=v / 100) for v in (64.25, 10, 50)],
     )
     _build(prompts)
-    first = {
-        t: prompts.read(t) for t in (TableName.SILVER_ROLLOUTS, TableName.SILVER_ROLLOUT_PAIRS)
-    }
+    first = {t: prompts.read(t) for t in (TableName.SILVER_ROLLOUTS, TableName.SILVER_PREFERENCES)}
     _build(prompts)
     for table, rows in first.items():
         assert prompts.read(table).equals(rows)
     assert pc.sum(first[TableName.SILVER_ROLLOUTS]["reward"]).as_py() == pytest.approx(1.2425)
+
+
+def test_rollout_pairs_reach_gold_dpo_with_their_checkpoints(
+    prompts: Warehouse, tmp_path: Path
+) -> None:
+    _ingest(
+        prompts,
+        tmp_path,
+        [
+            _rollout("math:mean", _answer(64.25, "Sum 257, divide by 4"), reward=1.0),
+            _rollout("math:mean", _answer(60, "Guess"), reward=0.0, checkpoint="policy-step-50"),
+        ],
+    )
+    _build(prompts)
+    # The preference build (nothing of its own to pair) leaves the rollout pairs alone.
+    build_preferences(prompts, PreferenceConfig(), InProcessExecutor())
+    report = build_dpo(prompts)
+
+    (pair,) = _rows(prompts, TableName.GOLD_DPO)
+    assert report.rows == 1
+    assert pair["origin"] == "rollouts"
+    assert (pair["chosen_checkpoint"], pair["rejected_checkpoint"]) == (
+        "policy-step-100",
+        "policy-step-50",
+    )
+    at = {TableName.GOLD_DPO: report.snapshot_id}
+    assert pref_checks.sides_differ(prompts, TableName.GOLD_DPO, at).passed
+    decontam = PreferenceConfig().decontam
+    assert pref_checks.prompts_clean(prompts, TableName.GOLD_DPO, decontam, at).passed
+
+
+def test_a_rollouts_rebuild_replaces_only_the_rollout_pairs(
+    prompts: Warehouse, tmp_path: Path
+) -> None:
+    other = {name: None for name in SILVER_PREFERENCES.names} | {
+        "pair_id": "format-pair",
+        "origin": "format",
+    }
+    prompts.append(
+        TableName.SILVER_PREFERENCES,
+        pa.Table.from_pylist([other], SILVER_PREFERENCES),
+        Lineage("t"),
+    )
+    _ingest(
+        prompts,
+        tmp_path,
+        [
+            _rollout("math:mean", _answer(64.25, "Sum 257, divide by 4"), reward=1.0),
+            _rollout("math:mean", _answer(60, "Guess"), reward=0.0),
+        ],
+    )
+    _build(prompts)
+    _build(prompts, dpo_min_gap=2.0)  # no gap is large enough now: no rollout pair
+
+    assert prompts.column(TableName.SILVER_PREFERENCES, "pair_id").to_pylist() == ["format-pair"]
