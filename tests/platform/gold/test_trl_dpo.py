@@ -10,7 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_trl_integration import _losses, _tiny_model
+from test_trl_integration import _losses
+from tiny_models import tiny_model
 
 from posttrain.platform.evals import seed_humaneval
 from posttrain.platform.execution import InProcessExecutor
@@ -83,9 +84,9 @@ def _train(dataset: Any, tmp_path: Path) -> Any:
         max_length=None,
     )
     trainer = DPOTrainer(
-        model=_tiny_model(len(tokenizer)),
+        model=tiny_model(len(tokenizer)),
         # A randomly initialized policy has no hub id to load the reference from.
-        ref_model=_tiny_model(len(tokenizer)),
+        ref_model=tiny_model(len(tokenizer)),
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,

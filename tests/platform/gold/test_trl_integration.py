@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from tiny_models import tiny_model
 
 from posttrain.platform.gold.packing import PackConfig, pack_sequences
 from posttrain.platform.gold.tokenize import TokenizeConfig, load_tokenizer, tokenize_conversations
@@ -18,24 +19,6 @@ from posttrain.platform.messages import Message
 from posttrain.platform.schemas import GOLD_SFT
 
 pytestmark = pytest.mark.slow
-
-
-def _tiny_model(vocab_size: int) -> Any:
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-    )
-    return Qwen2ForCausalLM(config)
 
 
 def _train(dataset: Any, tmp_path: Path, **sft_args: Any) -> Any:
@@ -55,7 +38,7 @@ def _train(dataset: Any, tmp_path: Path, **sft_args: Any) -> Any:
         **sft_args,
     )
     trainer = SFTTrainer(
-        model=_tiny_model(len(tokenizer)),
+        model=tiny_model(len(tokenizer)),
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from tiny_models import tiny_model
 
 from posttrain.platform.gold.tokenize import load_tokenizer
 from posttrain.platform.lineage import Lineage
@@ -17,24 +18,6 @@ from posttrain.platform.schemas import GOLD_RL_PROMPTS, TableName
 from posttrain.platform.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
-
-
-def _tiny_model(vocab_size: int) -> Any:
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    config = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-    )
-    return Qwen2ForCausalLM(config)
 
 
 def _rl_prompts(warehouse: Warehouse) -> None:
@@ -91,7 +74,7 @@ def test_grpo_trains_on_rl_prompts_and_receives_the_verifier_rewards(
         seed=0,
     )
     trainer = GRPOTrainer(
-        model=_tiny_model(len(tokenizer)),
+        model=tiny_model(len(tokenizer)),
         reward_funcs=posttrain_verifier,
         args=args,
         train_dataset=dataset,
