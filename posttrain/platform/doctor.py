@@ -33,13 +33,14 @@ from pyiceberg.expressions.literals import literal
 from posttrain.platform.checks import rematerialize_command
 from posttrain.platform.lineage import CONFIG_HASH_KEY, Lineage, inputs_from_summary
 from posttrain.platform.schemas import TABLES, TableName
-from posttrain.platform.silver.pipeline import chat_rows
+from posttrain.platform.silver.pipeline import chat_rows, is_rollout
 from posttrain.platform.warehouse import Snapshots, Warehouse
 
 BRONZE = TableName.BRONZE_RECORDS
 CONVERSATIONS = TableName.SILVER_CONVERSATIONS
 REJECTIONS = TableName.SILVER_REJECTIONS
 GOLD_SFT = TableName.GOLD_SFT
+ROLLOUTS = TableName.SILVER_ROLLOUTS
 WATCHED = (BRONZE, CONVERSATIONS, REJECTIONS, GOLD_SFT)
 
 
@@ -111,7 +112,7 @@ def _sorted_ids(values: pa.Array) -> tuple[str, ...]:
 
 def diagnose(warehouse: Warehouse) -> Diagnosis:
     """Check the cross-table invariants on one consistent set of snapshots; writes nothing."""
-    at = warehouse.pin(*WATCHED)
+    at = warehouse.pin(*WATCHED, ROLLOUTS)
     bronze = _column(warehouse, BRONZE, "record_id", at)
     kept = _column(warehouse, CONVERSATIONS, "record_id", at)
     rejected = _column(warehouse, REJECTIONS, "record_id", at)
@@ -145,22 +146,39 @@ def diagnose(warehouse: Warehouse) -> Diagnosis:
     )
     if at[GOLD_SFT] is not None:
         gold = _column(warehouse, GOLD_SFT, "record_id", at)
-        mismatch = pa.concat_arrays([_not_in(gold, kept), _not_in(kept, gold)])
+        # gold.sft = silver's conversations + the rollouts rejection sampling kept.
+        expected = pa.concat_arrays([kept, _kept_rollouts(warehouse, at)])
+        mismatch = pa.concat_arrays([_not_in(gold, expected), _not_in(expected, gold)])
         found(
             GOLD_SFT,
-            "records differing from silver.conversations",
+            "records differing from silver.conversations and the kept rollouts",
             mismatch,
             f"rebuild gold: `{rematerialize_command(GOLD_SFT)}`",
             repairable=False,
         )
     accounted = pa.concat_arrays([kept, rejected])
-    # Records in a preference format are silver.preferences' to account for, not silver's.
+    # Preference records are silver.preferences' to account for and rollouts
+    # silver.rollouts', not silver's.
     chat = bronze
     if at[BRONZE] is not None and len(bronze):
         rows = warehouse.read(BRONZE, columns=("record_id", "format"), snapshot_id=at[BRONZE])
-        chat = chat_rows(rows)["record_id"].combine_chunks().cast(pa.string())
+        rows = chat_rows(rows.filter(pc.invert(is_rollout(rows["format"]))))
+        chat = rows["record_id"].combine_chunks().cast(pa.string())
     pending = len(_not_in(chat, accounted))
     return Diagnosis(snapshots=dict(at), findings=findings, pending=pending)
+
+
+def _kept_rollouts(warehouse: Warehouse, at: Snapshots) -> pa.Array:
+    """Record ids of the rollouts that rejection sampling sent to ``gold.sft``."""
+    if at[ROLLOUTS] is None:
+        return pa.array([], pa.string())
+    rows = warehouse.read(
+        ROLLOUTS,
+        columns=("record_id",),
+        row_filter="sft_status = 'kept'",
+        snapshot_id=at[ROLLOUTS],
+    )
+    return rows["record_id"].combine_chunks().cast(pa.string())
 
 
 def _dangling(warehouse: Warehouse, at: Snapshots, kept: pa.Array) -> pa.Array:

@@ -376,3 +376,26 @@ def test_a_rollouts_rebuild_replaces_only_the_rollout_pairs(
     _build(prompts, dpo_min_gap=2.0)  # no gap is large enough now: no rollout pair
 
     assert prompts.column(TableName.SILVER_PREFERENCES, "pair_id").to_pylist() == ["format-pair"]
+
+
+def test_doctor_counts_kept_rollouts_in_gold_and_no_rollout_as_pending(
+    prompts: Warehouse, tmp_path: Path
+) -> None:
+    from posttrain.platform.doctor import diagnose
+
+    _ingest(
+        prompts,
+        tmp_path,
+        [
+            _rollout("math:mean", _answer(64.25, "Sum 257, divide by 4"), reward=1.0),
+            _rollout("math:sum", _answer(42, "Add 17 and 25"), reward=0.2),
+        ],
+    )
+    _build(prompts, sft_min_reward=0.9)
+    build_silver(prompts, SilverConfig(), InProcessExecutor())
+    build_gold_sft(prompts)
+
+    diagnosis = diagnose(prompts)
+
+    assert diagnosis.findings == []
+    assert diagnosis.pending == 0
