@@ -32,6 +32,14 @@ CORPORA: dict[str, Corpus] = {
                 TableName.GOLD_SFT_PACKED,
             ),
         ),
+        Corpus(
+            "preference",
+            (
+                TableName.SILVER_PREFERENCES,
+                TableName.SILVER_PREFERENCE_REJECTIONS,
+                TableName.GOLD_DPO,
+            ),
+        ),
         Corpus("rl", (TableName.GOLD_RL_PROMPTS, TableName.GOLD_RL_PROMPTS_REJECTIONS)),
         # A labeled cut: the conversations with their outcomes, and the outcomes table at
         # the snapshot the cut read (its tag says which outcomes the version included).
