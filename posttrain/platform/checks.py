@@ -26,8 +26,8 @@ from posttrain.platform.decontam import (
     measure_contamination,
 )
 from posttrain.platform.execution import InProcessExecutor
-from posttrain.platform.ingest.formats import PREFERENCE_FORMATS
 from posttrain.platform.schemas import TABLES, TableName
+from posttrain.platform.silver.pipeline import silver_accounts_for
 from posttrain.platform.warehouse import Snapshots, Warehouse
 
 MetadataValue = int | float | str
@@ -226,10 +226,7 @@ def _bronze_ids(warehouse: Warehouse, *, rollouts: bool, at: Snapshots | None) -
     accounts for (neither rollouts nor preference records)."""
     rows = _read(warehouse, TableName.BRONZE_RECORDS, ("record_id", "format"), at)
     rollout = pc.fill_null(pc.equal(rows["format"], "rollout"), False)
-    preference = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
-    is_preference = pc.fill_null(pc.is_in(rows["format"], value_set=preference), False)
-    chat = pc.invert(pc.or_(rollout, is_preference))
-    chosen = rows.filter(rollout if rollouts else chat)["record_id"]
+    chosen = rows.filter(rollout if rollouts else silver_accounts_for(rows["format"]))["record_id"]
     return chosen.combine_chunks().cast(pa.large_string())
 
 

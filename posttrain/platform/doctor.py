@@ -33,7 +33,7 @@ from pyiceberg.expressions.literals import literal
 from posttrain.platform.checks import rematerialize_command
 from posttrain.platform.lineage import CONFIG_HASH_KEY, Lineage, inputs_from_summary
 from posttrain.platform.schemas import TABLES, TableName
-from posttrain.platform.silver.pipeline import chat_rows, is_rollout
+from posttrain.platform.silver.pipeline import chat_rows
 from posttrain.platform.warehouse import Snapshots, Warehouse
 
 BRONZE = TableName.BRONZE_RECORDS
@@ -162,8 +162,7 @@ def diagnose(warehouse: Warehouse) -> Diagnosis:
     chat = bronze
     if at[BRONZE] is not None and len(bronze):
         rows = warehouse.read(BRONZE, columns=("record_id", "format"), snapshot_id=at[BRONZE])
-        rows = chat_rows(rows.filter(pc.invert(is_rollout(rows["format"]))))
-        chat = rows["record_id"].combine_chunks().cast(pa.string())
+        chat = chat_rows(rows)["record_id"].combine_chunks().cast(pa.string())
     pending = len(_not_in(chat, accounted))
     return Diagnosis(snapshots=dict(at), findings=findings, pending=pending)
 

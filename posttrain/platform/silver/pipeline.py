@@ -140,19 +140,23 @@ def _accounted_ids(warehouse: Warehouse, at: Snapshots) -> pa.Array:
     )
 
 
-def is_rollout(formats: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """True where a bronze row's ``format`` is ``rollout`` (false where it is null)."""
-    return pc.fill_null(pc.equal(formats, ChatFormat.ROLLOUT.value), False)
+# Bronze records another corpus accounts for: preference records are silver.preferences',
+# rollouts silver.rollouts' (scored, then rejection-sampled).
+_OTHER_CORPORA = pa.array(sorted({*PREFERENCE_FORMATS, ChatFormat.ROLLOUT}), pa.string())
+
+
+def silver_accounts_for(formats: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """True where a bronze row with this ``format`` is silver's to keep or reject: neither a
+    preference record nor a rollout. A null or unknown format stays, so silver names it
+    malformed."""
+    return pc.invert(pc.fill_null(pc.is_in(formats, value_set=_OTHER_CORPORA), False))
 
 
 def chat_rows(batch: _Rows) -> _Rows:
-    """The rows of a bronze batch that are not in a preference format (those go to
-    ``silver.preferences``); rows with no format stay, so silver names them malformed."""
+    """The rows of a bronze batch that silver accounts for (see :func:`silver_accounts_for`)."""
     if "format" not in batch.schema.names:
         return batch
-    preference = pa.array(sorted(PREFERENCE_FORMATS), pa.string())
-    is_preference = pc.fill_null(pc.is_in(batch["format"], value_set=preference), False)
-    return batch.filter(pc.invert(is_preference))
+    return batch.filter(silver_accounts_for(batch["format"]))
 
 
 def _pending_batches(
@@ -161,9 +165,7 @@ def _pending_batches(
     if bronze_snapshot is None:
         return
     for batch in warehouse.read_batches(BRONZE, snapshot_id=bronze_snapshot):
-        # Rollouts are the rl group's (silver.rollouts): scored, then rejection-sampled;
-        # preference records are silver.preferences'.
-        batch = chat_rows(batch.filter(pc.invert(is_rollout(batch["format"]))))
+        batch = chat_rows(batch)
         if len(done):
             batch = batch.filter(pc.invert(pc.is_in(batch["record_id"], value_set=done)))
         counter[0] += batch.num_rows
