@@ -22,7 +22,9 @@ from posttrain.platform.warehouse import CommitRetry, Warehouse, WarehouseSettin
 
 # fork: the children inherit the test's imports and start in milliseconds; none of them
 # touches a catalog connection opened by the parent (the parent opens none before forking).
-FORK = multiprocessing.get_context("fork")
+# Spawned, not forked: a fork of a test process that already runs Ray or gRPC threads can
+# deadlock in the child (seen in a fresh-clone CI run).
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def _write_chats(path: Path, count: int, tag: str) -> Path:
@@ -49,8 +51,8 @@ def _ingest_after_barrier(home: str, path: str, source: str, barrier: object) ->
 
 def _race(jobs: list[tuple[str, str, str]]) -> list[int | None]:
     """Run one ingest per job in its own process, all released at once; exit codes."""
-    barrier = FORK.Barrier(len(jobs))
-    processes = [FORK.Process(target=_ingest_after_barrier, args=(*job, barrier)) for job in jobs]
+    barrier = SPAWN.Barrier(len(jobs))
+    processes = [SPAWN.Process(target=_ingest_after_barrier, args=(*job, barrier)) for job in jobs]
     for process in processes:
         process.start()
     for process in processes:
