@@ -35,7 +35,7 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In, Reference
 from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table, TableProperties
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from posttrain.platform.errors import (
     CatalogError,
@@ -102,6 +102,25 @@ def _lost_race(exc: BaseException) -> bool:
         return True
     # The embedded SQLite catalog answers a concurrent writer with a lock timeout.
     return isinstance(exc, OperationalError) and "locked" in str(exc).lower()
+
+
+def _open_catalog(settings: WarehouseSettings, attempts: int = 5) -> Catalog:
+    """``load_catalog``, retried when another process is creating the catalog's own tables.
+
+    pyiceberg's SQL catalog creates its bookkeeping tables on first open with a
+    check-then-create; two processes opening a fresh catalog at once (eight first ingests
+    into a new home) can both see "absent", and the loser fails with "already exists".
+    Opening again finds the winner's tables.
+    """
+    for attempt in range(attempts):
+        try:
+            return load_catalog(settings.catalog_name, **settings.catalog_properties())
+        except (OperationalError, IntegrityError, ProgrammingError) as exc:
+            lost = "already exists" in str(exc) or "locked" in str(exc).lower()
+            if not lost or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _owning_retries(table: Table) -> Table:
@@ -175,9 +194,7 @@ class Warehouse:
         self.retry = retry or CommitRetry()
         self._prepare_local_paths()
         try:
-            self.catalog: Catalog = load_catalog(
-                settings.catalog_name, **settings.catalog_properties()
-            )
+            self.catalog: Catalog = _open_catalog(settings)
         except Exception as exc:  # pyiceberg raises many types; the user needs one message
             where = settings.catalog_uri or settings.warehouse
             # The message reaches terminals and Dagster's event log: never a password.

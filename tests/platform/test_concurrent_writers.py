@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sqlite3
 from collections.abc import Callable
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from process_race import race, wait_at
 
 from posttrain.platform import checks
 from posttrain.platform.errors import CommitConflictError
@@ -19,12 +20,6 @@ from posttrain.platform.ingest.sources import SourceSpec
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.schemas import SILVER_REJECTIONS
 from posttrain.platform.warehouse import CommitRetry, Warehouse, WarehouseSettings
-
-# fork: the children inherit the test's imports and start in milliseconds; none of them
-# touches a catalog connection opened by the parent (the parent opens none before forking).
-# Spawned, not forked: a fork of a test process that already runs Ray or gRPC threads can
-# deadlock in the child (seen in a fresh-clone CI run).
-SPAWN = multiprocessing.get_context("spawn")
 
 
 def _write_chats(path: Path, count: int, tag: str) -> Path:
@@ -43,21 +38,19 @@ def _write_chats(path: Path, count: int, tag: str) -> Path:
     return path
 
 
-def _ingest_after_barrier(home: str, path: str, source: str, barrier: object) -> None:
+def _open_after_barrier(home: str, barrier: Barrier) -> None:
+    wait_at(barrier)
+    Warehouse(WarehouseSettings.local(home)).table_names()
+
+
+def _ingest_after_barrier(home: str, path: str, source: str, barrier: Barrier) -> None:
+    wait_at(barrier)  # the racers also race to open a catalog that may not exist yet
     warehouse = Warehouse(WarehouseSettings.local(home))
-    barrier.wait()  # type: ignore[attr-defined]
     ingest(warehouse, [SourceSpec(path=Path(path), source=source)])
 
 
 def _race(jobs: list[tuple[str, str, str]]) -> list[int | None]:
-    """Run one ingest per job in its own process, all released at once; exit codes."""
-    barrier = SPAWN.Barrier(len(jobs))
-    processes = [SPAWN.Process(target=_ingest_after_barrier, args=(*job, barrier)) for job in jobs]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-    return [process.exitcode for process in processes]
+    return race(_ingest_after_barrier, jobs)
 
 
 def test_two_concurrent_ingests_of_one_file_add_each_record_once(tmp_path: Path) -> None:
@@ -72,6 +65,12 @@ def test_two_concurrent_ingests_of_one_file_add_each_record_once(tmp_path: Path)
     ids = warehouse.column("bronze.records", "record_id")
     assert len(ids) == 3000
     assert checks.keys_unique(warehouse, "bronze.records").passed
+
+
+def test_eight_processes_opening_a_new_catalog_at_once_all_succeed(tmp_path: Path) -> None:
+    home = str(tmp_path / "home")
+
+    assert race(_open_after_barrier, [(home,)] * 8) == [0] * 8
 
 
 def test_eight_concurrent_ingests_of_different_files_all_land(tmp_path: Path) -> None:

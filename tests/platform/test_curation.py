@@ -3,11 +3,13 @@ checks fail or main moved; of two racing publishes exactly one wins."""
 
 from __future__ import annotations
 
-import multiprocessing
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
 from curated_warehouse import build
+from process_race import SPAWN, race, wait_at
 
 from posttrain.platform import curation
 from posttrain.platform.curation import CurationError, PublishRefusedError
@@ -126,8 +128,9 @@ def test_bad_edits_are_refused_with_the_reason(curated: Warehouse) -> None:
         curation.fix_record(curated, GOLD, "b", "missing", {"license": "x"})
 
 
-def _publish_in_process(home: str, branch: str, results: multiprocessing.Queue[str]) -> None:
+def _publish_in_process(home: str, branch: str, results: Queue[str], barrier: Barrier) -> None:
     warehouse = Warehouse(WarehouseSettings.local(home))
+    wait_at(barrier)
     try:
         curation.publish(warehouse, GOLD, branch)
         results.put(f"won {branch}")
@@ -139,15 +142,13 @@ def test_of_two_racing_publishes_exactly_one_wins(curated: Warehouse, tmp_path: 
     for branch, doomed in (("a", "r1"), ("b", "r2")):
         curation.create_branch(curated, GOLD, branch)
         curation.drop_rows(curated, GOLD, branch, f"record_id = '{doomed}'")
-    context = multiprocessing.get_context("spawn")
-    results: multiprocessing.Queue[str] = context.Queue()
+    results: Queue[str] = SPAWN.Queue()
     home = str(tmp_path / "home")
-    processes = [context.Process(target=_publish_in_process, args=(home, b, results)) for b in "ab"]
-    for process in processes:
-        process.start()
-    outcomes = sorted(results.get(timeout=120) for _ in processes)
-    for process in processes:
-        process.join(timeout=60)
+
+    exit_codes = race(_publish_in_process, [(home, b, results) for b in "ab"])
+
+    assert exit_codes == [0, 0]
+    outcomes = sorted(results.get(timeout=10) for _ in exit_codes)
     won = [o for o in outcomes if o.startswith("won")]
     refused = [o for o in outcomes if o.startswith("refused")]
     assert len(won) == 1 and len(refused) == 1, outcomes

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+from sqlalchemy import text
 
 from posttrain.platform.errors import CatalogError, TableNotFoundError
 from posttrain.platform.lineage import (
@@ -14,7 +18,7 @@ from posttrain.platform.lineage import (
     inputs_from_summary,
 )
 from posttrain.platform.schemas import SILVER_REJECTIONS
-from posttrain.platform.warehouse import Warehouse
+from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 
 def _rejections(*ids: str) -> pa.Table:
@@ -99,3 +103,26 @@ def test_a_table_written_by_an_older_version_gains_the_new_optional_columns(
         {"record_id": "new", "row_index": 7},
         {"record_id": "old", "row_index": None},
     ]
+
+
+def test_opening_a_new_catalog_while_another_process_creates_it_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loser of the check-then-create race in pyiceberg's SQL catalog opens again."""
+    home = tmp_path / "home"
+    create_tables = SqlCatalog.create_tables
+    raced = []
+
+    def another_process_wins_first(catalog: SqlCatalog) -> None:
+        if not raced:  # the rival creates the tables between our check and our create
+            raced.append(True)
+            create_tables(catalog)
+            with catalog.engine.begin() as connection:
+                connection.execute(text("CREATE TABLE iceberg_tables (x INTEGER)"))
+        create_tables(catalog)
+
+    monkeypatch.setattr(SqlCatalog, "create_tables", another_process_wins_first)
+
+    warehouse = Warehouse(WarehouseSettings.local(home))
+
+    assert raced and warehouse.table_names() == []
