@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from posttrain.platform.blend.schedule import CHUNK, BlendState, Schedule
 from posttrain.platform.blend.spec import PinnedBlend, PinnedSource
-from posttrain.platform.errors import ConfigError
-from posttrain.platform.refs import ScanPlan, TableRef, resolve
+from posttrain.platform.errors import ConfigError, SnapshotNotFoundError
+from posttrain.platform.refs import PinnedSnapshot, ScanPlan
 from posttrain.platform.warehouse import Warehouse
 
 SOURCE_COLUMN = "_source"
@@ -75,12 +75,9 @@ class Block:
 class _Reader:
     """Rows of one pinned source by offset, read forward; a cycling source wraps around."""
 
-    def __init__(
-        self, warehouse: Warehouse, source: PinnedSource, columns: list[str] | None
-    ) -> None:
-        pinned = resolve(warehouse, TableRef(source.table, str(source.snapshot_id)))
-        self._plan = ScanPlan(pinned, tuple(columns) if columns else None)
-        self._rows = source.rows
+    def __init__(self, snapshot: PinnedSnapshot, rows: int, columns: list[str] | None) -> None:
+        self._plan = ScanPlan(snapshot, tuple(columns) if columns else None)
+        self._rows = rows
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._pending: pa.RecordBatch | None = None
         self._at = 0  # table row of self._pending's first row (or the next batch's)
@@ -124,7 +121,25 @@ class _Reader:
             yield piece
 
 
-def blend_schema(warehouse: Warehouse, pinned: PinnedBlend) -> pa.Schema:
+def open_source(warehouse: Warehouse, source: PinnedSource) -> PinnedSnapshot:
+    """The snapshot a pinned source names, opened directly by id (no version lookup).
+
+    Raises:
+        SnapshotNotFoundError: the snapshot is gone (expired since the blend was pinned).
+    """
+    table = warehouse.table(source.table)
+    snapshot = table.snapshot_by_id(source.snapshot_id)
+    if snapshot is None:
+        raise SnapshotNotFoundError(
+            source.table,
+            str(source.snapshot_id),
+            f"blend source {source.ref!r} was pinned to this snapshot, which the table no "
+            "longer has (expired?); the blend cannot be replayed",
+        )
+    return PinnedSnapshot(source.table, table, snapshot, str(source.snapshot_id))
+
+
+def blend_schema(snapshots: list[PinnedSnapshot], pinned: PinnedBlend) -> pa.Schema:
     """The schema of the blended batches: the sources' columns (the union, when they
     differ: a row lacking a column gets null) and ``_source``, the reference as written.
 
@@ -134,10 +149,7 @@ def blend_schema(warehouse: Warehouse, pinned: PinnedBlend) -> pa.Schema:
     from posttrain.platform.refs import arrow_schema
 
     columns = tuple(pinned.columns) if pinned.columns else None
-    schemas = []
-    for source in pinned.sources:
-        snapshot = resolve(warehouse, TableRef(source.table, str(source.snapshot_id)))
-        schemas.append(arrow_schema(snapshot, columns))
+    schemas = [arrow_schema(snapshot, columns) for snapshot in snapshots]
     try:
         schema = pa.unify_schemas(schemas)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -163,7 +175,8 @@ def blocks(
     shard = shard or Shard()
     schedule = Schedule(pinned)
     offsets = schedule.offsets_of(start) if start is not None else schedule.initial()
-    schema = blend_schema(warehouse, pinned)
+    snapshots = [open_source(warehouse, source) for source in pinned.sources]
+    schema = blend_schema(snapshots, pinned)
     data_schema = pa.schema([field for field in schema if field.name != SOURCE_COLUMN])
     readers: dict[int, _Reader] = {}
     refs = pa.array([source.ref for source in pinned.sources], pa.string())
@@ -188,7 +201,8 @@ def blocks(
         pieces: list[pa.RecordBatch] = []
         for index in np.unique(choices).tolist():
             if index not in readers:
-                readers[index] = _Reader(warehouse, pinned.sources[index], pinned.columns)
+                rows = pinned.sources[index].rows
+                readers[index] = _Reader(snapshots[index], rows, pinned.columns)
             pieces.extend(readers[index].take(int(before[index]), int(offsets[index])))
         yield Block(_interleave(pieces, choices, refs, data_schema, schema), before, choices)
         position += len(choices)
