@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +30,10 @@ DEFAULT_BLOCK_ROWS = 1024
 # A reader asked for a row further ahead than this re-opens its scan at that row (skipping
 # files and row groups unread) instead of decoding its way there.
 SEEK_AHEAD_ROWS = 8192
+
+
+RowFormat = Literal["python", "numpy"]
+"""How rows come out: plain Python values, or numeric lists as NumPy arrays."""
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,32 @@ def _conform(piece: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         for field in schema
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def rows_of(batch: pa.RecordBatch, row_format: RowFormat = "python") -> list[dict[str, Any]]:
+    """A batch's rows as dicts: Python values, or (``numpy``) with every list column of
+    numbers without nulls as read-only NumPy views of the batch's memory (no copy, a
+    fraction of the cost of Python lists of token ids)."""
+    if row_format == "python":
+        return batch.to_pylist()
+    values: list[list[Any]] = []
+    for column in batch.columns:
+        kind = column.type
+        if (
+            (pa.types.is_list(kind) or pa.types.is_large_list(kind))
+            and (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type))
+            and column.null_count == 0
+        ):
+            import pyarrow.compute as pc
+
+            flat = column.flatten()
+            if flat.null_count == 0:
+                lengths = pc.list_value_length(column).to_numpy()
+                values.append(np.split(flat.to_numpy(), np.cumsum(lengths)[:-1]))
+                continue
+        values.append(column.to_pylist())
+    names = batch.schema.names
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def iter_blend_batches(

@@ -4,6 +4,7 @@ workers with no overlap and no gap, and resumable from per-source offsets."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -214,33 +215,38 @@ def _keys(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [_key(row) for row in rows]
 
 
-@pytest.mark.slow
 def test_dataloader_workers_hand_out_the_rank_rows_in_stream_order(
-    blend_warehouse: Warehouse, pinned: PinnedBlend
+    blend_warehouse: Warehouse, pinned: PinnedBlend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from torch.utils.data import DataLoader
+    # Each DataLoader worker iterates its own copy with torch's worker info set; the
+    # DataLoader then takes one batch (= one block) from each worker in turn. Spawning real
+    # workers costs a torch import each; the split is the dataset's, so it is tested here.
+    from types import SimpleNamespace
 
     from posttrain.platform.blend import BlendDataset
+    from posttrain.platform.blend import dataset as dataset_module
 
     def rank(index: int) -> BlendDataset:
         return BlendDataset(
             blend_warehouse.settings, pinned, rank=index, world_size=2, batch_rows=4
         )
 
-    loader = DataLoader(
-        rank(1),
-        batch_size=4,
-        num_workers=2,
-        multiprocessing_context="spawn",
-        collate_fn=_keys,
-        timeout=300,
-    )
-    workers = [key for batch in loader for key in batch]
-    # Two workers, one block each in turn: the rank's rows in the order of the stream,
-    # and together with rank 0 every row of the stream once.
-    assert workers == _keys(list(rank(1)))
+    per_worker = []
+    for worker in range(2):
+        info = SimpleNamespace(id=worker, num_workers=2)
+        monkeypatch.setattr(dataset_module, "get_worker_info", lambda info=info: info)
+        rows = _keys(list(rank(1)))
+        per_worker.append([rows[i : i + 4] for i in range(0, len(rows), 4)])
+    monkeypatch.undo()
+    taken_in_turn = [
+        key
+        for pair in itertools.zip_longest(*per_worker, fillvalue=[])
+        for batch in pair
+        for key in batch
+    ]
+    assert taken_in_turn == _keys(list(rank(1)))
     everything = _keys(list(iter_blend(blend_warehouse, pinned)))
-    assert Counter(workers + _keys(list(rank(0)))) == Counter(everything)
+    assert Counter(taken_in_turn + _keys(list(rank(0)))) == Counter(everything)
 
 
 def test_a_state_from_another_blend_or_out_of_range_is_refused(
@@ -292,3 +298,18 @@ def test_a_scan_read_from_any_row_equals_the_rows_from_there(
     for skip in (0, 1, 8, 13, 30, 31, 89, 90, 200):
         ids = [i for batch in plan.batches(skip_rows=skip) for i in batch["id"].to_pylist()]
         assert ids == every[skip:], skip
+
+
+def test_numpy_rows_hold_the_same_values_as_python_rows(
+    blend_warehouse: Warehouse, pinned: PinnedBlend
+) -> None:
+    from posttrain.platform.blend.stream import rows_of
+
+    packed = pa.record_batch(
+        {"input_ids": pa.array([[1, 2, 3], [], [4]], pa.list_(pa.int32())), "n": [1, 2, 3]}
+    ).slice(1)
+    rows = rows_of(packed, "numpy")
+    assert [row["input_ids"].tolist() for row in rows] == [[], [4]]
+    assert [row["n"] for row in rows] == [2, 3]
+    batch = next(iter_blend_batches(blend_warehouse, pinned, batch_rows=16))
+    assert rows_of(batch, "numpy") == rows_of(batch, "python")
