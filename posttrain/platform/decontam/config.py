@@ -101,7 +101,8 @@ class DecontamConfig(FrozenConfig):
             "ngram": self.ngram,
             "min_ngram_words": self.min_ngram_words,
             "code_min_tokens": self.code_min_tokens,
-            "code_min_words": self.code_min_words,
+            # Without code matching its other setting makes no index differ.
+            "code_min_words": self.code_min_words if self.code_min_tokens is not None else 0,
         }
 
     def summary_properties(self) -> dict[str, str]:
