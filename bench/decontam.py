@@ -152,12 +152,15 @@ def main() -> None:
         args.repeat,
         lambda: run_decontam(table, words_step, InProcessExecutor(), batch_rows=args.batch_rows),
     )
-    ray_executor = RayExecutor(num_cpus=args.workers)
-    run_decontam(table.slice(0, 64), step, ray_executor)  # start the workers
-    ray_s, distributed = best_of(
-        args.repeat, lambda: run_decontam(table, step, ray_executor, batch_rows=args.batch_rows)
-    )
-    ray_executor.close()
+    ray_s, distributed = local_s, local
+    if args.workers:  # --workers 0: in-process only (a machine too loaded to start Ray)
+        ray_executor = RayExecutor(num_cpus=args.workers)
+        run_decontam(table.slice(0, 64), step, ray_executor)  # start the workers
+        ray_s, distributed = best_of(
+            args.repeat,
+            lambda: run_decontam(table, step, ray_executor, batch_rows=args.batch_rows),
+        )
+        ray_executor.close()
     runs = [per_ngram_python(table, reference, config) for _ in range(args.repeat)]
     theirs, theirs_s = runs[-1][0], min(seconds for _, seconds in runs)
 
@@ -186,7 +189,8 @@ def main() -> None:
         f"{rows / words_s:,.0f} rows/s; code matching costs {local_s / words_s - 1:+.0%} "
         f"and flags {by_code:,} more records"
     )
-    print(f"posttrain Ray ({args.workers} CPUs): {ray_s:.2f} s, {rows / ray_s:,.0f} rows/s")
+    if args.workers:
+        print(f"posttrain Ray ({args.workers} CPUs): {ray_s:.2f} s, {rows / ray_s:,.0f} rows/s")
     print(
         f"per-n-gram Python (1 CPU, tokenizing not counted, best of {args.repeat}): "
         f"{theirs_s:.2f} s, {rows / theirs_s:,.0f} rows/s"
