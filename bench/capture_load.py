@@ -19,7 +19,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -58,7 +57,13 @@ def _event(client: int, number: int) -> dict[str, Any]:
 
 
 def _connection_load(
-    port: int, token: str, client: int, batch: int, until: float, out: list[float], counts: list[int]
+    port: int,
+    token: str,
+    client: int,
+    batch: int,
+    until: float,
+    out: list[float],
+    counts: list[int],
 ) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -148,9 +153,7 @@ def measure_raw_file(seconds: float, batch: int) -> dict[str, float]:
         number = 0
         while time.perf_counter() - started < seconds:
             t0 = time.perf_counter()
-            data = "".join(
-                json.dumps(_event(0, number + i)) + "\n" for i in range(batch)
-            ).encode()
+            data = "".join(json.dumps(_event(0, number + i)) + "\n" for i in range(batch)).encode()
             os.write(fd, data)
             os.fdatasync(fd)
             latencies.append(time.perf_counter() - t0)

@@ -297,7 +297,9 @@ class WorkspaceStore:
                     raise AccessError(
                         401, f"API token {token_id} was revoked at {record.revoked_at.isoformat()}"
                     )
-                return Principal(Workspace(name, config.rules, config.description), record.role, token_id)
+                return Principal(
+                    Workspace(name, config.rules, config.description), record.role, token_id
+                )
         raise AccessError(401, f"unknown API token {token_id}")
 
     # -- changes (CLI) ----------------------------------------------------------------

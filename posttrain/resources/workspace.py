@@ -32,7 +32,9 @@ class WorkspaceReaderResource(dg.ConfigurableResource):
         """Who the token stands for (checked at use, so a revoked token stops working)."""
         token = self.token or os.environ.get(TOKEN_ENV)
         if not token:
-            raise ConfigError(f"workspace reader: no token (set the resource's token or {TOKEN_ENV})")
+            raise ConfigError(
+                f"workspace reader: no token (set the resource's token or {TOKEN_ENV})"
+            )
         principal = principal_from_token(load_settings(self.home).home, token)
         assert principal is not None
         principal.require(Permission.READ)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from posttrain.platform.access import AccessError, Principal, Role, WorkspaceStore, ROLE_NEEDS
+from posttrain.platform.access import ROLE_NEEDS, AccessError, Principal, Role, WorkspaceStore
 from posttrain.platform.capture.events import (
     BatchAnswer,
     EventAck,
@@ -34,7 +34,7 @@ from posttrain.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["create_app", "extra_routers", "require_role", "read_json", "PrincipalDep"]
+__all__ = ["PrincipalDep", "create_app", "extra_routers", "read_json", "require_role"]
 
 
 def extra_routers(settings: Settings) -> list[APIRouter]:
@@ -177,8 +177,9 @@ def _typed_route(kind: Literal["session", "turn", "outcome"]) -> None:
     )
 
 
-for _kind in ("session", "turn", "outcome"):
-    _typed_route(_kind)  # type: ignore[arg-type]
+_typed_route("session")
+_typed_route("turn")
+_typed_route("outcome")
 
 
 # -- workspace reads ----------------------------------------------------------------------

@@ -47,5 +47,5 @@ def test_a_bad_workspace_name_or_file_fails_with_the_file_named(tmp_path: Path) 
     with pytest.raises(ConfigError, match="workspace name 'Team A'"):
         store.create("Team A")
     (tmp_path / "workspaces.yaml").write_text("workspaces: {a: {rules: {refuse: [x]}}}")
-    with pytest.raises(ConfigError, match="workspaces.yaml: workspaces.a.rules.refuse"):
+    with pytest.raises(ConfigError, match=r"workspaces\.yaml: workspaces\.a\.rules\.refuse"):
         WorkspaceStore.open(tmp_path)

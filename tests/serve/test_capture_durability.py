@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 import uvicorn
+from capture_server import Server, call, free_port, make_home
 
 from posttrain.platform.capture.events import capture_record_id
+from posttrain.platform.capture.wal import read_segment
 from posttrain.platform.query import run_query
 from posttrain.platform.settings import load_settings
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 from posttrain.serve.app import create_app
-from capture_server import Server, call, free_port, make_home
 
 
 def _session(event_id: str) -> dict[str, Any]:
@@ -67,6 +68,8 @@ def test_kill_9_mid_load_then_restart_loses_nothing_and_stores_nothing_twice(
         for thread in threads:
             thread.join(timeout=30)
         assert len(acked) >= 400
+        left = [e for s in (home.path / "capture" / "wal").glob("*.wal") for e in read_segment(s)]
+        assert left, "the kill should leave logged events for the restart to replay"
         server = Server(home.path).start()  # replays the log
         # The clients retry everything they sent; acknowledged ones are duplicates now.
         retried = [_session(event_id) for event_id in sorted(acked)[:100]]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from capture_server import CaptureHome, Server, call, make_home
 from typer.testing import CliRunner
 
 from posttrain.cli import app
@@ -18,7 +18,6 @@ from posttrain.platform.query import run_query
 from posttrain.platform.schemas import TableName
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 from posttrain.resources.workspace import WorkspaceReaderResource
-from capture_server import CaptureHome, Server, call, make_home
 
 runner = CliRunner()
 MAX_BODY = 64 * 1024
@@ -204,11 +203,23 @@ def test_turns_and_late_outcomes_land_in_bronze_and_wake_the_outcomes_sensor(
     }
     assert post(server, [turn], token)[1]["acks"][0]["status"] == "accepted"
     outcomes = [
-        {"type": "outcome", "id": "o-1", "kind": "reward", "session_id": "s-9", "turn_id": "t-1",
-         "value": 1.0},
+        {
+            "type": "outcome",
+            "id": "o-1",
+            "kind": "reward",
+            "session_id": "s-9",
+            "turn_id": "t-1",
+            "value": 1.0,
+        },
         {"type": "outcome", "id": "o-2", "kind": "thumbs", "session_id": "s-9", "value": "up"},
-        {"type": "outcome", "id": "o-3", "kind": "preference", "session_id": "s-9",
-         "turn_id": "t-1", "other": {"session_id": "s-9", "turn_id": "t-0"}},
+        {
+            "type": "outcome",
+            "id": "o-3",
+            "kind": "preference",
+            "session_id": "s-9",
+            "turn_id": "t-1",
+            "other": {"session_id": "s-9", "turn_id": "t-0"},
+        },
         {"type": "outcome", "id": "o-4", "kind": "reward", "session_id": "s-9"},
     ]
     acks = post(server, outcomes, token)[1]["acks"]

@@ -86,7 +86,9 @@ def segment_tables(segment: Path) -> tuple[pa.Table, pa.Table, int]:
     columns["batch_id"] = pa.array([batch_id] * n, pa.string())
     columns["split"] = pa.nulls(n, pa.string())
     columns["ingested_at"] = _timestamps(record_at)
-    record_table = pa.table({f.name: columns[f.name] for f in BRONZE_RECORDS}, schema=BRONZE_RECORDS)
+    record_table = pa.table(
+        {f.name: columns[f.name] for f in BRONZE_RECORDS}, schema=BRONZE_RECORDS
+    )
     m = len(outcome_rows)
     outcome_columns: dict[str, pa.Array] = {}
     for field in BRONZE_OUTCOMES:
@@ -125,9 +127,12 @@ def committed_batches(warehouse: Warehouse, name: str) -> set[str]:
     return found
 
 
-def flush_segment(warehouse: Warehouse, segment: Path) -> dict[str, int | None]:
-    """Commit one sealed segment to bronze (each table at most once); returns the snapshot
-    id per table written (``None`` when it had no rows or was already committed)."""
+def flush_segment(warehouse: Warehouse, segment: Path) -> tuple[int, dict[str, int | None]]:
+    """Commit one sealed segment to bronze (each table at most once).
+
+    Returns the segment's number of events, and the snapshot id per table written
+    (``None``: the batch was committed already, by a run that crashed before the trim).
+    """
     batch_id = segment.stem
     records, outcomes, count = segment_tables(segment)
     written: dict[str, int | None] = {}
@@ -139,11 +144,9 @@ def flush_segment(warehouse: Warehouse, segment: Path) -> dict[str, int | None]:
                 set(zip(rows["source"].to_pylist(), rows["workspace"].to_pylist(), strict=True))
             ):
                 register_source(warehouse, source, workspace, "captured by posttrain serve")
-        lineage = Lineage(
-            STAGE, properties={BATCH_KEY: batch_id, EVENTS_KEY: str(rows.num_rows)}
-        )
+        lineage = Lineage(STAGE, properties={BATCH_KEY: batch_id, EVENTS_KEY: str(rows.num_rows)})
         written[name] = warehouse.append_once(name, rows, lineage, BATCH_KEY, batch_id)
-    return written
+    return count, written
 
 
 class Flusher:
@@ -181,8 +184,7 @@ class Flusher:
         flushed = 0
         for segment in self.wal.sealed():
             started = time.monotonic()
-            written = flush_segment(self.warehouse, segment)
-            events = sum(1 for _ in entries_of(segment))
+            events, written = flush_segment(self.warehouse, segment)
             self.wal.trim(segment)
             flushed += events
             self.last_snapshots.update(written)

@@ -17,6 +17,7 @@ log's writer thread completes the futures it awaits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -147,7 +148,9 @@ def outcome_row(event: OutcomeEvent, data: Mapping[str, Any], workspace: str) ->
     }
 
 
-def record_row(event: SessionEvent | TurnEvent, data: Mapping[str, Any], workspace: str) -> dict[str, Any]:
+def record_row(
+    event: SessionEvent | TurnEvent, data: Mapping[str, Any], workspace: str
+) -> dict[str, Any]:
     """The ``bronze.records`` columns of a session or turn (``ingested_at`` set at ack)."""
     payload: dict[str, Any] = {"messages": list(data["messages"])}
     if isinstance(event, TurnEvent):
@@ -155,7 +158,8 @@ def record_row(event: SessionEvent | TurnEvent, data: Mapping[str, Any], workspa
             payload["messages"].append(data["response"])
         payload["session_id"] = event.session_id
         payload["turn_id"] = event.turn_id or event.id
-        uri = f"{CAPTURE_URI_PREFIX}{workspace}/sessions/{event.session_id}/turns/{payload['turn_id']}"
+        turn = payload["turn_id"]
+        uri = f"{CAPTURE_URI_PREFIX}{workspace}/sessions/{event.session_id}/turns/{turn}"
     else:
         payload["session_id"] = event.session_id or event.id
         uri = f"{CAPTURE_URI_PREFIX}{workspace}/sessions/{payload['session_id']}"
@@ -354,10 +358,8 @@ class CaptureService:
                     index=index, id=client_id, status=AckStatus.ACCEPTED, record_id=record_id
                 )
         for index, client_id, key, pending in waits:
-            try:
+            with contextlib.suppress(OSError, WalClosedError):
                 await asyncio.shield(pending)
-            except (OSError, WalClosedError):
-                pass
             status = AckStatus.DUPLICATE if key in self._keys else AckStatus.REFUSED
             acks[index] = EventAck(
                 index=index,
@@ -367,8 +369,8 @@ class CaptureService:
             )
         final = [ack for ack in acks if ack is not None]
         counts = Counter(ack.status.value for ack in final)
-        for status, count in counts.items():
-            self.metrics.inc(f"events_{status}_total", count)
+        for name, count in counts.items():
+            self.metrics.inc(f"events_{name}_total", count)
         return final
 
 

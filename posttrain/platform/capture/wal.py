@@ -46,6 +46,13 @@ class _Active:
     opened: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Append:
+    data: bytes
+    events: int
+    done: Done
+
+
 class WalClosedError(RuntimeError):
     """The log is closed, or broken by a failed write or fsync; nothing more is accepted."""
 
@@ -187,7 +194,7 @@ class WriteAheadLog:
         """
         if self._closed or self._broken is not None:
             raise WalClosedError(f"capture log {self.directory} is not accepting writes")
-        self._queue.put((data, events, done))
+        self._queue.put(_Append(data, events, done))
 
     def rotate(self) -> None:
         """Ask the writer to seal the active segment (no-op when it is empty)."""
@@ -240,16 +247,20 @@ class WriteAheadLog:
                 elif item is _ROTATE:
                     rotate = True
                 else:
-                    data, count, done = item  # type: ignore[misc]
-                    chunks.append(data)
-                    waiting.append(done)
-                    events += count
+                    assert isinstance(item, _Append)
+                    chunks.append(item.data)
+                    waiting.append(item.done)
+                    events += item.events
             if chunks:
                 self._write_group(b"".join(chunks), events, waiting)
-            if not stop and self._broken is None and (
-                rotate
-                or self._active.bytes >= self.segment_max_bytes
-                or self._active.events >= self.segment_max_events
+            if (
+                not stop
+                and self._broken is None
+                and (
+                    rotate
+                    or self._active.bytes >= self.segment_max_bytes
+                    or self._active.events >= self.segment_max_events
+                )
             ):
                 self._seal()
 
