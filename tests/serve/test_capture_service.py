@@ -103,6 +103,13 @@ def test_a_batch_is_answered_event_by_event(server: Server, home: CaptureHome) -
     assert (answer["accepted"], answer["refused"]) == (1, 2)
 
 
+def test_the_api_is_documented_at_docs(server: Server) -> None:
+    assert call(server.url + "/docs")[0] == 200
+    schema = call(server.url + "/openapi.json")[1]
+    assert {"/v1/events", "/v1/sessions", "/v1/outcomes", "/v1/query"} <= set(schema["paths"])
+    assert {"SessionEvent", "TurnEvent", "OutcomeEvent"} <= set(schema["components"]["schemas"])
+
+
 def test_a_retried_event_is_stored_once(server: Server, home: CaptureHome) -> None:
     first = post(server, [session("retry-1")], home.token("alpha"))[1]
     again = post(server, [session("retry-1"), session("retry-1")], home.token("alpha"))[1]
