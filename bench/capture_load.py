@@ -1,9 +1,9 @@
 """Sustained capture load on loopback: events/s and p50/p99 latency, fsync on.
 
-Starts ``posttrain serve`` (a subprocess, default settings: fsync'd group commit, flushes
-to bronze by size or every 30 s) in a temporary home, then ``--clients`` client
-processes × ``--connections`` keep-alive connections each send batches of ``--batch``
-session events for ``--seconds``. Latency is per request (a batch is acknowledged as a
+Starts ``posttrain serve`` (a subprocess: fsync'd group commit, flushes to bronze every
+``--flush-interval`` seconds, so the load includes Iceberg commits) in a temporary home,
+then ``--clients`` client processes × ``--connections`` keep-alive connections each send
+batches of ``--batch`` session events for ``--seconds``. Latency is per request (a batch is acknowledged as a
 whole once durable). The baseline, measured in the same run on the same disk: one writer
 appending the same encoded batches to a file with an fsync per batch.
 
@@ -107,11 +107,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def measure_service(seconds: float, batch: int, clients: int, connections: int) -> dict[str, float]:
+def measure_service(
+    seconds: float, batch: int, clients: int, connections: int, flush_interval_s: float
+) -> dict[str, float]:
     from capture_server import Server, make_home
 
     with tempfile.TemporaryDirectory() as tmp:
-        home = make_home(Path(tmp) / "home", flush_interval_s=30.0)
+        home = make_home(Path(tmp) / "home", flush_interval_s=flush_interval_s)
         server = Server(home.path).start()
         try:
             ctx = mp.get_context("spawn")
@@ -175,9 +177,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="Events per request.")
     parser.add_argument("--clients", type=int, default=2, help="Client processes.")
     parser.add_argument("--connections", type=int, default=4, help="Connections per client.")
+    parser.add_argument(
+        "--flush-interval",
+        type=float,
+        default=5.0,
+        help="Seconds between flushes to bronze (so the load includes Iceberg commits).",
+    )
     args = parser.parse_args()
     raw = measure_raw_file(args.seconds, args.batch)
-    service = measure_service(args.seconds, args.batch, args.clients, args.connections)
+    service = measure_service(
+        args.seconds, args.batch, args.clients, args.connections, args.flush_interval
+    )
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
     print(
         f"{'':32} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9}\n"
