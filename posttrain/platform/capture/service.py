@@ -247,6 +247,11 @@ class CaptureService:
                 row_filter=f"source_uri LIKE '{CAPTURE_URI_PREFIX}%'",
             )["record_id"]
             keys.update(ids.to_pylist())
+        erasures = TableName.LINEAGE_ERASURES
+        if warehouse.exists(erasures) and warehouse.snapshot_id(erasures) is not None:
+            # A forgotten session stays forgotten: a client's retry is a duplicate, not new.
+            erased = warehouse.read(erasures, columns=("record_ids",))["record_ids"]
+            keys.update(rid for ids in erased.to_pylist() for rid in ids or ())
         outcomes = TableName.BRONZE_OUTCOMES
         if warehouse.exists(outcomes) and warehouse.snapshot_id(outcomes) is not None:
             table = warehouse.table(outcomes)
