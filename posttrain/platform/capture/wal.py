@@ -19,6 +19,7 @@ One process owns a log folder at a time (an exclusive ``flock`` on ``LOCK``).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import queue
 import secrets
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posttrain.platform.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 SUFFIX = ".wal"
 Done = Callable[[BaseException | None], None]
@@ -282,4 +285,7 @@ class WriteAheadLog:
                 self._active.events += events
                 self.groups += 1
         for done in waiting:
-            done(error)
+            try:
+                done(error)
+            except Exception:  # a caller gone (its loop closed) must not stop the writer
+                log.exception("capture log: a completion callback failed")
