@@ -265,7 +265,11 @@ class WriteAheadLog:
                     or self._active.events >= self.segment_max_events
                 )
             ):
-                self._seal()
+                try:
+                    self._seal()
+                except OSError as exc:  # no new segment (disk full): accept nothing more
+                    log.exception("capture log: cannot open a new segment")
+                    self._broken = exc
 
     def _write_group(self, buffer: bytes, events: int, waiting: list[Done]) -> None:
         error: BaseException | None = self._broken
