@@ -16,11 +16,14 @@ before the request that completed it is answered.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +40,7 @@ from posttrain.platform.capture.otlp import (
     export_response,
     status_body,
 )
-from posttrain.platform.capture.proxy import CapturedSession
+from posttrain.platform.settings import Settings
 
 log = logging.getLogger("posttrain.serve.otlp")
 
@@ -47,7 +50,7 @@ _INVALID_ARGUMENT = 3  # google.rpc.Code
 _UNAVAILABLE = 14
 _RESOURCE_EXHAUSTED = 8
 
-Recorder = Callable[[Any, list[CapturedSession]], Any]
+Recorder = Callable[[Any, list[dict[str, Any]]], Any]
 
 
 @dataclass
@@ -82,16 +85,17 @@ class OtlpReceiver:
     """The receiver's state: trace buffers per workspace, the recorder, counters.
 
     Args:
-        recorder: called as ``recorder(workspace, sessions)``; must be durable on return.
-        authorize: the service's FastAPI dependency returning the caller's workspace.
+        authorize: the service's FastAPI dependency returning the caller.
+        recorder: called as ``recorder(caller, events)``; must be durable on return.
+            Default: the serving app's capture service (bound when the app starts).
         idle_seconds: a trace whose root span never comes is complete after this long.
         max_body_bytes: bound on the (decompressed) request body.
     """
 
     def __init__(
         self,
-        recorder: Recorder,
         authorize: Callable[..., Any],
+        recorder: Recorder | None = None,
         *,
         workspace_name: Callable[[Any], str] = lambda workspace: str(
             getattr(workspace, "name", workspace)
@@ -108,7 +112,7 @@ class OtlpReceiver:
         self.stats = OtlpStats()
         self._buffers: dict[str, tuple[Any, TraceBuffer]] = {}
         self._lock = anyio.Lock()
-        self.router = APIRouter(tags=["OpenTelemetry"])
+        self.router = APIRouter(tags=["OpenTelemetry"], lifespan=self._lifespan)
         self.router.add_api_route(
             "/v1/traces",
             self._endpoint(authorize),
@@ -116,6 +120,46 @@ class OtlpReceiver:
             summary="OTLP/HTTP traces (GenAI semantic conventions) → conversations",
             response_class=Response,
         )
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Any) -> AsyncIterator[None]:
+        if self.recorder is None:
+            service = app.state.service
+
+            async def record(caller: Any, events: list[dict[str, Any]]) -> Any:
+                return await service.accept(caller.workspace, events)
+
+            self.recorder = record
+        sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            try:
+                await self.flush()  # before the capture service stops
+            except Exception as exc:
+                log.error("OTLP traces still buffered at shutdown were lost: %s", exc)
+
+    async def _sweep(self) -> None:
+        """Complete idle traces even when no request arrives."""
+        while True:
+            await asyncio.sleep(max(0.05, self.idle_seconds / 4))
+            async with self._lock:
+                now = self.clock()
+                traces = [
+                    (owner, trace)
+                    for owner, buffer in self._buffers.values()
+                    for trace in buffer.expire(now)
+                ]
+                try:
+                    await self._record(traces)
+                except Exception as exc:
+                    for owner, spans in traces:
+                        self._buffer(owner).add(spans, self.clock())
+                    self.stats.record_failures += 1
+                    log.error("recording idle OTLP traces failed (kept, retried): %s", exc)
 
     def _endpoint(self, authorize: Callable[..., Any]) -> Callable[..., Awaitable[Response]]:
         async def traces(
@@ -222,18 +266,21 @@ class OtlpReceiver:
             return len(traces)
 
     async def _record(self, traces: list[tuple[Any, list[Span]]]) -> None:
-        by_owner: dict[str, tuple[Any, list[CapturedSession]]] = {}
+        by_owner: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
         for owner, spans in traces:
             conversation = assemble_trace(spans)
             if conversation is None:
                 continue
             entry = by_owner.setdefault(self.workspace_name(owner), (owner, []))
-            entry[1].append(CapturedSession(conversation.client_id, conversation.session()))
+            entry[1].append(conversation.event())
+        recorder = self.recorder
+        if recorder is None:
+            raise RuntimeError("no recorder: the receiver's app has not started")
         for owner, sessions in by_owner.values():
-            if inspect.iscoroutinefunction(self.recorder):
-                acks = await self.recorder(owner, sessions)
+            if inspect.iscoroutinefunction(recorder):
+                acks = await recorder(owner, sessions)
             else:
-                acks = await anyio.to_thread.run_sync(self.recorder, owner, sessions)
+                acks = await anyio.to_thread.run_sync(recorder, owner, sessions)
             refused = [a for a in acks or [] if _refused(a)]
             if refused:
                 raise RuntimeError(f"the capture log refused {len(refused)}: {refused[0]!r}")
@@ -248,3 +295,17 @@ def _refused(ack: Any) -> bool:
 def _status(http_status: int, code: int, message: str, *, json_body: bool) -> Response:
     content, media_type = status_body(code, message, json_body=json_body)
     return Response(content, status_code=http_status, media_type=media_type)
+
+
+def otlp_router(settings: Settings) -> APIRouter:
+    """The receiver's router for the ``posttrain serve`` app (writers of a workspace)."""
+    from posttrain.platform.access import Role
+    from posttrain.serve.app import require_role
+
+    receiver = OtlpReceiver(
+        require_role(Role.WRITER),
+        workspace_name=lambda caller: caller.name,
+        idle_seconds=settings.otlp.idle_seconds,
+        max_body_bytes=settings.otlp.max_body_bytes,
+    )
+    return receiver.router

@@ -24,7 +24,8 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -33,12 +34,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from posttrain.platform.capture.proxy import (
-    CapturedSession,
     Exchange,
     ProxySettings,
     assemble_stream,
-    sessions_from_exchange,
+    events_from_exchange,
 )
+from posttrain.platform.settings import Settings
 
 log = logging.getLogger("posttrain.serve.proxy")
 
@@ -65,9 +66,26 @@ _HOP_BY_HOP = frozenset(
     }
 )
 
-Recorder = Callable[[Any, list[CapturedSession]], Any]
-"""Records sessions for a workspace; may be sync (run in a thread) or async. Raising, or
-returning acks of which some are refused, counts as a capture failure."""
+SESSION_HEADER = "x-posttrain-session"
+"""Request header naming the agent's session: its calls are then recorded as turns of it."""
+
+Recorder = Callable[[Any, list[dict[str, Any]]], Any]
+"""Records capture events (JSON objects) for the caller; sync (run in a thread) or async.
+Raising, or returning acks of which some are refused, counts as a capture failure."""
+
+
+def service_recorder(request: Request) -> tuple[Recorder, Callable[[str], None]]:
+    """The recorder and failure alarm of the ``posttrain serve`` app serving ``request``:
+    ``CaptureService.accept`` into the caller's workspace, and its failure counter."""
+    service = request.app.state.service
+
+    async def record(principal: Any, events: list[dict[str, Any]]) -> Any:
+        return await service.accept(principal.workspace, events)
+
+    def alarm(reason: str) -> None:
+        service.record_capture_failure("proxy")
+
+    return record, alarm
 
 
 @dataclass
@@ -97,18 +115,19 @@ class CaptureProxy:
 
     Args:
         settings: where to forward, and the environment variables holding upstream keys.
-        recorder: called as ``recorder(workspace, sessions)`` after each response.
-        authorize: the service's FastAPI dependency that returns the caller's workspace
-            (answers 401/403 itself).
-        workspace_name: the name of a workspace object (for the per-workspace upstream key).
-        on_failure: called once per capture failure (the service's alarm counter).
+        authorize: the service's FastAPI dependency that returns the caller (answers
+            401/403 itself).
+        recorder: called as ``recorder(caller, events)`` after each response; default:
+            the serving app's capture service (:func:`service_recorder`).
+        workspace_name: the workspace name of a caller (for the per-workspace upstream key).
+        on_failure: called once per capture failure (default: the service's counter).
     """
 
     def __init__(
         self,
         settings: ProxySettings,
-        recorder: Recorder,
         authorize: Callable[..., Any],
+        recorder: Recorder | None = None,
         *,
         workspace_name: Callable[[Any], str] = lambda workspace: str(
             getattr(workspace, "name", workspace)
@@ -123,7 +142,7 @@ class CaptureProxy:
         self.stats = ProxyStats()
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self.router = APIRouter(tags=["capture proxy"])
+        self.router = APIRouter(tags=["capture proxy"], lifespan=self._lifespan)
         self.router.add_api_route(
             "/v1/chat/completions",
             self._endpoint(authorize),
@@ -131,6 +150,14 @@ class CaptureProxy:
             summary="OpenAI chat completions, forwarded upstream and captured",
             response_class=Response,
         )
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Any) -> AsyncIterator[None]:
+        # Exits before the capture service stops: pending captures reach the log first.
+        try:
+            yield
+        finally:
+            await self.aclose()
 
     def _endpoint(self, authorize: Callable[..., Any]) -> Callable[..., Awaitable[Response]]:
         async def chat_completions(
@@ -187,6 +214,11 @@ class CaptureProxy:
         started = time.perf_counter()
         self.stats.requests += 1
         body = await request.body()
+        session_id = request.headers.get(SESSION_HEADER) or None
+        if self.recorder is not None:
+            sink: tuple[Recorder, Callable[[str], None] | None] = (self.recorder, self.on_failure)
+        else:
+            sink = service_recorder(request)
         try:
             parsed = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -219,6 +251,8 @@ class CaptureProxy:
                 self.stats.upstream_errors += 1
             elif payload is not None:
                 self._capture(
+                    sink,
+                    session_id,
                     workspace,
                     payload,
                     upstream.status_code,
@@ -231,7 +265,7 @@ class CaptureProxy:
             return Response(content, status_code=upstream.status_code, headers=headers)
         self.stats.streamed += 1
         return StreamingResponse(
-            self._relay(upstream, workspace, payload, started, request_id),
+            self._relay(upstream, sink, session_id, workspace, payload, started, request_id),
             status_code=upstream.status_code,
             headers=headers,
         )
@@ -239,6 +273,8 @@ class CaptureProxy:
     async def _relay(
         self,
         upstream: httpx.Response,
+        sink: tuple[Recorder, Callable[[str], None] | None],
+        session_id: str | None,
         workspace: Any,
         payload: dict[str, Any] | None,
         started: float,
@@ -265,6 +301,8 @@ class CaptureProxy:
                 self.stats.client_disconnects += 1
             if payload is not None:
                 self._capture(
+                    sink,
+                    session_id,
                     workspace,
                     payload,
                     upstream.status_code,
@@ -285,6 +323,8 @@ class CaptureProxy:
 
     def _capture(
         self,
+        sink: tuple[Recorder, Callable[[str], None] | None],
+        session_id: str | None,
         workspace: Any,
         payload: dict[str, Any],
         status: int,
@@ -299,7 +339,19 @@ class CaptureProxy:
         latency_ms = (time.perf_counter() - started) * 1000
         task = asyncio.get_running_loop().create_task(
             self._record(
-                workspace, payload, status, content, streamed, outcome, latency_ms, request_id
+                sink,
+                session_id,
+                workspace,
+                Exchange(
+                    request=payload,
+                    status=status,
+                    response=None,
+                    streamed=streamed,
+                    outcome=outcome,
+                    latency_ms=latency_ms,
+                    upstream_request_id=request_id,
+                ),
+                content,
             )
         )
         self.stats.pending.add(task)
@@ -307,49 +359,42 @@ class CaptureProxy:
 
     async def _record(
         self,
+        sink: tuple[Recorder, Callable[[str], None] | None],
+        session_id: str | None,
         workspace: Any,
-        payload: dict[str, Any],
-        status: int,
+        exchange: Exchange,
         content: bytes,
-        streamed: bool,
-        outcome: str,
-        latency_ms: float,
-        request_id: str | None,
     ) -> None:
+        recorder, on_failure = sink
         try:
-            if streamed:
+            if exchange.streamed:
                 response: Mapping[str, Any] | None = assemble_stream(content).completion()
             else:
                 decoded = json.loads(content)
                 response = decoded if isinstance(decoded, dict) else None
-            exchange = Exchange(
-                request=payload,
-                status=status,
-                response=response,
-                streamed=streamed,
-                outcome=outcome,
-                latency_ms=latency_ms,
-                upstream_request_id=request_id,
+            events = events_from_exchange(
+                replace(exchange, response=response),
+                fallback_id=f"proxy-{uuid.uuid4().hex}",
+                session_id=session_id,
             )
-            sessions = sessions_from_exchange(exchange, fallback_id=f"proxy-{uuid.uuid4().hex}")
-            if not sessions:
+            if not events:
                 self.stats.not_captured += 1
                 return
-            if inspect.iscoroutinefunction(self.recorder):
-                acks = await self.recorder(workspace, sessions)
+            if inspect.iscoroutinefunction(recorder):
+                acks = await recorder(workspace, events)
             else:
-                acks = await anyio.to_thread.run_sync(self.recorder, workspace, sessions)
+                acks = await anyio.to_thread.run_sync(recorder, workspace, events)
             refused = [a for a in acks or [] if _refused(a)]
             if refused:
                 raise RuntimeError(f"the capture log refused {len(refused)}: {refused[0]!r}")
-            self.stats.captured += len(sessions)
+            self.stats.captured += len(events)
         except Exception as exc:  # a capture failure must never reach the agent
             self.stats.capture_failures += 1
             self.stats.last_failure = f"{type(exc).__name__}: {exc}"
             log.error("capture failed (the agent's call was answered): %s", exc, exc_info=exc)
-            if self.on_failure is not None:
+            if on_failure is not None:
                 try:
-                    self.on_failure(self.stats.last_failure)
+                    on_failure(self.stats.last_failure)
                 except Exception:  # the alarm itself must not break the proxy either
                     log.exception("capture failure alarm raised")
 
@@ -361,3 +406,15 @@ def _refused(ack: Any) -> bool:
 
 def _response_headers(headers: httpx.Headers) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in _HOP_BY_HOP}
+
+
+def proxy_router(settings: Settings) -> APIRouter:
+    """The proxy's router for the ``posttrain serve`` app: writers of a workspace may call
+    it, and it records into their workspace through the app's capture service."""
+    from posttrain.platform.access import Role
+    from posttrain.serve.app import require_role
+
+    proxy = CaptureProxy(
+        settings.proxy, require_role(Role.WRITER), workspace_name=lambda caller: caller.name
+    )
+    return proxy.router

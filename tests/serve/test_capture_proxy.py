@@ -16,7 +16,7 @@ import httpx2 as httpx
 import pytest
 from fastapi import FastAPI, Header, HTTPException
 
-from posttrain.platform.capture.proxy import CapturedSession, ProxySettings
+from posttrain.platform.capture.proxy import ProxySettings
 from posttrain.serve.fake_openai import ServerThread, create_fake_openai
 from posttrain.serve.proxy import CaptureProxy
 
@@ -28,18 +28,18 @@ class Recorder:
     """Keeps what the proxy records; can be told to fail like a log that refuses."""
 
     def __init__(self) -> None:
-        self.sessions: list[tuple[str, CapturedSession]] = []
+        self.sessions: list[tuple[str, dict[str, Any]]] = []
         self.fail: Exception | None = None
         self.lock = threading.Lock()
 
-    def __call__(self, workspace: str, sessions: list[CapturedSession]) -> list[dict[str, str]]:
+    def __call__(self, workspace: str, events: list[dict[str, Any]]) -> list[dict[str, str]]:
         if self.fail is not None:
             raise self.fail
         with self.lock:
-            self.sessions += [(workspace, s) for s in sessions]
-        return [{"client_id": s.client_id, "status": "accepted"} for s in sessions]
+            self.sessions += [(workspace, e) for e in events]
+        return [{"id": e["id"], "status": "accepted"} for e in events]
 
-    def wait(self, count: int, timeout: float = 10.0) -> list[CapturedSession]:
+    def wait(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while len(self.sessions) < count:
             if time.monotonic() > deadline:
@@ -71,7 +71,7 @@ def proxy_server(
         workspace_key_env={"alpha": "PT_TEST_UPSTREAM_KEY"},
     )
     recorder = Recorder()
-    proxy = CaptureProxy(settings, recorder, authorize)
+    proxy = CaptureProxy(settings, authorize, recorder)
     app = FastAPI()
     app.include_router(proxy.router)
     with ServerThread(app) as server:
@@ -121,11 +121,11 @@ def test_a_non_streaming_answer_is_returned_unchanged_and_recorded(
     assert through.headers["x-request-id"] == "req_1"
     (session,) = recorder.wait(1)
     answer = through.json()["choices"][0]["message"]
-    assert session.session["messages"] == [
+    assert session["messages"] == [
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": answer["content"]},
     ]
-    assert session.client_id == f"{through.json()['id']}:0"
+    assert session["id"] == through.json()["id"]
 
 
 @pytest.mark.parametrize("tools", [None, TOOLS], ids=["text", "tool calls"])
@@ -152,15 +152,15 @@ def test_a_streamed_answer_is_relayed_byte_for_byte_and_recorded_as_the_non_stre
     _post(url, body)  # the same call, not streamed
     plain = recorder.wait(2)
     for from_stream, from_plain in zip(sessions, plain, strict=True):
-        without = {k: v for k, v in from_plain.session["capture"].items() if k != "latency_ms"}
-        assert from_stream.session["messages"] == from_plain.session["messages"]
+        without = {k: v for k, v in from_plain["metadata"].items() if k != "latency_ms"}
+        assert from_stream["messages"] == from_plain["messages"]
         assert {
             k: v
-            for k, v in from_stream.session["capture"].items()
+            for k, v in from_stream["metadata"].items()
             if k not in ("latency_ms", "completion_id", "streamed")
         } == {k: v for k, v in without.items() if k not in ("completion_id", "streamed")}
     if tools:
-        calls = sessions[1].session["messages"][-1]["tool_calls"]
+        calls = sessions[1]["messages"][-1]["tool_calls"]
         assert [c["id"] for c in calls] == ["call_1_0", "call_1_1"]
         assert json.loads(calls[0]["function"]["arguments"])["unicode"] == "naïve café ✓"
 
@@ -184,7 +184,7 @@ def test_the_openai_client_works_through_the_proxy_by_changing_its_base_url(
         plain_call.function.arguments,
     )
     recorded = recorder.wait(2)
-    assert recorded[0].session["messages"] == recorded[1].session["messages"]
+    assert recorded[0]["messages"] == recorded[1]["messages"]
 
 
 def test_the_upstream_gets_the_workspace_key_never_the_workspace_token(
@@ -279,10 +279,10 @@ def test_a_client_that_disconnects_mid_stream_closes_the_upstream_and_records_wh
             if received.count(b"\n\n") >= 5:
                 break  # leaving the block closes the connection mid-stream
     (session,) = recorder.wait(1)
-    capture = session.session["capture"]
+    capture = session["metadata"]
     assert capture["outcome"] == "client_disconnected"
     assert capture["finish_reason"] is None
-    content = session.session["messages"][-1]["content"]
+    content = session["messages"][-1]["content"]
     assert content and len(content) < len("slowly " * 100)
     assert ("slowly " * 100).startswith(content)
     _wait_for(
@@ -295,7 +295,7 @@ def test_a_client_that_disconnects_mid_stream_closes_the_upstream_and_records_wh
 def test_an_unreachable_upstream_answers_502_in_the_openai_error_shape() -> None:
     recorder = Recorder()
     settings = ProxySettings(upstream_url="http://127.0.0.1:9/v1", connect_timeout_seconds=2)
-    proxy = CaptureProxy(settings, recorder, authorize)
+    proxy = CaptureProxy(settings, authorize, recorder)
     app = FastAPI()
     app.include_router(proxy.router)
     with ServerThread(app) as server:

@@ -27,7 +27,6 @@ unless a later inference span already carries that result in its input.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import re
@@ -35,6 +34,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import Field
+
+from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import PosttrainError
 
 INFERENCE_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
@@ -47,6 +49,15 @@ _EVENT_ROLES = {
 }
 _INDEXED = re.compile(r"^gen_ai\.(prompt|completion)\.(\d+)\.(.+)$")
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+class OtlpSettings(FrozenConfig):
+    """The ``otlp:`` section of the settings file: how ``POST /v1/traces`` holds traces."""
+
+    idle_seconds: float = Field(default=30.0, gt=0)
+    """A trace whose root span never arrives is assembled after this long without spans."""
+    max_body_bytes: int = Field(default=32 << 20, ge=1024)
+    """Largest (decompressed) export request; larger ones get 413."""
 
 
 class OtlpDecodeError(PosttrainError):
@@ -432,19 +443,25 @@ class Conversation:
     metadata: dict[str, Any]
     span_ids: list[str] = field(default_factory=list)
 
-    @property
-    def client_id(self) -> str:
-        """Stable across a retried export (same trace, same spans): a retry is stored once."""
-        digest = hashlib.sha256(",".join(sorted(self.span_ids)).encode()).hexdigest()[:16]
-        return f"otlp:{self.trace_id}:{digest}"
-
-    def session(self) -> dict[str, Any]:
-        """The session as the capture service records it (OpenAI chat format)."""
-        session: dict[str, Any] = {"messages": self.messages}
-        if self.tools:
-            session["tools"] = self.tools
-        session["capture"] = {"via": "otlp", "trace_id": self.trace_id, **self.metadata}
-        return session
+    def event(self) -> dict[str, Any]:
+        """The ``session`` event the capture service records: id ``otlp-<trace id>``,
+        ``session_id`` the trace id (what a late outcome names), source the agent's
+        ``service.name``."""
+        event: dict[str, Any] = {
+            "type": "session",
+            "id": f"otlp-{self.trace_id}",
+            "session_id": self.trace_id,
+            "source": str(self.metadata.get("service_name") or "otlp")[:256],
+            "messages": self.messages,
+        }
+        tools = [tool for tool in self.tools if isinstance(tool, dict)]
+        if tools:
+            event["tools"] = tools
+        model = self.metadata.get("response_model") or self.metadata.get("model")
+        if model:
+            event["model"] = str(model)
+        event["metadata"] = {"via": "otlp", "trace_id": self.trace_id, **self.metadata}
+        return event
 
 
 def assemble_trace(spans: Sequence[Span]) -> Conversation | None:
@@ -633,11 +650,3 @@ def status_body(code: int, message: str, *, json_body: bool) -> tuple[bytes, str
     from google.rpc.status_pb2 import Status
 
     return Status(code=code, message=message).SerializeToString(), "application/x-protobuf"
-
-
-def hex_id(raw: str) -> bytes:
-    """A hex id as bytes (tests and tools that build spans by hand)."""
-    try:
-        return binascii.unhexlify(raw)
-    except binascii.Error as exc:
-        raise OtlpDecodeError(f"{raw!r} is not a hex id: {exc}") from None

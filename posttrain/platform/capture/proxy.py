@@ -9,10 +9,10 @@ whose ``arguments`` arrive as JSON fragments split across chunks (keyed by the t
 (``n > 1``), the finish reason in a chunk of its own, and the usage in a last chunk with no
 choices at all (``stream_options.include_usage``).
 
-:func:`session_from_exchange` turns a request and its (rebuilt) response into the session
-the proxy records: the request's messages followed by the assistant's message, in the
-OpenAI chat format the ingest already reads, with the request's tools and the response's
-model, usage and finish reason beside them.
+:func:`events_from_exchange` turns a request and its (rebuilt) response into the capture
+events the proxy records: the request's messages and the assistant's message, in the
+OpenAI chat format, with the request's tools and the response's model, usage and finish
+reason beside them.
 
 Example:
     >>> decoder, assembler = SSEDecoder(), StreamAssembler()
@@ -54,12 +54,19 @@ class ProxySettings(FrozenConfig):
     """
 
     upstream_url: str = "https://api.openai.com/v1"
+    """The OpenAI-compatible base URL requests are forwarded to (``.../v1``)."""
     api_key_env: str = "OPENAI_API_KEY"
+    """The environment variable holding the upstream key of workspaces not listed below."""
     workspace_key_env: dict[str, str] = Field(default_factory=dict)
-    timeout_seconds: float = 600.0
-    connect_timeout_seconds: float = 10.0
-    max_connections: int = 100
-    max_capture_bytes: int = 16 * 1024 * 1024
+    """Workspace → the environment variable holding that workspace's upstream key."""
+    timeout_seconds: float = Field(default=600.0, gt=0)
+    """Longest wait for upstream bytes (a slow generation streams for minutes)."""
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest wait to connect to the upstream; then 502/504 to the agent."""
+    max_connections: int = Field(default=100, ge=1)
+    """Pooled (kept-alive) connections to the upstream."""
+    max_capture_bytes: int = Field(default=16 << 20, ge=1024)
+    """Response bytes kept for capture per call; the agent always gets them all."""
 
 
 class SSEDecoder:
@@ -354,88 +361,88 @@ class Exchange:
     status: int
     response: Mapping[str, Any] | None  # the (rebuilt) chat.completion, or the error body
     streamed: bool
-    outcome: str  # completed | client_disconnected | upstream_error | upstream_unreachable
+    outcome: str  # completed | client_disconnected | upstream_broke_off
     latency_ms: float
     upstream_request_id: str | None = None
 
 
-def session_from_exchange(exchange: Exchange, choice: int = 0) -> dict[str, Any]:
-    """The session recorded for one exchange: OpenAI chat format plus provenance.
+def events_from_exchange(
+    exchange: Exchange,
+    *,
+    fallback_id: str,
+    session_id: str | None = None,
+    source: str = "openai-proxy",
+) -> list[dict[str, Any]]:
+    """The capture events one exchange records (the JSON the capture service accepts).
 
-    ``messages`` are the request's messages followed by the assistant message of
-    ``choice`` (none when the call failed or no output arrived); ``tools`` are the
-    request's tool definitions; ``capture`` holds what the call was (model, params,
-    status, outcome, usage, finish reason, latency) so silver and curators can tell a
-    finished answer from one cut by a client disconnect.
+    One event per choice that produced an assistant message (``n > 1`` gives several;
+    an upstream error or a call cut before any output gives none). Without a
+    ``session_id`` each call is a ``session`` whose id is the completion id (what the
+    agent sees as ``response.id``; ``<id>:<i>`` for choice ``i > 0``), so a late outcome
+    names it as ``session_id``. With one (the ``X-Posttrain-Session`` header), each call is
+    a ``turn`` of that session with that id as ``turn_id``: the request's messages, and
+    the assistant's message as ``response``.
+
+    ``metadata`` says what the call was (params, status, outcome, finish reason, usage,
+    latency), so a curator can tell a finished answer from one cut by a client disconnect.
     """
+    if exchange.status >= 400 or not exchange.response:
+        return []
+    response = exchange.response
+    choices = response.get("choices")
+    if not isinstance(choices, list):
+        return []
     request = exchange.request
     messages = [dict(m) for m in request.get("messages") or [] if isinstance(m, Mapping)]
-    response = exchange.response or {}
-    finish_reason = None
-    choices = response.get("choices") if exchange.status < 400 else None
-    if isinstance(choices, list):
-        picked = next((c for c in choices if c.get("index", 0) == choice), None)
-        if picked is not None:
-            finish_reason = picked.get("finish_reason")
-            message = dict(picked.get("message") or {})
-            if message and (message.get("content") is not None or message.get("tool_calls")):
-                messages.append(_clean_message(message))
     params = {
         key: value
         for key, value in request.items()
         if key not in ("messages", "tools", "stream", "stream_options")
     }
-    session: dict[str, Any] = {"messages": messages}
-    if request.get("tools"):
-        session["tools"] = request["tools"]
-    session["capture"] = {
-        "via": "openai_proxy",
-        "completion_id": response.get("id"),
-        "model": response.get("model") or request.get("model"),
-        "params": params,
-        "status": exchange.status,
-        "outcome": exchange.outcome,
-        "streamed": exchange.streamed,
-        "finish_reason": finish_reason,
-        "choice": choice,
-        "n_choices": len(choices) if isinstance(choices, list) else 0,
-        "usage": response.get("usage"),
-        "latency_ms": round(exchange.latency_ms, 3),
-        "upstream_request_id": exchange.upstream_request_id,
-    }
-    if exchange.status >= 400:
-        session["capture"]["error"] = response.get("error", response)
-    return session
+    completion_id = str(response.get("id") or fallback_id)
+    model = response.get("model") or request.get("model")
+    events = []
+    for choice in choices:
+        if not isinstance(choice, Mapping):
+            continue
+        index = int(choice.get("index", 0))
+        message = _clean_message(dict(choice.get("message") or {}))
+        if message.get("content") is None and not message.get("tool_calls"):
+            continue
+        event_id = completion_id if index == 0 else f"{completion_id}:{index}"
+        event: dict[str, Any] = {"id": event_id, "source": source}
+        if session_id is None:
+            event.update(type="session", messages=[*messages, message])
+        else:
+            event.update(
+                type="turn",
+                session_id=session_id,
+                turn_id=event_id,
+                messages=messages,
+                response=message,
+            )
+        if request.get("tools"):
+            event["tools"] = request["tools"]
+        if model:
+            event["model"] = str(model)
+        event["metadata"] = {
+            "via": "openai_proxy",
+            "completion_id": response.get("id"),
+            "params": params,
+            "status": exchange.status,
+            "outcome": exchange.outcome,
+            "streamed": exchange.streamed,
+            "finish_reason": choice.get("finish_reason"),
+            "choice": index,
+            "n_choices": len(choices),
+            "usage": response.get("usage"),
+            "latency_ms": round(exchange.latency_ms, 3),
+            "upstream_request_id": exchange.upstream_request_id,
+        }
+        events.append(event)
+    return events
 
 
 def _clean_message(message: dict[str, Any]) -> dict[str, Any]:
     """The assistant message without the API's always-null fields (``refusal: null``)."""
     return {k: v for k, v in message.items() if v is not None and v != []}
-
-
-@dataclass(frozen=True)
-class CapturedSession:
-    """One session to record, with the client id that makes a retry a duplicate."""
-
-    client_id: str
-    session: dict[str, Any]
-
-
-def sessions_from_exchange(exchange: Exchange, *, fallback_id: str) -> list[CapturedSession]:
-    """The sessions one exchange records: one per choice that has an assistant message
-    (``n > 1`` gives several), none for an upstream error or a call that produced no
-    output. Client ids are ``<completion id>:<choice>`` (``fallback_id`` when the
-    upstream gave no id), so the same completion is stored once."""
-    if exchange.status >= 400 or not exchange.response:
-        return []
-    choices = exchange.response.get("choices")
-    if not isinstance(choices, list):
-        return []
-    completion_id = exchange.response.get("id") or fallback_id
-    captured = []
-    for choice in choices:
-        index = int(choice.get("index", 0)) if isinstance(choice, Mapping) else 0
-        session = session_from_exchange(exchange, index)
-        if session["messages"] and session["messages"][-1].get("role") == "assistant":
-            captured.append(CapturedSession(f"{completion_id}:{index}", session))
-    return captured

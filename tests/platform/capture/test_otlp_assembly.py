@@ -44,13 +44,13 @@ def test_a_semconv_trace_in_either_encoding_is_one_conversation_with_its_tool_tu
     assert conversation.metadata["usage"] == {"input_tokens": 60, "output_tokens": 14}
 
 
-def test_both_encodings_give_the_same_conversation_and_client_id() -> None:
+def test_both_encodings_give_the_same_session_event() -> None:
     spans = semconv_trace()
     from_protobuf = assemble_trace(decode_export(protobuf_body(spans), PROTOBUF).spans)
     from_json = assemble_trace(decode_export(json_body(spans), JSON).spans)
     assert from_protobuf is not None and from_json is not None
-    assert from_protobuf.session() == from_json.session()
-    assert from_protobuf.client_id == from_json.client_id
+    assert from_protobuf.event() == from_json.event()
+    assert from_protobuf.event()["id"] == f"otlp-{from_protobuf.trace_id}"
 
 
 def test_a_tool_span_supplies_the_tool_turn_when_no_later_input_repeats_it() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from posttrain.platform.capture.proxy import (
     SSEDecoder,
     StreamAssembler,
     assemble_stream,
-    sessions_from_exchange,
+    events_from_exchange,
 )
 from posttrain.serve.fake_openai import chunks, completion
 
@@ -187,16 +188,35 @@ def _exchange(response: dict[str, Any], status: int = 200, outcome: str = "compl
 
 def test_each_choice_is_one_session_of_the_request_messages_and_its_answer() -> None:
     response = completion(REQUESTS["three choices of tool calls"], "chatcmpl-9")
-    sessions = sessions_from_exchange(_exchange(response), fallback_id="x")
-    assert [s.client_id for s in sessions] == ["chatcmpl-9:0", "chatcmpl-9:1", "chatcmpl-9:2"]
-    first = sessions[0].session
+    events = events_from_exchange(_exchange(response), fallback_id="x")
+    assert [e["id"] for e in events] == ["chatcmpl-9", "chatcmpl-9:1", "chatcmpl-9:2"]
+    first = events[0]
+    assert first["type"] == "session"
     assert first["messages"][0] == {"role": "user", "content": "search twice please"}
     assert first["messages"][1]["tool_calls"] == response["choices"][0]["message"]["tool_calls"]
     assert "refusal" not in first["messages"][1]
     assert first["tools"] == TOOLS
-    assert first["capture"]["finish_reason"] == "tool_calls"
-    assert first["capture"]["params"] == {"model": "m", "n": 3}
+    assert first["metadata"]["finish_reason"] == "tool_calls"
+    assert first["metadata"]["params"] == {"model": "m", "n": 3}
 
 
-def test_an_upstream_error_records_no_session() -> None:
-    assert sessions_from_exchange(_exchange({"error": {}}, status=500), fallback_id="x") == []
+def test_with_a_session_id_each_call_is_a_turn_of_that_session() -> None:
+    response = completion(REQUESTS["one tool call"], "chatcmpl-7")
+    exchange = replace(_exchange(response), request=REQUESTS["one tool call"])
+    (event,) = events_from_exchange(exchange, fallback_id="x", session_id="agent-run-1")
+    assert event["type"] == "turn"
+    assert (event["session_id"], event["turn_id"]) == ("agent-run-1", "chatcmpl-7")
+    assert event["messages"] == REQUESTS["one tool call"]["messages"]
+    assert event["response"]["tool_calls"] == response["choices"][0]["message"]["tool_calls"]
+
+
+def test_an_upstream_error_records_nothing() -> None:
+    assert events_from_exchange(_exchange({"error": {}}, status=500), fallback_id="x") == []
+
+
+def test_a_call_cut_before_any_output_records_nothing() -> None:
+    cut = assemble_stream(
+        b'data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant"}}]}\n\n'
+    )
+    exchange = _exchange(cut.completion(), outcome="client_disconnected")
+    assert events_from_exchange(exchange, fallback_id="x") == []
