@@ -53,6 +53,7 @@ bench: install  ## Run the benchmarks (prints ratios against peer tools).
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/show_memory.py
 	$(BIN)/python bench/versions.py
+	$(BIN)/python bench/proxy_overhead.py
 
 lint: install  ## ruff + mypy.
 	$(BIN)/ruff check posttrain tests bench scripts

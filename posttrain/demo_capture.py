@@ -99,7 +99,9 @@ def _run_agent(base_url: str, token: str) -> list[tuple[str, str, bool]]:
 
 def _call(client: Any, messages: list[Any], streamed: bool) -> Any:
     if not streamed:
-        return client.chat.completions.create(model="acme-support-1", messages=messages, tools=TOOLS)
+        return client.chat.completions.create(
+            model="acme-support-1", messages=messages, tools=TOOLS
+        )
     with client.chat.completions.stream(
         model="acme-support-1", messages=messages, tools=TOOLS
     ) as stream:
@@ -300,7 +302,7 @@ def main() -> int:
     console.rule(f"done in {time.monotonic() - started:.0f}s")
     console.print(
         "Look around:\n"
-        "  .venv/bin/posttrain query \"select source, count(*) from bronze.records "
+        '  .venv/bin/posttrain query "select source, count(*) from bronze.records '
         "where workspace = 'demo-agents' group by 1\"\n"
         "  .venv/bin/posttrain versions labeled\n"
         "  make ui      the capture flushes are observations on bronze.records",

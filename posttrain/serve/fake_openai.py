@@ -266,3 +266,19 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(self.timeout)
+
+
+def main() -> None:
+    """``python -m posttrain.serve.fake_openai --port 8001``: serve until interrupted."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible server.")
+    parser.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args()
+    uvicorn.run(create_fake_openai(), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
