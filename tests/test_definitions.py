@@ -190,7 +190,7 @@ def test_outcomes_sensor_runs_the_outcomes_loop_and_ships_stopped() -> None:
 def test_the_capture_sensor_observes_bronze_and_runs_by_default() -> None:
     sensor = defs.resolve_sensor_def("capture_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.job_name is None  # it only records observations, it starts no run
+    assert not sensor.has_jobs  # it only records observations, it starts no run
     assert sensor.minimum_interval_seconds == 30
 
 

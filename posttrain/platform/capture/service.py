@@ -149,7 +149,10 @@ def outcome_row(event: OutcomeEvent, data: Mapping[str, Any], workspace: str) ->
 
 
 def record_row(
-    event: SessionEvent | TurnEvent, data: Mapping[str, Any], workspace: str
+    event: SessionEvent | TurnEvent,
+    data: Mapping[str, Any],
+    workspace: str,
+    record_id: str | None = None,
 ) -> dict[str, Any]:
     """The ``bronze.records`` columns of a session or turn (``ingested_at`` set at ack)."""
     payload: dict[str, Any] = {"messages": list(data["messages"])}
@@ -167,10 +170,14 @@ def record_row(
     for name in ("model", "tools", "metadata"):
         if data.get(name):
             payload[name] = data[name]
-    payload, _ = dereference_inline_data(payload)
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    if '"data:' in text:  # the walk costs more than the search: only when there is one
+        text = json.dumps(
+            dereference_inline_data(payload)[0], ensure_ascii=False, separators=(",", ":")
+        )
     return {
-        "record_id": event.record_id(workspace),
-        "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        "record_id": record_id or event.record_id(workspace),
+        "payload": text,
         "source": capture_source(workspace, event.source),
         "source_uri": uri,
         "workspace": workspace,
@@ -295,7 +302,7 @@ class CaptureService:
         key = event.record_id(workspace.name)
         if isinstance(event, OutcomeEvent):
             return key, None, {"k": key, "t": "o", "row": outcome_row(event, data, workspace.name)}
-        row = record_row(event, data, workspace.name)
+        row = record_row(event, data, workspace.name, key)
         return key, row["record_id"], {"k": key, "t": "r", "row": row}
 
     async def accept(self, workspace: Workspace, events: Sequence[Any]) -> list[EventAck]:
