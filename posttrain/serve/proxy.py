@@ -283,12 +283,15 @@ class CaptureProxy:
         captured = bytearray()
         limit = self.settings.max_capture_bytes
         outcome = "client_disconnected"
+        truncated = False
         try:
             async for chunk in upstream.aiter_bytes():
                 if len(captured) < limit:
                     captured += chunk
+                else:
+                    truncated = True  # the agent gets every byte; the record says it is cut
                 yield chunk
-            outcome = "completed"
+            outcome = "capture_truncated" if truncated else "completed"
         except httpx.HTTPError as exc:
             outcome = "upstream_broke_off"
             log.warning("upstream stream broke off: %r", exc)

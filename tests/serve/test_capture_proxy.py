@@ -311,3 +311,20 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.01)
+
+
+def test_a_response_past_the_capture_bound_reaches_the_agent_whole_and_is_marked_cut(
+    upstream: ServerThread,
+) -> None:
+    recorder = Recorder()
+    settings = ProxySettings(upstream_url=f"{upstream.url}/v1", max_capture_bytes=1024)
+    proxy = CaptureProxy(settings, authorize, recorder)
+    app = FastAPI()
+    app.include_router(proxy.router)
+    long = "words " * 200  # about 400 chunks
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": long}]}
+    with ServerThread(app) as server:
+        answer = _post(f"{server.url}/v1", body)
+    assert answer.text.rstrip().endswith("data: [DONE]") and len(answer.content) > 1024
+    (event,) = recorder.wait(1)
+    assert event["metadata"]["outcome"] == "capture_truncated"

@@ -256,3 +256,23 @@ def test_an_otlp_export_without_a_token_is_refused(
         timeout=10,
     )
     assert answer.status_code == 401
+
+
+def test_a_gzip_bomb_on_the_traces_endpoint_is_refused_without_inflating_it(
+    service: tuple[CaptureHome, ServerThread, Any],
+) -> None:
+    import gzip
+
+    home, server, _ = service
+    bomb = gzip.compress(b"\0" * (40 << 20), compresslevel=9)  # 40 MiB → about 40 KiB
+    answer = httpx.post(
+        f"{server.url}/v1/traces",
+        content=bomb,
+        headers={
+            "Authorization": f"Bearer {home.token('alpha')}",
+            "Content-Type": "application/x-protobuf",
+            "Content-Encoding": "gzip",
+        },
+        timeout=30,
+    )
+    assert answer.status_code == 413

@@ -361,7 +361,7 @@ class Exchange:
     status: int
     response: Mapping[str, Any] | None  # the (rebuilt) chat.completion, or the error body
     streamed: bool
-    outcome: str  # completed | client_disconnected | upstream_broke_off
+    outcome: str  # completed | client_disconnected | upstream_broke_off | capture_truncated
     latency_ms: float
     upstream_request_id: str | None = None
 
