@@ -304,7 +304,7 @@ def main() -> int:
         "Look around:\n"
         '  .venv/bin/posttrain query "select source, count(*) from bronze.records '
         "where workspace = 'demo-agents' group by 1\"\n"
-        "  .venv/bin/posttrain versions labeled\n"
+        "  .venv/bin/posttrain version list labeled\n"
         "  make ui      the capture flushes are observations on bronze.records",
         highlight=False,
     )
