@@ -108,7 +108,9 @@ def _call(client: Any, messages: list[Any], streamed: bool) -> Any:
         return stream.get_final_completion()
 
 
-def _send_rewards(url: str, token: str, sessions: list[tuple[str, str, bool]]) -> None:
+def _send_rewards(
+    url: str, token: str, sessions: list[tuple[str, str, bool]], trace_id: str
+) -> None:
     import httpx2
 
     outcomes = [
@@ -121,6 +123,8 @@ def _send_rewards(url: str, token: str, sessions: list[tuple[str, str, bool]]) -
         }
         for index, (session_id, turn_id, _) in enumerate(sessions)
     ]
+    # The traced agent's conversation is the session named by its trace id.
+    outcomes.append({"id": "reward-trace", "kind": "reward", "session_id": trace_id, "value": 1.0})
     answer = httpx2.post(
         f"{url}/v1/outcomes",
         json=outcomes,
@@ -208,7 +212,7 @@ def _capture(settings: Settings) -> tuple[int, dict[str, Any]]:
             trace_id = _send_trace(server.url, token)
             console.print(f"  OpenTelemetry trace {trace_id} exported to /v1/traces")
             time.sleep(0.5)  # the last proxied turns are recorded just after their answers
-            _send_rewards(server.url, token, sessions)
+            _send_rewards(server.url, token, sessions, trace_id)
             service = app.state.service
         # Leaving the block stops the app: the proxy drains, the log flushes to bronze.
         counters = dict(service.metrics.counters)
@@ -268,7 +272,8 @@ def _show(settings: Settings) -> None:
     rows = run_query(
         warehouse,
         "select l.record_id, l.reward, l.num_outcomes, r.source, "
-        "json_extract_string(r.payload, '$.session_id') as session_id "
+        "coalesce(json_extract_string(r.payload, '$.session_id'), "
+        "json_extract_string(r.payload, '$.event_id')) as session_id "
         "from silver.labeled l join bronze.records r using (record_id) "
         "where r.workspace = 'demo-agents' order by session_id",
     ).to_pylist()
@@ -293,7 +298,7 @@ def main() -> int:
     flushed, counters = _capture(settings)
     console.print(
         f"the service accepted {counters.get('events_accepted_total', 0)} events "
-        f"({2 * SESSIONS} proxied turns, 1 OTLP trace, {SESSIONS} rewards), flushed {flushed} "
+        f"({2 * SESSIONS} proxied turns, 1 OTLP trace, {SESSIONS + 1} rewards), flushed {flushed} "
         f"to bronze; capture failures: {counters.get('capture_failures_total', 0)}"
     )
     if _loop(settings):
