@@ -213,7 +213,15 @@ class CaptureProxy:
         """Forward one request; see the module docstring."""
         started = time.perf_counter()
         self.stats.requests += 1
-        body = await request.body()
+        body = bytearray()
+        limit = self.settings.max_request_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return _too_large(limit)
+        async for piece in request.stream():
+            body += piece
+            if len(body) > limit:
+                return _too_large(limit)
         session_id = request.headers.get(SESSION_HEADER) or None
         if self.recorder is not None:
             sink: tuple[Recorder, Callable[[str], None] | None] = (self.recorder, self.on_failure)
@@ -228,7 +236,7 @@ class CaptureProxy:
         upstream_request = self.client.build_request(
             "POST",
             "chat/completions",
-            content=body,
+            content=bytes(body),
             headers=self.upstream_headers(request, workspace),
             params=request.query_params,
         )
@@ -400,6 +408,14 @@ class CaptureProxy:
                     on_failure(self.stats.last_failure)
                 except Exception:  # the alarm itself must not break the proxy either
                     log.exception("capture failure alarm raised")
+
+
+def _too_large(limit: int) -> Response:
+    message = f"request body larger than {limit:,} bytes (proxy.max_request_bytes)"
+    return JSONResponse(
+        {"error": {"message": message, "type": "invalid_request_error", "code": None}},
+        status_code=413,
+    )
 
 
 def _refused(ack: Any) -> bool:

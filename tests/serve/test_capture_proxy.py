@@ -328,3 +328,19 @@ def test_a_response_past_the_capture_bound_reaches_the_agent_whole_and_is_marked
     assert answer.text.rstrip().endswith("data: [DONE]") and len(answer.content) > 1024
     (event,) = recorder.wait(1)
     assert event["metadata"]["outcome"] == "capture_truncated"
+
+
+def test_an_oversized_request_is_refused_413_and_never_forwarded(
+    upstream: ServerThread,
+) -> None:
+    settings = ProxySettings(upstream_url=f"{upstream.url}/v1", max_request_bytes=4096)
+    proxy = CaptureProxy(settings, authorize, Recorder())
+    app = FastAPI()
+    app.include_router(proxy.router)
+    before = httpx.get(f"{upstream.url}/_stats", timeout=5).json()["requests"]
+    body = {"model": "m", "messages": [{"role": "user", "content": "x" * 10_000}]}
+    with ServerThread(app) as server:
+        answer = _post(f"{server.url}/v1", body)
+    assert answer.status_code == 413
+    assert "max_request_bytes" in answer.json()["error"]["message"]
+    assert httpx.get(f"{upstream.url}/_stats", timeout=5).json()["requests"] == before

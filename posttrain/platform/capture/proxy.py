@@ -65,6 +65,8 @@ class ProxySettings(FrozenConfig):
     """Longest wait to connect to the upstream; then 502/504 to the agent."""
     max_connections: int = Field(default=100, ge=1)
     """Pooled (kept-alive) connections to the upstream."""
+    max_request_bytes: int = Field(default=32 << 20, ge=1024)
+    """Largest request body forwarded; a larger one is answered 413 and not forwarded."""
     max_capture_bytes: int = Field(default=16 << 20, ge=1024)
     """Response bytes kept for capture per call; the agent always gets them all."""
 
