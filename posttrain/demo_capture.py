@@ -66,8 +66,9 @@ def _run_agent(base_url: str, token: str) -> list[tuple[str, str, bool]]:
     import openai
 
     done = []
+    run = time.strftime("%H%M%S")  # a second run of the demo captures new sessions
     for number, question in enumerate(QUESTIONS[:SESSIONS]):
-        session_id = f"support-{number:02d}"
+        session_id = f"support-{run}-{number:02d}"
         client = openai.OpenAI(
             base_url=base_url,
             api_key=token,

@@ -21,6 +21,7 @@ import asyncio
 import json
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -181,7 +182,6 @@ def create_fake_openai(*, chunk_delay: float = 0.0) -> FastAPI:
     app = FastAPI(title="fake OpenAI-compatible upstream")
     stats = FakeStats()
     app.state.stats = stats
-    counter = iter(range(1, 1 << 62))
 
     @app.get("/_stats")
     async def read_stats() -> dict[str, Any]:
@@ -201,7 +201,8 @@ def create_fake_openai(*, chunk_delay: float = 0.0) -> FastAPI:
             return _error(
                 429, "Rate limit reached for requests.", "requests", "rate_limit_exceeded"
             )
-        completion_id = f"chatcmpl-fake{next(counter)}"
+        # Unique across runs, as the API's are: a second demo run records new turns.
+        completion_id = f"chatcmpl-fake{uuid.uuid4().hex[:20]}"
         if not body.get("stream"):
             return JSONResponse(completion(body, completion_id), headers={"x-request-id": "req_1"})
         delay = 0.05 if model == "slow-stream" else chunk_delay
