@@ -10,9 +10,9 @@ the finish reason in its own chunk, usage in a last chunk without choices when
 
 What it answers is scripted: when the request offers tools and the last message is the
 user's, it calls the first tool; after a tool result it answers in text; otherwise it
-answers in text. Models named ``fail-500``, ``rate-limit`` and ``slow-stream`` fail with
-an OpenAI error body, answer 429 with ``Retry-After``, or stream slowly (for disconnect
-tests). ``GET /_stats`` says how many streams ran to the end and how many the client cut.
+answers in text. Models named ``fail-500``, ``rate-limit``, ``slow-stream`` and ``break-stream``
+fail with an OpenAI error body, answer 429 with ``Retry-After``, stream slowly (for
+disconnect tests), or abort the connection after three chunks. ``GET /_stats`` says how many streams ran to the end and how many the client cut.
 """
 
 from __future__ import annotations
@@ -210,7 +210,9 @@ def create_fake_openai(*, chunk_delay: float = 0.0) -> FastAPI:
         async def events() -> AsyncIterator[bytes]:
             finished = False
             try:
-                for item in chunks(body, completion_id):
+                for number, item in enumerate(chunks(body, completion_id)):
+                    if model == "break-stream" and number == 3:
+                        raise ConnectionAbortedError("the fake server breaks off mid-stream")
                     yield f"data: {json.dumps(item)}\n\n".encode()
                     if delay:
                         await asyncio.sleep(delay)

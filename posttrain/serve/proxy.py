@@ -301,8 +301,11 @@ class CaptureProxy:
                 yield chunk
             outcome = "capture_truncated" if truncated else "completed"
         except httpx.HTTPError as exc:
+            # Raising aborts the agent's connection too, as the upstream aborted ours: a
+            # clean end here would pass a cut answer off as a whole one.
             outcome = "upstream_broke_off"
             log.warning("upstream stream broke off: %r", exc)
+            raise
         finally:
             # A client that went away cancels this generator: the upstream connection must
             # still be closed (shielded, or the cancellation would skip it).

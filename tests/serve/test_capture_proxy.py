@@ -344,3 +344,15 @@ def test_an_oversized_request_is_refused_413_and_never_forwarded(
     assert answer.status_code == 413
     assert "max_request_bytes" in answer.json()["error"]["message"]
     assert httpx.get(f"{upstream.url}/_stats", timeout=5).json()["requests"] == before
+
+
+def test_an_upstream_that_breaks_off_mid_stream_breaks_the_agents_stream_too(
+    proxied: tuple[str, CaptureProxy, Recorder],
+) -> None:
+    url, _, recorder = proxied
+    body = {"model": "break-stream", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    with pytest.raises(httpx.HTTPError):
+        _post(url, body)  # no clean end of stream: the agent sees the failure
+    (event,) = recorder.wait(1)
+    assert event["metadata"]["outcome"] == "upstream_broke_off"
+    assert event["metadata"]["finish_reason"] is None
