@@ -10,9 +10,10 @@ the finish reason in its own chunk, usage in a last chunk without choices when
 
 What it answers is scripted: when the request offers tools and the last message is the
 user's, it calls the first tool; after a tool result it answers in text; otherwise it
-answers in text. Models named ``fail-500``, ``rate-limit``, ``slow-stream`` and ``break-stream``
-fail with an OpenAI error body, answer 429 with ``Retry-After``, stream slowly (for
-disconnect tests), or abort the connection after three chunks. ``GET /_stats`` says how many streams ran to the end and how many the client cut.
+answers in text. Models named ``fail-500``, ``rate-limit``, ``slow-stream`` and
+``break-stream`` fail with an OpenAI error body, answer 429 with ``Retry-After``, stream
+slowly (for disconnect tests), or abort the connection after three chunks. ``GET /_stats``
+says how many streams ran to the end and how many the client cut.
 """
 
 from __future__ import annotations
