@@ -10,6 +10,10 @@ corpus version.
 4. the service flushes its write-ahead log to ``bronze.records`` / ``bronze.outcomes`` and
    stops; silver takes the new records; the outcomes sensor sees the new outcomes and its
    ``outcomes_loop`` run re-joins ``silver.labeled`` and cuts a new corpus version.
+
+The scripted sessions say the same things on every run, so on a second run in the same
+home silver rejects them as duplicates of the first run's (the table says so) and the new
+version carries only their new outcomes.
 """
 
 from __future__ import annotations
@@ -125,7 +129,9 @@ def _send_rewards(
         for index, (session_id, turn_id, _) in enumerate(sessions)
     ]
     # The traced agent's conversation is the session named by its trace id.
-    outcomes.append({"id": "reward-trace", "kind": "reward", "session_id": trace_id, "value": 1.0})
+    outcomes.append(
+        {"id": f"reward-{trace_id}", "kind": "reward", "session_id": trace_id, "value": 1.0}
+    )
     answer = httpx2.post(
         f"{url}/v1/outcomes",
         json=outcomes,
@@ -191,8 +197,10 @@ def _send_trace(url: str, token: str) -> str:
     return trace_id
 
 
-def _capture(settings: Settings) -> tuple[int, dict[str, Any]]:
-    """Steps 1–3 and the flush; returns (events flushed, proxy counters)."""
+def _capture(settings: Settings) -> tuple[int, dict[str, Any], list[str]]:
+    """Steps 1–3 and the flush; returns (events flushed, service counters, the bronze
+    record ids of the rewarded turns and of the traced session)."""
+    from posttrain.platform.capture.events import capture_record_id
     from posttrain.serve.app import create_app
     from posttrain.serve.fake_openai import ServerThread, create_fake_openai
 
@@ -217,7 +225,9 @@ def _capture(settings: Settings) -> tuple[int, dict[str, Any]]:
             service = app.state.service
         # Leaving the block stops the app: the proxy drains, the log flushes to bronze.
         counters = dict(service.metrics.counters)
-    return counters.get("events_flushed_total", 0), counters
+    rewarded = [capture_record_id(WORKSPACE, "turn", sid, tid) for sid, tid, _ in sessions]
+    rewarded.append(capture_record_id(WORKSPACE, "session", trace_id))
+    return counters.get("events_flushed_total", 0), counters, rewarded
 
 
 def _loop(settings: Settings) -> int:
@@ -266,24 +276,26 @@ def _loop(settings: Settings) -> int:
     return 0
 
 
-def _show(settings: Settings) -> None:
+def _show(settings: Settings, record_ids: list[str]) -> None:
     from posttrain.platform.query import run_query
 
     warehouse = Warehouse(settings.warehouse)
+    listed = ", ".join(f"'{record_id}'" for record_id in record_ids)  # hex digits only
     rows = run_query(
         warehouse,
-        "select l.record_id, l.reward, l.num_outcomes, r.source, "
-        "coalesce(json_extract_string(r.payload, '$.session_id'), "
-        "json_extract_string(r.payload, '$.event_id')) as session_id "
-        "from silver.labeled l join bronze.records r using (record_id) "
-        "where r.workspace = 'demo-agents' order by session_id",
+        "select json_extract_string(r.payload, '$.session_id') as session_id, r.source, "
+        "l.reward, l.num_outcomes, j.reason "
+        "from bronze.records r left join silver.labeled l using (record_id) "
+        f"left join silver.rejections j using (record_id) where r.record_id in ({listed}) "
+        "order by session_id",
     ).to_pylist()
-    view = Table(title=f"Captured sessions in silver.labeled ({WORKSPACE})", header_style="bold")
-    for column in ("session_id", "source", "reward", "outcomes"):
+    view = Table(title="This run's rewarded sessions", header_style="bold")
+    for column in ("session_id", "source", "silver", "in silver.labeled: reward"):
         view.add_column(column)
     for row in rows:
         reward = "-" if row["reward"] is None else f"{row['reward']:.1f}"
-        view.add_row(row["session_id"], row["source"], reward, str(row["num_outcomes"] or 0))
+        kept = f"rejected: {row['reason']}" if row["reason"] else "kept"
+        view.add_row(row["session_id"], row["source"], kept, reward)
     console.print(view)
 
 
@@ -296,7 +308,7 @@ def main() -> int:
     settings = load_settings()
     started = time.monotonic()
     console.rule("posttrain capture demo: agents → proxy / OTLP → bronze → labeled@vN")
-    flushed, counters = _capture(settings)
+    flushed, counters, rewarded = _capture(settings)
     console.print(
         f"the service accepted {counters.get('events_accepted_total', 0)} events "
         f"({2 * SESSIONS} proxied turns, 1 OTLP trace, {SESSIONS + 1} rewards), flushed {flushed} "
@@ -304,7 +316,7 @@ def main() -> int:
     )
     if _loop(settings):
         return 1
-    _show(settings)
+    _show(settings, rewarded)
     console.rule(f"done in {time.monotonic() - started:.0f}s")
     console.print(
         "Look around:\n"
