@@ -12,7 +12,7 @@ from capture_server import CaptureHome, Server, call, make_home
 from typer.testing import CliRunner
 
 from posttrain.cli import app
-from posttrain.platform.access import CaptureRules, WorkspaceStore
+from posttrain.platform.access import CaptureRules, WorkspaceStore, query_as
 from posttrain.platform.capture.events import capture_record_id
 from posttrain.platform.query import run_query
 from posttrain.platform.schemas import TableName
@@ -292,6 +292,7 @@ def test_another_workspaces_token_reads_nothing_of_alpha_on_any_path(
     assert result.exit_code == 0 and "alpha" not in result.output
     # the Python API
     warehouse = Warehouse(WarehouseSettings.local(home.path))
+    assert query_as(beta, sql, home=home.path).to_pylist() == [{"n": 0}]
     assert run_query(warehouse, sql, workspace="beta").to_pylist() == [{"n": 0}]
     assert run_query(warehouse, sql).to_pylist() == [{"n": 1}]  # the data is there
     # the Dagster resource the assets use to act for a workspace
