@@ -135,14 +135,14 @@ def _folded(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Buffer | None]:
 def ascii_normalize(texts: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """Normal forms, flat words and word offsets of ASCII texts, from one pass over the bytes.
 
-    Words are cut from the folded text before whitespace is collapsed: whitespace
-    separates words either way, so they are the words of the normal form.
+    Words are cut from the collapsed text (fewer bytes to scan) before its trailing space
+    is trimmed: whitespace separates words either way, so they are the words of the
+    normal form.
     """
     folded, offsets, validity = _folded(texts)
-    text_starts = _text_starts(offsets)
-    compact, form_offsets = _collapse_whitespace(folded, offsets, text_starts)
+    compact, form_offsets = _collapse_whitespace(folded, offsets, _text_starts(offsets))
     forms = pc.utf8_rtrim_whitespace(_string_array(compact, form_offsets, validity))
-    flat, word_offsets = _words(folded, offsets, text_starts)
+    flat, word_offsets = _words(compact, form_offsets, _text_starts(form_offsets))
     return forms, flat, word_offsets
 
 
