@@ -59,10 +59,12 @@ HELP = (
 def _skip_pandas_probe() -> None:
     """Spare the command pyarrow's import of pandas (about 0.5 s of its start-up).
 
-    The first time pyarrow converts anything (``pa.array``), it imports pandas only to
-    ask whether the object is a pandas one; nothing this command converts is. That first
-    probe is made to find no pandas: pyarrow then answers "not pandas" without importing
-    it, and still imports pandas later if it is really needed (``to_pandas`` retries).
+    The first time pyarrow converts anything (``pa.array``, a Python scalar), it imports
+    pandas only to ask whether the object is a pandas one; nothing this command converts
+    is. That first probe is made to find no pandas: pyarrow then answers "not pandas"
+    without importing it, and still imports pandas later if it is really needed
+    (``to_pandas`` retries). ``Array.to_numpy`` would import it anyway: dedup avoids it
+    (:mod:`posttrain.platform.dedup._numpy`).
     """
     import sys
 
@@ -79,7 +81,9 @@ def _skip_pandas_probe() -> None:
     blocker = NoPandas()
     sys.meta_path.insert(0, blocker)  # type: ignore[arg-type]
     try:
+        # Both converters probe: numpy's (in Python) and Python objects' (in C++, once).
         pa.array(np.zeros(1, dtype=np.int64))
+        pa.scalar("")  # type inference probes too
     finally:
         sys.meta_path.remove(blocker)  # type: ignore[arg-type]
 

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import rensa
 import xxhash
 
+from posttrain.platform.dedup._numpy import to_numpy
 from posttrain.platform.dedup.config import DedupConfig
 from posttrain.platform.dedup.normalize import NORMALIZATION_VERSION
 
@@ -54,7 +55,7 @@ def word_hashes(flat_words: pa.Array) -> np.ndarray:
     distinct = encoded.dictionary.to_pylist()
     digest = xxhash.xxh3_64_intdigest
     table = np.fromiter((digest(word.encode()) for word in distinct), np.uint64, len(distinct))
-    hashes: np.ndarray = table[encoded.indices.to_numpy()]
+    hashes: np.ndarray = table[to_numpy(encoded.indices)]
     return hashes
 
 
@@ -143,7 +144,7 @@ def decode_signatures(
     first value that is not of ``config``'s scheme."""
     width = SCHEME_ID_BYTES + 4 * config.num_perm
     values = stored.combine_chunks() if isinstance(stored, pa.ChunkedArray) else stored
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    valid = to_numpy(values.is_valid())
     lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
     wrong_length = np.flatnonzero(valid & (np.nan_to_num(lengths) != width))
     if len(wrong_length):
