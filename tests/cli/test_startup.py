@@ -61,7 +61,7 @@ def test_dedup_imports_no_pandas(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     source = tmp_path / "texts.parquet"
-    pq.write_table(pa.table({"text": ["one two three four five", "one two three four five"]}), source)
+    pq.write_table(pa.table({"text": ["one two three four five"] * 2}), source)
     code = (
         "import sys\nfrom posttrain.cli import main\n"
         f"sys.argv = ['posttrain', 'dedup', {str(source)!r}, "

@@ -10,6 +10,7 @@ path stays the definition: a test checks both paths agree on every ASCII charact
 from __future__ import annotations
 
 import unicodedata
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -73,9 +74,8 @@ def _counts_per_text(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     (``add.reduceat``) by several times.
     """
     count = np.count_nonzero
-    bounds = offsets.tolist()
     return np.fromiter(
-        (count(mask[start:stop]) for start, stop in zip(bounds, bounds[1:])),
+        (count(mask[start:stop]) for start, stop in pairwise(offsets.tolist())),
         np.int64,
         len(offsets) - 1,
     )

@@ -33,7 +33,9 @@ def exact_hashes(normalized: pa.Array) -> pa.Array:
     data = texts.buffers()[2]
     view = memoryview(data if data is not None else b"")
     digest = xxhash.xxh3_128_hexdigest
-    hashes = [digest(view[start:stop]) if stop > start else None for start, stop in pairwise(offsets)]
+    hashes = [
+        digest(view[start:stop]) if stop > start else None for start, stop in pairwise(offsets)
+    ]
     if texts.null_count:
         valid = to_numpy(texts.is_valid()).tolist()
         hashes = [value if keep else None for value, keep in zip(hashes, valid, strict=True)]
