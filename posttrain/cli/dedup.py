@@ -79,13 +79,13 @@ def _skip_pandas_probe() -> None:
     if "pandas" in sys.modules:
         return
     blocker = NoPandas()
-    sys.meta_path.insert(0, blocker)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, blocker)
     try:
         # Both converters probe: numpy's (in Python) and Python objects' (in C++, once).
         pa.array(np.zeros(1, dtype=np.int64))
         pa.scalar("")  # type inference probes too
     finally:
-        sys.meta_path.remove(blocker)  # type: ignore[arg-type]
+        sys.meta_path.remove(blocker)
 
 
 def _record_ids(records: RecordsFile, id_column: str | None) -> pa.Array:
