@@ -27,6 +27,7 @@ from posttrain.cli import (  # noqa: F401  (registers commands)
     tables,
     verify,
     versions,
+    view,
 )
 from posttrain.cli._app import app, err_console
 from posttrain.platform.errors import PosttrainError
