@@ -120,20 +120,24 @@ def _texts(array: pa.Array) -> tuple[pa.Array | None, Any]:
             return None, None
         flat = pc.list_flatten(array)
         parents = pc.list_parent_indices(array).to_numpy()
-        texts = pc.fill_null(flat.field("content"), "")
+        texts = pc.fill_null(flat.field("content"), "").cast(pa.large_string())
+        space = pa.scalar(" ", pa.large_string())
         if struct.get_field_index("tool_calls") >= 0:
             calls = flat.field("tool_calls")
             if pc.sum(pc.fill_null(pc.list_value_length(calls), 0)).as_py():
                 functions = pc.list_flatten(calls).field("function")
                 args = pc.binary_join_element_wise(
-                    pc.fill_null(functions.field("name"), ""),
-                    pc.fill_null(functions.field("arguments"), ""),
-                    " ",
+                    pc.fill_null(functions.field("name"), "").cast(pa.large_string()),
+                    pc.fill_null(functions.field("arguments"), "").cast(pa.large_string()),
+                    space,
                 )
+                offsets = calls.offsets
                 per_message = pc.fill_null(
-                    pc.binary_join(pa.ListArray.from_arrays(calls.offsets, args), " "), ""
-                )
-                texts = pc.binary_join_element_wise(texts, per_message, " ")
+                    pc.binary_join(pa.LargeListArray.from_arrays(offsets.cast(pa.int64()), args)
+                                   if isinstance(calls, pa.LargeListArray)
+                                   else pa.ListArray.from_arrays(offsets, args), space), ""
+                ).cast(pa.large_string())
+                texts = pc.binary_join_element_wise(texts, per_message, space)
         return texts, parents
     return None, None
 

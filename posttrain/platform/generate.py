@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from posttrain.platform.errors import ConfigError, PosttrainError
+from posttrain.platform.lineage import Lineage
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.warehouse import Warehouse
 
@@ -217,7 +218,12 @@ def record_vibe_checks(warehouse: Warehouse, checks: Sequence[VibeCheck]) -> lis
         )
     spec = TABLES[TableName.EVAL_VIBE_CHECKS]
     warehouse.ensure_table(spec)
-    warehouse.append(TableName.EVAL_VIBE_CHECKS, pa.Table.from_pylist(rows, schema=spec.schema))
+    warehouse.append(
+        TableName.EVAL_VIBE_CHECKS,
+        pa.Table.from_pylist(rows, schema=spec.schema),
+        Lineage("viewer", properties={"posttrain.vibe.checkpoints": ",".join(
+            sorted({check.checkpoint for check in checks}))}),
+    )
     return [row["vibe_id"] for row in rows]
 
 

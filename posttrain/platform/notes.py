@@ -18,8 +18,14 @@ import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, Reference
 from pyiceberg.expressions.literals import literal
 
-from posttrain.platform.curation import CurationError, create_branch, list_branches
+from posttrain.platform.curation import (
+    CURATOR_KEY,
+    CurationError,
+    create_branch,
+    list_branches,
+)
 from posttrain.platform.errors import ConfigError
+from posttrain.platform.lineage import Lineage
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.warehouse import Warehouse
 
@@ -56,7 +62,11 @@ def add_note(warehouse: Warehouse, table: str, branch: str, row_key: str, kind: 
     warehouse.ensure_table(spec)
     row = {"note_id": note_id, "table_name": table, "ref": branch, "row_key": row_key,
            "kind": kind, "text": text, "curator": curator, "created_at": now}
-    warehouse.append(TableName.LINEAGE_ROW_NOTES, pa.Table.from_pylist([row], schema=spec.schema))
+    warehouse.append(
+        TableName.LINEAGE_ROW_NOTES,
+        pa.Table.from_pylist([row], schema=spec.schema),
+        Lineage("viewer", properties={CURATOR_KEY: curator}),
+    )
     return note_id
 
 
@@ -87,5 +97,9 @@ def publish_notes(warehouse: Warehouse, table: str, branch: str) -> int:
          "ref": "main"}
         for note in notes
     ]
-    warehouse.append(TableName.LINEAGE_ROW_NOTES, pa.Table.from_pylist(copies, schema=spec.schema))
+    warehouse.append(
+        TableName.LINEAGE_ROW_NOTES,
+        pa.Table.from_pylist(copies, schema=spec.schema),
+        Lineage("viewer", properties={"posttrain.notes.published-from": branch}),
+    )
     return len(copies)

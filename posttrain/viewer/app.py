@@ -499,7 +499,7 @@ async def generate(request: Request) -> Response:
     ref = form.get("ref") or None
     _, row = await run_in_threadpool(_one_row, request, name, ref, key, principal)
 
-    def work() -> tuple[str, float, str]:
+    def work() -> tuple[str, float, str, str | None]:
         generator = generator_for(checkpoint)
         prompt, stored = prompt_of(row)
         answer, seconds = run_generation(generator, prompt,
@@ -509,14 +509,14 @@ async def generate(request: Request) -> Response:
             checkpoint=generator.checkpoint, backend=generator.backend, seconds=seconds,
             created_by=principal.name, source_table=name, source_key=key, stored_answer=stored,
         )])
-        return answer, seconds, generator.checkpoint
+        return answer, seconds, generator.checkpoint, stored
 
     try:
-        answer, seconds, checkpoint_id = await run_in_threadpool(work)
+        answer, seconds, checkpoint_id, stored = await run_in_threadpool(work)
     except PosttrainError as exc:
         return _render(request, "_answer.html", error=str(exc), status=200)
     return _render(request, "_answer.html", answer=answer, seconds=seconds,
-                   checkpoint=checkpoint_id, error="")
+                   checkpoint=checkpoint_id, stored=stored, error="")
 
 
 async def vibe(request: Request) -> Response:
@@ -677,7 +677,9 @@ def create_viewer_app(
         Route("/t/{name}/curate", curate, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={Exception: _error,
+    # PosttrainError (AccessDenied among them) and HTTPException are the user's errors:
+    # a page with the one-line message and its status, no traceback in the log.
+    app = Starlette(routes=routes, exception_handlers={PosttrainError: _error,
                                                        HTTPException: _error})
     app.state.viewer = _State(settings, warehouse, access or LocalAccess(),
                               checkpoints if checkpoints is not None

@@ -15,6 +15,7 @@ from posttrain.platform.curation import create_branch, fix_record
 from posttrain.platform.schemas import TableName
 from posttrain.platform.settings import Settings, load_settings
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+from posttrain.viewer.access import WORKSPACE_PROPERTY
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -27,6 +28,9 @@ def viewer_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     create_branch(warehouse, TableName.GOLD_SFT, "review-fix", curator="ana")
     fix_record(warehouse, TableName.GOLD_SFT, "review-fix", "ticket-00003",
                {"license": "MIT"}, curator="ana")
+    # A table of another team: only principals of workspace research may open it.
+    with warehouse.table(TableName.SILVER_ROLLOUTS).transaction() as transaction:
+        transaction.set_properties({WORKSPACE_PROPERTY: "research"})
     return home
 
 
@@ -55,8 +59,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def viewer_server(viewer_settings: Settings, viewer_warehouse: Warehouse,
-                  tiny_checkpoint: str) -> Iterator[ServerThread]:
+def viewer_server(viewer_settings: Settings, viewer_warehouse: Warehouse
+                  ) -> Iterator[ServerThread]:
     """The viewer mounted at /view (local single-user mode, as ``posttrain serve`` mounts
     it) and a second one at /team behind tokens and workspaces."""
     from starlette.applications import Starlette
@@ -65,8 +69,8 @@ def viewer_server(viewer_settings: Settings, viewer_warehouse: Warehouse,
     from posttrain.viewer.access import Principal, TokenAccess
     from posttrain.viewer.app import create_viewer_app
 
-    local = create_viewer_app(viewer_settings, warehouse=viewer_warehouse,
-                              checkpoints={"tiny": tiny_checkpoint})
+    # The generate test adds its tiny checkpoint (torch is slow to load: only it pays).
+    local = create_viewer_app(viewer_settings, warehouse=viewer_warehouse, checkpoints={})
     team = create_viewer_app(
         viewer_settings,
         warehouse=viewer_warehouse,
@@ -77,6 +81,7 @@ def viewer_server(viewer_settings: Settings, viewer_warehouse: Warehouse,
     )
     root = Starlette(routes=[Mount("/view", local), Mount("/team", team)])
     with ServerThread(root) as server:
+        server.app = local
         yield server
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pyarrow as pa
 import pytest
 
@@ -81,7 +83,8 @@ def test_a_histogram_bin_filter_selects_exactly_the_bin(many: Warehouse) -> None
         selected = many.read(TableName.BRONZE_RECORDS, row_filter=expression).num_rows
         assert selected == count
     sources = browse.histogram(pinned, "source")
-    assert {label: count for label, count, _ in sources.bins} == {"s0": 400, "s1": 400, "s2": 400}
+    expected = Counter(many.read(TableName.BRONZE_RECORDS)["source"].to_pylist())
+    assert {label: count for label, count, _ in sources.bins} == expected
 
 
 def test_a_workspace_restriction_is_part_of_the_scan(warehouse: Warehouse) -> None:

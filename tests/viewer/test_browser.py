@@ -97,8 +97,9 @@ def test_two_versions_diff_with_reasons(page: Any, viewer_server: ServerThread) 
 
 
 def test_generate_with_a_tiny_local_model_beside_the_stored_answer(
-    page: Any, viewer_server: ServerThread
+    page: Any, viewer_server: ServerThread, tiny_checkpoint: str
 ) -> None:
+    viewer_server.app.state.viewer.checkpoints["tiny"] = tiny_checkpoint
     page.goto(f"{viewer_server.url}/view/t/gold.sft/row?key=math-1")
     page.click("#generate")
     page.locator("#answer.done").wait_for(timeout=30_000)
@@ -145,7 +146,10 @@ def test_a_workspace_user_sees_only_their_rows_and_is_refused_other_tables(
     page.goto(f"{base}/t/gold.sft?token=support-token&limit=100")
     shown = page.locator("article.row .field-workspace td").all_inner_texts()
     assert shown and set(shown) == {"support"}
-    response = page.goto(f"{base}/t/lineage.sources")
+    response = page.goto(f"{base}/t/silver.rollouts")  # workspace research's table
+    assert response.status == 403
+    assert "belongs to workspace 'research'" in page.locator("#error").inner_text()
+    response = page.goto(f"{base}/t/lineage.corpus_versions")  # not split by workspace
     assert response.status == 403
     response = page.goto(f"{base}/sql?q=select 1")
     assert response.status == 403
