@@ -30,7 +30,7 @@ from posttrain.platform.settings import load_settings
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "viewer"))
-from viewer_server import ServerThread  # noqa: E402
+from viewer_server import ServerThread
 
 GOAL_MS = 300.0
 CHUNK = 1_000_000
@@ -46,9 +46,12 @@ def _chunk(start: int, rows: int) -> pa.Table:
     ).cast(pa.string())
     columns = {
         field.name: (
-            ids if field.name == "record_id"
-            else index if field.name == "row_index"
-            else sources if field.name == "source"
+            ids
+            if field.name == "record_id"
+            else index
+            if field.name == "row_index"
+            else sources
+            if field.name == "source"
             else pa.nulls(rows, field.type)
         )
         for field in schema
@@ -58,7 +61,7 @@ def _chunk(start: int, rows: int) -> pa.Table:
 
 def _percentiles(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return statistics.median(ordered) * 1000, p99 * 1000
 
 
@@ -120,8 +123,9 @@ def main() -> None:
     viewer, peer = measured[large]["page"][0], measured[large]["duckdb page (peer, no HTML)"][0]
     print(f"viewer page vs DuckDB page at {large:,} rows: {viewer / max(peer, 1e-9):.2f}x")
     worst = max(measured[large]["page"][1], measured[large]["filtered page"][1])
-    print(f"goal: p99 < {GOAL_MS:.0f} ms — {'met' if worst < GOAL_MS else 'NOT met'} "
-          f"({worst:.0f} ms)")
+    print(
+        f"goal: p99 < {GOAL_MS:.0f} ms — {'met' if worst < GOAL_MS else 'NOT met'} ({worst:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

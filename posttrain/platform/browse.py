@@ -63,9 +63,7 @@ def key_columns(name: str) -> tuple[str, ...]:
     return spec.key if spec is not None else ()
 
 
-def restrict(
-    pinned: PinnedSnapshot, workspaces: frozenset[str] | None
-) -> BooleanExpression | None:
+def restrict(pinned: PinnedSnapshot, workspaces: frozenset[str] | None) -> BooleanExpression | None:
     """The filter that keeps only ``workspaces``' rows, for a principal limited to them
     (``None``: unrestricted, or the table has no ``workspace`` column)."""
     if workspaces is None:
@@ -133,9 +131,13 @@ def _texts(array: pa.Array) -> tuple[pa.Array | None, Any]:
                 )
                 offsets = calls.offsets
                 per_message = pc.fill_null(
-                    pc.binary_join(pa.LargeListArray.from_arrays(offsets.cast(pa.int64()), args)
-                                   if isinstance(calls, pa.LargeListArray)
-                                   else pa.ListArray.from_arrays(offsets, args), space), ""
+                    pc.binary_join(
+                        pa.LargeListArray.from_arrays(offsets.cast(pa.int64()), args)
+                        if isinstance(calls, pa.LargeListArray)
+                        else pa.ListArray.from_arrays(offsets, args),
+                        space,
+                    ),
+                    "",
                 ).cast(pa.large_string())
                 texts = pc.binary_join_element_wise(texts, per_message, space)
         return texts, parents
@@ -268,8 +270,9 @@ def read_page(
     limit = max(1, min(limit, MAX_LIMIT))
     offset = max(0, offset)
     pinned = resolve(warehouse, spec)
-    return page_of(pinned, where=where, search=search, offset=offset, limit=limit,
-                   columns=columns, extra=extra)
+    return page_of(
+        pinned, where=where, search=search, offset=offset, limit=limit, columns=columns, extra=extra
+    )
 
 
 def page_of(
@@ -327,10 +330,29 @@ def page_of(
 
 # Columns a histogram may be asked for: real columns, plus two derived from message lists.
 DERIVED = {"length": "characters of all message content", "turns": "messages per row"}
-CATEGORICAL_HINTS = ("source", "reason", "sft_status", "verifier_kind", "origin", "license",
-                     "workspace", "format", "reward_source", "checkpoint", "kind")
-NUMERIC_HINTS = ("num_chars", "num_turns", "reward", "margin", "similarity", "num_tokens",
-                 "value", "matched_ngrams")
+CATEGORICAL_HINTS = (
+    "source",
+    "reason",
+    "sft_status",
+    "verifier_kind",
+    "origin",
+    "license",
+    "workspace",
+    "format",
+    "reward_source",
+    "checkpoint",
+    "kind",
+)
+NUMERIC_HINTS = (
+    "num_chars",
+    "num_turns",
+    "reward",
+    "margin",
+    "similarity",
+    "num_tokens",
+    "value",
+    "matched_ngrams",
+)
 
 
 @dataclass(frozen=True)
@@ -367,11 +389,20 @@ def _quote(value: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _histogram_cached(
-    warehouse_key: str, table_uuid: str, snapshot_id: int, column: str, where: str,
-    workspaces: tuple[str, ...] | None, pinned_holder: Any,
+    warehouse_key: str,
+    table_uuid: str,
+    snapshot_id: int,
+    column: str,
+    where: str,
+    workspaces: tuple[str, ...] | None,
+    pinned_holder: Any,
 ) -> Histogram:
-    return _compute_histogram(pinned_holder.value, column, where or None,
-                              None if workspaces is None else frozenset(workspaces))
+    return _compute_histogram(
+        pinned_holder.value,
+        column,
+        where or None,
+        None if workspaces is None else frozenset(workspaces),
+    )
 
 
 class _Holder:
@@ -396,8 +427,13 @@ def histogram(
     """The histogram of ``column`` (or ``length``/``turns``) over the rows ``where``
     selects. A snapshot never changes, so results are cached by snapshot id."""
     return _histogram_cached(
-        "", str(pinned.table.metadata.table_uuid), pinned.snapshot_id, column, where or "",
-        None if workspaces is None else tuple(sorted(workspaces)), _Holder(pinned),
+        "",
+        str(pinned.table.metadata.table_uuid),
+        pinned.snapshot_id,
+        column,
+        where or "",
+        None if workspaces is None else tuple(sorted(workspaces)),
+        _Holder(pinned),
     )
 
 
@@ -414,8 +450,9 @@ def _compute_histogram(
     if source is None or source not in names:
         raise QueryError(f"{pinned.name} has no column {column!r} for a histogram")
     values_parts: list[pa.Array] = []
-    scan = table.scan(row_filter=expression, selected_fields=(source,),
-                      snapshot_id=pinned.snapshot_id)
+    scan = table.scan(
+        row_filter=expression, selected_fields=(source,), snapshot_id=pinned.snapshot_id
+    )
     for batch in scan.to_arrow_batch_reader():
         array = batch.column(0)
         if column == "turns":
@@ -429,7 +466,8 @@ def _compute_histogram(
         values_parts.append(array)
     values = (
         pa.chunked_array(values_parts).combine_chunks()
-        if values_parts else pa.array([], pa.string())
+        if values_parts
+        else pa.array([], pa.string())
     )
     rows = len(values)
     type_ = values.type
@@ -447,8 +485,7 @@ def _compute_histogram(
     return Histogram(column, "categorical", bins, rows)
 
 
-def _numeric(column: str, values: pa.Array, rows: int, pushable: bool,
-             integer: bool) -> Histogram:
+def _numeric(column: str, values: pa.Array, rows: int, pushable: bool, integer: bool) -> Histogram:
     data = values.drop_null().to_numpy(zero_copy_only=False).astype(float)
     nulls = rows - len(data)
     bins: list[tuple[str, int, str | None]] = []

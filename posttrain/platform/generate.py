@@ -44,8 +44,12 @@ class GenerationError(PosttrainError):
 class Generator(Protocol):
     """Something that answers a list of chat messages."""
 
-    checkpoint: str
     backend: str
+
+    @property
+    def checkpoint(self) -> str:
+        """Where answers come from, e.g. ``transformers:/models/x``."""
+        ...
 
     def generate(self, messages: Sequence[Mapping[str, Any]], max_new_tokens: int) -> str: ...
 
@@ -104,7 +108,7 @@ def _load_local(path: str) -> tuple[Any, Any, threading.Lock]:
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise GenerationError(f"checkpoint {path}: cannot load it: {exc}") from None
-    model.eval()
+    model.train(False)  # inference mode: no dropout
     return model, tokenizer, threading.Lock()
 
 
@@ -128,8 +132,12 @@ class OpenAIGenerator:
 
     def generate(self, messages: Sequence[Mapping[str, Any]], max_new_tokens: int) -> str:
         body = json.dumps(
-            {"model": self.model, "messages": _plain(messages), "max_tokens": max_new_tokens,
-             "temperature": 0}
+            {
+                "model": self.model,
+                "messages": _plain(messages),
+                "max_tokens": max_new_tokens,
+                "temperature": 0,
+            }
         ).encode()
         url = self.base_url.rstrip("/") + "/chat/completions"
         headers = {"Content-Type": "application/json"}
@@ -161,9 +169,7 @@ def generator_for(checkpoint: str) -> Generator:
     if sep and kind == "openai":
         base, hash_sign, model = rest.partition("#")
         if not base.startswith(("http://", "https://")) or not hash_sign or not model:
-            raise ConfigError(
-                f"checkpoint {checkpoint!r}: expected openai:http(s)://HOST/v1#MODEL"
-            )
+            raise ConfigError(f"checkpoint {checkpoint!r}: expected openai:http(s)://HOST/v1#MODEL")
         return OpenAIGenerator(base, model)
     path = rest if sep and kind == "transformers" else checkpoint
     if not path:
@@ -193,16 +199,24 @@ def record_vibe_checks(warehouse: Warehouse, checks: Sequence[VibeCheck]) -> lis
     rows = []
     for check in checks:
         digest = hashlib.sha256(
-            json.dumps([check.session, check.prompt, check.checkpoint, now.isoformat(),
-                        check.answer], sort_keys=True, default=str).encode()
+            json.dumps(
+                [check.session, check.prompt, check.checkpoint, now.isoformat(), check.answer],
+                sort_keys=True,
+                default=str,
+            ).encode()
         ).hexdigest()[:24]
         rows.append(
             {
                 "vibe_id": digest,
                 "session": check.session,
                 "prompt": [
-                    {"role": m.get("role"), "content": m.get("content"), "name": None,
-                     "tool_calls": None, "tool_call_id": None}
+                    {
+                        "role": m.get("role"),
+                        "content": m.get("content"),
+                        "name": None,
+                        "tool_calls": None,
+                        "tool_call_id": None,
+                    }
                     for m in check.prompt
                 ],
                 "answer": check.answer,
@@ -221,14 +235,23 @@ def record_vibe_checks(warehouse: Warehouse, checks: Sequence[VibeCheck]) -> lis
     warehouse.append(
         TableName.EVAL_VIBE_CHECKS,
         pa.Table.from_pylist(rows, schema=spec.schema),
-        Lineage("viewer", properties={"posttrain.vibe.checkpoints": ",".join(
-            sorted({check.checkpoint for check in checks}))}),
+        Lineage(
+            "viewer",
+            properties={
+                "posttrain.vibe.checkpoints": ",".join(
+                    sorted({check.checkpoint for check in checks})
+                )
+            },
+        ),
     )
-    return [row["vibe_id"] for row in rows]
+    return [str(row["vibe_id"]) for row in rows]
 
 
-def run_generation(generator: Generator, messages: Sequence[Mapping[str, Any]],
-                   max_new_tokens: int = MAX_NEW_TOKENS) -> tuple[str, float]:
+def run_generation(
+    generator: Generator,
+    messages: Sequence[Mapping[str, Any]],
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> tuple[str, float]:
     """The generator's answer to ``messages`` and the seconds it took."""
     started = time.monotonic()
     answer = generator.generate(messages, max_new_tokens)
@@ -248,8 +271,9 @@ def prompt_of(row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]
         return list(row["prompt"]), stored
     messages = row.get("messages")
     if isinstance(messages, list) and messages:
-        last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"),
-                   default=None)
+        last = max(
+            (i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None
+        )
         if last is None:
             return list(messages), None
         return list(messages[:last]), str(messages[last].get("content") or "")

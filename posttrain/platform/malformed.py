@@ -2,11 +2,12 @@
 
 Each check names what is wrong and where (the turn, 1-based): tool-call arguments or a
 structured answer (a JSON or XML reply, or a fenced ``json``/``xml`` block) that does not
-parse, a role order silver would refuse (:func:`posttrain.platform.silver.roles.role_order_problem`),
-a truncated turn (an unclosed code fence, a reply cut after a comma or an opening bracket,
-a conversation that stops before the assistant answers), an empty assistant reply, a
-redaction placeholder left in the text (``<EMAIL>``, ...), and chat-template control
-tokens spelled as text (``<|im_end|>``, ...), which the tokenizer would read as markup.
+parse, a role order silver would refuse
+(:func:`posttrain.platform.silver.roles.role_order_problem`), a truncated turn (an
+unclosed code fence, a reply cut after a comma or an opening bracket, a conversation that
+stops before the assistant answers), an empty assistant reply, a redaction placeholder
+left in the text (``<EMAIL>``, ...), and chat-template control tokens spelled as text
+(``<|im_end|>``, ...), which the tokenizer would read as markup.
 
 Example:
     >>> [f.kind for f in row_flags({"messages": [{"role": "user", "content": "hi"}]})]
@@ -132,35 +133,45 @@ def message_flags(column: str, messages: Sequence[Mapping[str, Any]]) -> list[Fl
             problem = _json_problem(arguments)
             if problem:
                 name = function.get("name") or "?"
-                flags.append(Flag("invalid_json", column, turn,
-                                  f"tool call {name!r} arguments: {problem}"))
+                flags.append(
+                    Flag("invalid_json", column, turn, f"tool call {name!r} arguments: {problem}")
+                )
         if role == "assistant":
             if not content.strip() and not calls:
                 flags.append(Flag("empty_assistant", column, turn, "the reply is empty"))
             for kind, text in _structured(content):
                 problem = _json_problem(text) if kind == "json" else _xml_problem(text)
                 if problem:
-                    flags.append(Flag(f"invalid_{kind}", column, turn,
-                                      f"structured answer: {problem}"))
+                    flags.append(
+                        Flag(f"invalid_{kind}", column, turn, f"structured answer: {problem}")
+                    )
             if content.count("```") % 2 == 1:
                 flags.append(Flag("truncated", column, turn, "a code block is never closed"))
             elif _CUT_ENDING.search(content):
-                flags.append(Flag("truncated", column, turn,
-                                  f"the reply stops at {content.rstrip()[-20:]!r}"))
+                flags.append(
+                    Flag(
+                        "truncated", column, turn, f"the reply stops at {content.rstrip()[-20:]!r}"
+                    )
+                )
         found = [p for p in PLACEHOLDERS if p in content]
         if found:
             flags.append(Flag("redaction_marker", column, turn, ", ".join(found)))
         token = _CONTROL.search(content)
         if token:
-            flags.append(Flag("control_token", column, turn,
-                              f"{token.group(0)!r} spelled as text"))
+            flags.append(Flag("control_token", column, turn, f"{token.group(0)!r} spelled as text"))
     if column == "messages" and messages:
         problem = role_order_problem(list(messages))  # type: ignore[arg-type]
         if problem:
             flags.append(Flag("role_order", column, None, problem))
         if messages[-1].get("role") in ("user", "system"):
-            flags.append(Flag("truncated", column, len(messages),
-                              "the conversation stops before the assistant answers"))
+            flags.append(
+                Flag(
+                    "truncated",
+                    column,
+                    len(messages),
+                    "the conversation stops before the assistant answers",
+                )
+            )
     return flags
 
 

@@ -2,10 +2,11 @@
 
 A flag or comment does not change the row, so it is not an edit of the table: it is a row
 of ``lineage.row_notes`` naming the table, the review branch, the row's key and the
-curator. The viewer cuts the review branch of the table (:func:`posttrain.platform.curation.create_branch`)
-before the first note, so a flag lives on the same branch as the fixes and drops that may
-follow, and shows a note only where it was made: ``TABLE@review-x`` shows it, ``main``
-does not until the branch is published (:func:`publish_notes`).
+curator. The viewer cuts the review branch of the table
+(:func:`posttrain.platform.curation.create_branch`) before the first note, so a flag lives
+on the same branch as the fixes and drops that may follow, and shows a note only where it
+was made: ``TABLE@review-x`` shows it, ``main`` does not until the branch is published
+(:func:`publish_notes`).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def ensure_review_branch(warehouse: Warehouse, table: str, branch: str, curator:
             raise
 
 
-def add_note(warehouse: Warehouse, table: str, branch: str, row_key: str, kind: str,
-             text: str, curator: str) -> str:
+def add_note(
+    warehouse: Warehouse, table: str, branch: str, row_key: str, kind: str, text: str, curator: str
+) -> str:
     """Record a flag or comment on ``row_key`` of ``table`` on ``branch``; its id."""
     if kind not in NOTE_KINDS:
         raise ConfigError(f"note kind {kind!r}: choose flag or comment")
@@ -60,8 +62,16 @@ def add_note(warehouse: Warehouse, table: str, branch: str, row_key: str, kind: 
     ).hexdigest()[:24]
     spec = TABLES[TableName.LINEAGE_ROW_NOTES]
     warehouse.ensure_table(spec)
-    row = {"note_id": note_id, "table_name": table, "ref": branch, "row_key": row_key,
-           "kind": kind, "text": text, "curator": curator, "created_at": now}
+    row = {
+        "note_id": note_id,
+        "table_name": table,
+        "ref": branch,
+        "row_key": row_key,
+        "kind": kind,
+        "text": text,
+        "curator": curator,
+        "created_at": now,
+    }
     warehouse.append(
         TableName.LINEAGE_ROW_NOTES,
         pa.Table.from_pylist([row], schema=spec.schema),
@@ -93,8 +103,11 @@ def publish_notes(warehouse: Warehouse, table: str, branch: str) -> int:
         return 0
     spec = TABLES[TableName.LINEAGE_ROW_NOTES]
     copies = [
-        {**note, "note_id": hashlib.sha256(f"{note['note_id']}@main".encode()).hexdigest()[:24],
-         "ref": "main"}
+        {
+            **note,
+            "note_id": hashlib.sha256(f"{note['note_id']}@main".encode()).hexdigest()[:24],
+            "ref": "main",
+        }
         for note in notes
     ]
     warehouse.append(

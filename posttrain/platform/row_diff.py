@@ -71,8 +71,9 @@ def _key_column(table: str) -> str:
     return spec.key[0]
 
 
-def _edits_between(warehouse: Warehouse, table: str, old: int | None, new: int | None
-                   ) -> list[dict[str, str]]:
+def _edits_between(
+    warehouse: Warehouse, table: str, old: int | None, new: int | None
+) -> list[dict[str, str]]:
     """The ``posttrain.*`` summaries of the snapshots after ``old`` up to ``new``."""
     loaded = warehouse.table(table)
     found: list[dict[str, str]] = []
@@ -134,13 +135,14 @@ def _hashes(warehouse: Warehouse, table: str, snapshot: int | None, key: str) ->
         con.close()
 
 
-def _rows(warehouse: Warehouse, table: str, snapshot: int | None, key: str,
-          keys: list[str]) -> dict[str, dict[str, Any]]:
+def _rows(
+    warehouse: Warehouse, table: str, snapshot: int | None, key: str, keys: list[str]
+) -> dict[str, dict[str, Any]]:
     if snapshot is None or not keys:
         return {}
     loaded = warehouse.table(table)
     integer = str(loaded.schema().find_field(key).field_type) in ("int", "long")
-    values = {literal(int(k) if integer else k) for k in keys}
+    values: set[Any] = {literal(int(k)) if integer else literal(k) for k in keys}
     data = loaded.scan(
         row_filter=In(term=Reference(key), values=values), snapshot_id=snapshot
     ).to_arrow()
@@ -195,8 +197,7 @@ def diff_rows(
     edits = _edits_between(warehouse, table, old, new)
     reasons = _reasons(warehouse, table, kind, page_keys, old, old_rows, new_rows, edits)
     rows = [
-        RowChange(k, kind, old_rows.get(k), new_rows.get(k), reasons.get(k, ""))
-        for k in page_keys
+        RowChange(k, kind, old_rows.get(k), new_rows.get(k), reasons.get(k, "")) for k in page_keys
     ]
     breakdown = diff_table(warehouse, table, old, new) if table in TABLES else None
     return RowDiff(table, old, new, counts, rows, kind, offset, breakdown, edits)

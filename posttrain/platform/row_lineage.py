@@ -41,8 +41,9 @@ class RowLineage:
     notes: list[str] = field(default_factory=list)
 
 
-def _one(warehouse: Warehouse, table: str, column: str, value: str,
-         snapshot_id: int | None = None) -> dict[str, Any] | None:
+def _one(
+    warehouse: Warehouse, table: str, column: str, value: str, snapshot_id: int | None = None
+) -> dict[str, Any] | None:
     if not warehouse.exists(table):
         return None
     loaded = warehouse.table(table)
@@ -56,8 +57,9 @@ def _one(warehouse: Warehouse, table: str, column: str, value: str,
     return rows.to_pylist()[0] if rows.num_rows else None
 
 
-def trace_row(warehouse: Warehouse, table: str, key_column: str, key: str,
-              row: dict[str, Any]) -> RowLineage:
+def trace_row(
+    warehouse: Warehouse, table: str, key_column: str, key: str, row: dict[str, Any]
+) -> RowLineage:
     """The lineage of ``row`` (of ``table``, identified by ``key_column`` = ``key``)."""
     record_id = next((str(row[c]) for c in _RECORD_COLUMNS if row.get(c)), None)
     bronze = None
@@ -71,7 +73,8 @@ def trace_row(warehouse: Warehouse, table: str, key_column: str, key: str,
     source_name = (bronze or row).get("source")
     source = (
         _one(warehouse, TableName.LINEAGE_SOURCES, "source", str(source_name))
-        if source_name else None
+        if source_name
+        else None
     )
     result = RowLineage(table, key, record_id, bronze, source)
     if record_id is None:
@@ -91,8 +94,12 @@ def trace_row(warehouse: Warehouse, table: str, key_column: str, key: str,
         ).to_arrow()
         if held.num_rows:
             result.versions.append(
-                {"corpus": version.corpus, "version": version.version, "snapshot_id": snapshot,
-                 "created_at": str(getattr(version, "created_at", "") or "")}
+                {
+                    "corpus": version.corpus,
+                    "version": version.version,
+                    "snapshot_id": snapshot,
+                    "created_at": str(getattr(version, "created_at", "") or ""),
+                }
             )
     result.checkpoints = _checkpoints(warehouse, result.versions)
     result.eval_results = _eval_results(warehouse, record_id, key)
@@ -103,9 +110,11 @@ def _checkpoints(warehouse: Warehouse, held: list[dict[str, Any]]) -> list[dict[
     """Rows of ``lineage.checkpoints`` that name a version or snapshot holding the row."""
     if not held or not warehouse.exists(CHECKPOINTS_TABLE):
         return []
-    needles = {str(v["snapshot_id"]) for v in held} | {
-        f"{v['corpus']}@{v['version']}" for v in held
-    } | {f"@{v['version']}" for v in held}
+    needles = (
+        {str(v["snapshot_id"]) for v in held}
+        | {f"{v['corpus']}@{v['version']}" for v in held}
+        | {f"@{v['version']}" for v in held}
+    )
     found = []
     for row in warehouse.read(CHECKPOINTS_TABLE).to_pylist():
         text = json.dumps(row, default=str)
@@ -124,5 +133,6 @@ def _eval_results(warehouse: Warehouse, record_id: str | None, key: str) -> list
             rows = loaded.scan(
                 row_filter=EqualTo(term=Reference(column), value=literal(value)), limit=100
             ).to_arrow()
-            return rows.to_pylist()
+            found: list[dict[str, Any]] = rows.to_pylist()
+            return found
     return []

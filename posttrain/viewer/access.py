@@ -104,8 +104,9 @@ def allowed(principal: Principal, action: str) -> None:
         )
 
 
-def table_allowed(principal: Principal, name: str, properties: Mapping[str, str],
-                  columns: list[str]) -> None:
+def table_allowed(
+    principal: Principal, name: str, properties: Mapping[str, str], columns: list[str]
+) -> None:
     """Raise :class:`AccessDenied` when ``name`` is not the principal's to read."""
     if principal.workspaces is None:
         return

@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -53,8 +53,13 @@ PAGE_SIZES = (10, 25, 50, 100)
 
 
 class _State:
-    def __init__(self, settings: Settings, warehouse: Warehouse, access: Access,
-                 checkpoints: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        warehouse: Warehouse,
+        access: Access,
+        checkpoints: Mapping[str, str],
+    ) -> None:
         self.settings = settings
         self.warehouse = warehouse
         self.access = access
@@ -81,8 +86,9 @@ def _pin(request: Request, name: str, ref: str | None, principal: Principal) -> 
     state = _state(request)
     spec = f"{name}@{ref}" if ref and ref != "main" else name
     pinned = resolve(state.warehouse, spec)
-    table_allowed(principal, name, pinned.table.metadata.properties,
-                  pinned.table.schema().column_names)
+    table_allowed(
+        principal, name, pinned.table.metadata.properties, pinned.table.schema().column_names
+    )
     return pinned
 
 
@@ -90,7 +96,9 @@ def _render(request: Request, template: str, status: int = 200, **context: Any) 
     templates: Jinja2Templates = request.app.state.templates
     context.setdefault("principal", None)
     return templates.TemplateResponse(
-        request, template, {"u": functools.partial(_url, request), **context},
+        request,
+        template,
+        {"u": functools.partial(_url, request), **context},
         status_code=status,
     )
 
@@ -112,16 +120,21 @@ def index(request: Request) -> Response:
     for name in state.warehouse.table_names():
         loaded = state.warehouse.table(name)
         try:
-            table_allowed(principal, name, loaded.metadata.properties,
-                          loaded.schema().column_names)
+            table_allowed(principal, name, loaded.metadata.properties, loaded.schema().column_names)
         except AccessDenied:
             continue
         snapshot = loaded.current_snapshot()
         summary = snapshot.summary if snapshot is not None else None
         rows = int(summary.get("total-records", 0)) if summary is not None else 0
         refs = sorted(r for r in loaded.metadata.refs if r != "main")
-        tables.append({"name": name, "rows": rows,
-                       "snapshot": snapshot.snapshot_id if snapshot else None, "refs": refs})
+        tables.append(
+            {
+                "name": name,
+                "rows": rows,
+                "snapshot": snapshot.snapshot_id if snapshot else None,
+                "refs": refs,
+            }
+        )
     return _render(request, "index.html", tables=tables, principal=principal)
 
 
@@ -139,8 +152,15 @@ def table_page(request: Request) -> Response:
     pinned = _pin(request, name, ref, principal)
     started = time.perf_counter()
     keep = _flag_filter(flagged)
-    page = browse.page_of(pinned, where=where, search=search, offset=offset, limit=limit,
-                          extra=browse.restrict(pinned, principal.workspaces), keep=keep)
+    page = browse.page_of(
+        pinned,
+        where=where,
+        search=search,
+        offset=offset,
+        limit=limit,
+        extra=browse.restrict(pinned, principal.workspaces),
+        keep=keep,
+    )
     seconds = time.perf_counter() - started
     key_columns = browse.key_columns(name)
     notes = _notes(request, name, ref or "main")
@@ -150,11 +170,25 @@ def table_page(request: Request) -> Response:
         shown = shape_row(row, key, limit=1500)
         rows.append((shown, notes.get(key or "", [])))
     return _render(
-        request, "table.html", principal=principal, name=name, ref=ref or "main",
-        pinned=pinned, page=page, rows=rows, where=where or "", q=search or "",
-        flagged=flagged or "", offset=offset, limit=limit, seconds=seconds,
-        hist_columns=browse.histogram_columns(pinned), refs=_ref_choices(request, pinned),
-        key_columns=key_columns, flag_kinds=malformed.KINDS, page_sizes=PAGE_SIZES,
+        request,
+        "table.html",
+        principal=principal,
+        name=name,
+        ref=ref or "main",
+        pinned=pinned,
+        page=page,
+        rows=rows,
+        where=where or "",
+        q=search or "",
+        flagged=flagged or "",
+        offset=offset,
+        limit=limit,
+        seconds=seconds,
+        hist_columns=browse.histogram_columns(pinned),
+        refs=_ref_choices(request, pinned),
+        key_columns=key_columns,
+        flag_kinds=malformed.KINDS,
+        page_sizes=PAGE_SIZES,
     )
 
 
@@ -208,8 +242,9 @@ def _notes(request: Request, name: str, ref: str) -> dict[str, list[dict[str, An
     return notes_for(_state(request).warehouse, name, ref)
 
 
-def _one_row(request: Request, name: str, ref: str | None, key: str,
-             principal: Principal) -> tuple[PinnedSnapshot, dict[str, Any]]:
+def _one_row(
+    request: Request, name: str, ref: str | None, key: str, principal: Principal
+) -> tuple[PinnedSnapshot, dict[str, Any]]:
     pinned = _pin(request, name, ref, principal)
     key_columns = browse.key_columns(name)
     if not key_columns:
@@ -238,12 +273,24 @@ def row_page(request: Request) -> Response:
     shown = shape_row(row, key, limit=10**9 if full else 20_000)
     notes = _notes(request, name, ref or "main").get(key, [])
     return _render(
-        request, "row.html", principal=principal, name=name, ref=ref or "main", key=key,
-        pinned=pinned, row=shown, notes=notes, full=full,
+        request,
+        "row.html",
+        principal=principal,
+        name=name,
+        ref=ref or "main",
+        key=key,
+        pinned=pinned,
+        row=shown,
+        notes=notes,
+        full=full,
         checkpoints=_state(request).checkpoints,
         branch=params.get("branch") or f"review-{principal.name}",
-        editable=[c for c in row if c not in browse.key_columns(name)
-                  and isinstance(row[c], str | int | float | type(None))],
+        editable=[
+            c
+            for c in row
+            if c not in browse.key_columns(name)
+            and isinstance(row[c], str | int | float | type(None))
+        ],
         message=params.get("message") or "",
     )
 
@@ -256,26 +303,33 @@ def histogram_fragment(request: Request) -> Response:
     column = params.get("col") or ""
     hist = browse.histogram(pinned, column, params.get("where") or None, principal.workspaces)
     peak = max((count for _, count, _ in hist.bins), default=1) or 1
-    return _render(request, "_histogram.html", hist=hist, peak=peak, name=name,
-                   ref=params.get("ref") or "", where=params.get("where") or "",
-                   q=params.get("q") or "")
+    return _render(
+        request,
+        "_histogram.html",
+        hist=hist,
+        peak=peak,
+        name=name,
+        ref=params.get("ref") or "",
+        where=params.get("where") or "",
+        q=params.get("q") or "",
+    )
 
 
 @functools.lru_cache(maxsize=128)
-def _flag_counts(table_uuid: str, snapshot_id: int, workspaces: tuple[str, ...] | None,
-                 holder: Any) -> malformed.FlagCounts:
+def _flag_counts(
+    table_uuid: str, snapshot_id: int, workspaces: tuple[str, ...] | None, holder: Any
+) -> malformed.FlagCounts:
     pinned: PinnedSnapshot = holder.value
     columns = malformed.message_columns(pinned.table.schema().column_names)
     if not columns:
         return malformed.FlagCounts({}, 0, True)
-    restriction = browse.restrict(
-        pinned, None if workspaces is None else frozenset(workspaces)
-    )
+    restriction = browse.restrict(pinned, None if workspaces is None else frozenset(workspaces))
     from pyiceberg.expressions import AlwaysTrue
 
     scan = pinned.table.scan(
         row_filter=restriction if restriction is not None else AlwaysTrue(),
-        selected_fields=tuple(columns), snapshot_id=pinned.snapshot_id,
+        selected_fields=tuple(columns),
+        snapshot_id=pinned.snapshot_id,
     )
 
     def rows() -> Any:
@@ -302,7 +356,8 @@ def flags_fragment(request: Request) -> Response:
     ref = request.query_params.get("ref") or None
     pinned = _pin(request, name, ref, principal)
     counts = _flag_counts(
-        str(pinned.table.metadata.table_uuid), pinned.snapshot_id,
+        str(pinned.table.metadata.table_uuid),
+        pinned.snapshot_id,
         None if principal.workspaces is None else tuple(sorted(principal.workspaces)),
         _Holder(pinned),
     )
@@ -323,13 +378,15 @@ def flags_page(request: Request) -> Response:
         except (AccessDenied, PosttrainError):
             continue
         counts = _flag_counts(
-            str(loaded.metadata.table_uuid), pinned.snapshot_id,
+            str(loaded.metadata.table_uuid),
+            pinned.snapshot_id,
             None if principal.workspaces is None else tuple(sorted(principal.workspaces)),
             _Holder(pinned),
         )
         results.append((name, counts))
-    return _render(request, "flags.html", principal=principal, results=results,
-                   kinds=malformed.KINDS)
+    return _render(
+        request, "flags.html", principal=principal, results=results, kinds=malformed.KINDS
+    )
 
 
 def lineage_page(request: Request) -> Response:
@@ -339,11 +396,18 @@ def lineage_page(request: Request) -> Response:
     name = request.path_params["name"]
     ref = request.query_params.get("ref") or None
     key = request.query_params.get("key") or ""
-    pinned, row = _one_row(request, name, ref, key, principal)
+    _, row = _one_row(request, name, ref, key, principal)
     key_columns = browse.key_columns(name)
     trace = trace_row(_state(request).warehouse, name, key_columns[0], key, row)
-    return _render(request, "lineage.html", principal=principal, name=name, ref=ref or "main",
-                   key=key, trace=trace)
+    return _render(
+        request,
+        "lineage.html",
+        principal=principal,
+        name=name,
+        ref=ref or "main",
+        key=key,
+        trace=trace,
+    )
 
 
 def diff_page(request: Request) -> Response:
@@ -360,21 +424,46 @@ def diff_page(request: Request) -> Response:
     kind = params.get("kind") or "changed"
     offset = _int(params.get("offset"), 0)
     choices = _ref_choices(request, _pin(request, name, None, principal))
-    snapshots = [(s.snapshot_id, s.timestamp_ms) for s in
-                 _pin(request, name, None, principal).table.snapshots()][-30:]
+    snapshots = [
+        (s.snapshot_id, s.timestamp_ms)
+        for s in _pin(request, name, None, principal).table.snapshots()
+    ][-30:]
     result = None
     if old_ref:
         old = _pin(request, name, old_ref, principal)
         new = _pin(request, name, new_ref, principal)
-        result = diff_rows(_state(request).warehouse, name, old.snapshot_id, new.snapshot_id,
-                           kind=kind, offset=offset, limit=20)
+        result = diff_rows(
+            _state(request).warehouse,
+            name,
+            old.snapshot_id,
+            new.snapshot_id,
+            kind=kind,
+            offset=offset,
+            limit=20,
+        )
     shaped = []
     for change in result.rows if result else []:
-        shaped.append((change, shape_row(change.old, change.key, 1500) if change.old else None,
-                       shape_row(change.new, change.key, 1500) if change.new else None))
-    return _render(request, "diff.html", principal=principal, name=name, old=old_ref,
-                   new=new_ref, kind=kind, offset=offset, result=result, shaped=shaped,
-                   choices=choices, snapshots=snapshots)
+        shaped.append(
+            (
+                change,
+                shape_row(change.old, change.key, 1500) if change.old else None,
+                shape_row(change.new, change.key, 1500) if change.new else None,
+            )
+        )
+    return _render(
+        request,
+        "diff.html",
+        principal=principal,
+        name=name,
+        old=old_ref,
+        new=new_ref,
+        kind=kind,
+        offset=offset,
+        result=result,
+        shaped=shaped,
+        choices=choices,
+        snapshots=snapshots,
+    )
 
 
 def sql_page(request: Request) -> Response:
@@ -396,8 +485,16 @@ def sql_page(request: Request) -> Response:
         except PosttrainError as exc:
             error = str(exc)
         seconds = time.perf_counter() - started
-    return _render(request, "sql.html", principal=principal, sql=sql, columns=columns,
-                   rows=rows, error=error, seconds=seconds)
+    return _render(
+        request,
+        "sql.html",
+        principal=principal,
+        sql=sql,
+        columns=columns,
+        rows=rows,
+        error=error,
+        seconds=seconds,
+    )
 
 
 def _cell(value: Any) -> str:
@@ -431,8 +528,10 @@ async def curate(request: Request) -> Response:
     branch = form.get("branch", "").strip() or f"review-{principal.name}"
     key = form.get("key", "")
     warehouse = _state(request).warehouse
-    allowed(principal, "publish" if action == "publish" else "note"
-            if action in ("flag", "comment") else "edit")
+    allowed(
+        principal,
+        "publish" if action == "publish" else "note" if action in ("flag", "comment") else "edit",
+    )
     # Reading the row checks that the principal may see it (table and workspace).
     if action != "publish":
         await run_in_threadpool(_one_row, request, name, None, key, principal)
@@ -440,21 +539,23 @@ async def curate(request: Request) -> Response:
 
     def work() -> str:
         if action in ("flag", "comment"):
-            notes.add_note(warehouse, name, branch, key, action, form.get("text", ""),
-                           principal.name)
+            notes.add_note(
+                warehouse, name, branch, key, action, form.get("text", ""), principal.name
+            )
             return f"{action} recorded on {name}@{branch}"
         if action == "drop":
             notes.ensure_review_branch(warehouse, name, branch, principal.name)
             literal = key.replace("'", "''")
-            result = curation.drop_rows(warehouse, name, branch,
-                                        f"{key_columns[0]} = '{literal}'",
-                                        curator=principal.name)
+            result = curation.drop_rows(
+                warehouse, name, branch, f"{key_columns[0]} = '{literal}'", curator=principal.name
+            )
             return result.describe()
         if action == "fix":
             notes.ensure_review_branch(warehouse, name, branch, principal.name)
             patch = curation.parse_patch(form.get("patch", ""))
-            result = curation.fix_record(warehouse, name, branch, key, patch,
-                                         curator=principal.name)
+            result = curation.fix_record(
+                warehouse, name, branch, key, patch, curator=principal.name
+            )
             return result.describe()
         if action == "publish":
             published = curation.publish(warehouse, name, branch, curator=principal.name)
@@ -502,21 +603,41 @@ async def generate(request: Request) -> Response:
     def work() -> tuple[str, float, str, str | None]:
         generator = generator_for(checkpoint)
         prompt, stored = prompt_of(row)
-        answer, seconds = run_generation(generator, prompt,
-                                         _int(form.get("max_new_tokens"), 64, 1, 1024))
-        record_vibe_checks(state.warehouse, [VibeCheck(
-            session=f"row:{name}", prompt=prompt, answer=answer,
-            checkpoint=generator.checkpoint, backend=generator.backend, seconds=seconds,
-            created_by=principal.name, source_table=name, source_key=key, stored_answer=stored,
-        )])
+        answer, seconds = run_generation(
+            generator, prompt, _int(form.get("max_new_tokens"), 64, 1, 1024)
+        )
+        record_vibe_checks(
+            state.warehouse,
+            [
+                VibeCheck(
+                    session=f"row:{name}",
+                    prompt=prompt,
+                    answer=answer,
+                    checkpoint=generator.checkpoint,
+                    backend=generator.backend,
+                    seconds=seconds,
+                    created_by=principal.name,
+                    source_table=name,
+                    source_key=key,
+                    stored_answer=stored,
+                )
+            ],
+        )
         return answer, seconds, generator.checkpoint, stored
 
     try:
         answer, seconds, checkpoint_id, stored = await run_in_threadpool(work)
     except PosttrainError as exc:
         return _render(request, "_answer.html", error=str(exc), status=200)
-    return _render(request, "_answer.html", answer=answer, seconds=seconds,
-                   checkpoint=checkpoint_id, stored=stored, error="")
+    return _render(
+        request,
+        "_answer.html",
+        answer=answer,
+        seconds=seconds,
+        checkpoint=checkpoint_id,
+        stored=stored,
+        error="",
+    )
 
 
 async def vibe(request: Request) -> Response:
@@ -539,8 +660,11 @@ async def vibe(request: Request) -> Response:
         _check_origin(request, form)
         session = form.get("session") or session
         prompts = [p.strip() for p in form.get("prompts", "").split("\n---\n") if p.strip()]
-        chosen = [state.checkpoints[c] for c in (form.get("a", ""), form.get("b", ""))
-                  if c in state.checkpoints]
+        chosen = [
+            state.checkpoints[c]
+            for c in (form.get("a", ""), form.get("b", ""))
+            if c in state.checkpoints
+        ]
         if not prompts or not chosen:
             message = "type a prompt and choose at least one checkpoint"
         else:
@@ -554,8 +678,17 @@ async def vibe(request: Request) -> Response:
                         answer, seconds = run_generation(
                             generator, messages, _int(form.get("max_new_tokens"), 64, 1, 1024)
                         )
-                        checks.append(VibeCheck(session, messages, answer, generator.checkpoint,
-                                                generator.backend, seconds, principal.name))
+                        checks.append(
+                            VibeCheck(
+                                session,
+                                messages,
+                                answer,
+                                generator.checkpoint,
+                                generator.backend,
+                                seconds,
+                                principal.name,
+                            )
+                        )
                 record_vibe_checks(state.warehouse, checks)
                 return len(checks)
 
@@ -564,12 +697,14 @@ async def vibe(request: Request) -> Response:
                 message = f"saved {saved} answer(s) to {TableName.EVAL_VIBE_CHECKS}"
             except PosttrainError as exc:
                 message = f"refused: {exc}"
-        return RedirectResponse(_url(request, "/vibe", session=session, message=message),
-                                status_code=303)
+        return RedirectResponse(
+            _url(request, "/vibe", session=session, message=message), status_code=303
+        )
     rows: list[dict[str, Any]] = []
     if state.warehouse.exists(TableName.EVAL_VIBE_CHECKS):
         data = await run_in_threadpool(
-            state.warehouse.read, TableName.EVAL_VIBE_CHECKS,
+            state.warehouse.read,
+            TableName.EVAL_VIBE_CHECKS,
             row_filter=f"session = '{session.replace(chr(39), '')}'",
         )
         rows = sorted(data.to_pylist(), key=lambda r: (r["created_at"], r["checkpoint"]))
@@ -577,9 +712,15 @@ async def vibe(request: Request) -> Response:
     for row in rows:
         text = (row["prompt"] or [{}])[-1].get("content") or ""
         by_prompt.setdefault(text, []).append(row)
-    return _render(request, "vibe.html", principal=principal, session=session,
-                   checkpoints=state.checkpoints, by_prompt=by_prompt,
-                   message=request.query_params.get("message") or message)
+    return _render(
+        request,
+        "vibe.html",
+        principal=principal,
+        session=session,
+        checkpoints=state.checkpoints,
+        by_prompt=by_prompt,
+        message=request.query_params.get("message") or message,
+    )
 
 
 def style(request: Request) -> Response:
@@ -620,9 +761,11 @@ class _CsrfCookie:
         token = request.cookies.get("posttrain_csrf") or secrets.token_urlsafe(18)
         scope.setdefault("state", {})["csrf"] = token
         sign_in = request.query_params.get("token")
-        cookies = [] if request.cookies.get("posttrain_csrf") else [
-            f"posttrain_csrf={token}; Path=/; SameSite=Strict; HttpOnly"
-        ]
+        cookies = (
+            []
+            if request.cookies.get("posttrain_csrf")
+            else [f"posttrain_csrf={token}; Path=/; SameSite=Strict; HttpOnly"]
+        )
         if sign_in:
             cookies.append(f"{TOKEN_COOKIE}={sign_in}; Path=/; SameSite=Strict; HttpOnly")
 
@@ -631,9 +774,13 @@ class _CsrfCookie:
                 headers = list(message.get("headers", []))
                 for cookie in cookies:
                     headers.append((b"set-cookie", cookie.encode()))
-                headers.append((b"content-security-policy",
-                                b"default-src 'self'; script-src 'self'; style-src 'self'; "
-                                b"img-src 'self' data:; object-src 'none'; base-uri 'none'"))
+                headers.append(
+                    (
+                        b"content-security-policy",
+                        b"default-src 'self'; script-src 'self'; style-src 'self'; "
+                        b"img-src 'self' data:; object-src 'none'; base-uri 'none'",
+                    )
+                )
                 headers.append((b"x-content-type-options", b"nosniff"))
                 message = {**message, "headers": headers}
             await send(message)
@@ -679,17 +826,21 @@ def create_viewer_app(
     ]
     # PosttrainError (AccessDenied among them) and HTTPException are the user's errors:
     # a page with the one-line message and its status, no traceback in the log.
-    app = Starlette(routes=routes, exception_handlers={PosttrainError: _error,
-                                                       HTTPException: _error})
-    app.state.viewer = _State(settings, warehouse, access or LocalAccess(),
-                              checkpoints if checkpoints is not None
-                              else settings.viewer.checkpoints)
+    app = Starlette(
+        routes=routes, exception_handlers={PosttrainError: _error, HTTPException: _error}
+    )
+    app.state.viewer = _State(
+        settings,
+        warehouse,
+        access or LocalAccess(),
+        checkpoints if checkpoints is not None else settings.viewer.checkpoints,
+    )
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["csrf"] = lambda request: request.scope.get("state", {}).get("csrf", "")
     templates.env.filters["safe_markup"] = Markup
     app.state.templates = templates
     app.state.css = (HERE / "static" / "viewer.css").read_text() + "\n" + pygments_css()
-    app.add_middleware(_CsrfCookie)  # type: ignore[arg-type]
+    app.add_middleware(_CsrfCookie)
     with contextlib.suppress(Exception):
         warehouse.table_names()  # fail early on a catalog that cannot be reached
     return app

@@ -67,12 +67,21 @@ def shown_messages(messages: list[dict[str, Any]] | None, limit: int) -> list[Sh
             )
         role = str(message.get("role") or "?")
         rendered = (
-            Markup(code_html(text, None)) if role == "tool" and _looks_code(text)
+            Markup(code_html(text, None))
+            if role == "tool" and _looks_code(text)
             else markdown_html(text)
         )
         shown.append(
-            ShownMessage(role, rendered, raw_html(text), was_cut, len(content),
-                         message.get("name"), message.get("tool_call_id"), calls)
+            ShownMessage(
+                role,
+                rendered,
+                raw_html(text),
+                was_cut,
+                len(content),
+                message.get("name"),
+                message.get("tool_call_id"),
+                calls,
+            )
         )
     return shown
 

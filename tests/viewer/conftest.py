@@ -26,8 +26,14 @@ def viewer_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     warehouse = Warehouse(WarehouseSettings.local(home))
     build(warehouse)
     create_branch(warehouse, TableName.GOLD_SFT, "review-fix", curator="ana")
-    fix_record(warehouse, TableName.GOLD_SFT, "review-fix", "ticket-00003",
-               {"license": "MIT"}, curator="ana")
+    fix_record(
+        warehouse,
+        TableName.GOLD_SFT,
+        "review-fix",
+        "ticket-00003",
+        {"license": "MIT"},
+        curator="ana",
+    )
     # A table of another team: only principals of workspace research may open it.
     with warehouse.table(TableName.SILVER_ROLLOUTS).transaction() as transaction:
         transaction.set_properties({WORKSPACE_PROPERTY: "research"})
@@ -59,8 +65,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def viewer_server(viewer_settings: Settings, viewer_warehouse: Warehouse
-                  ) -> Iterator[ServerThread]:
+def viewer_server(viewer_settings: Settings, viewer_warehouse: Warehouse) -> Iterator[ServerThread]:
     """The viewer mounted at /view (local single-user mode, as ``posttrain serve`` mounts
     it) and a second one at /team behind tokens and workspaces."""
     from starlette.applications import Starlette
@@ -74,9 +79,11 @@ def viewer_server(viewer_settings: Settings, viewer_warehouse: Warehouse
     team = create_viewer_app(
         viewer_settings,
         warehouse=viewer_warehouse,
-        access=TokenAccess({
-            "support-token": Principal("sam", "viewer", frozenset({"support"})),
-        }),
+        access=TokenAccess(
+            {
+                "support-token": Principal("sam", "viewer", frozenset({"support"})),
+            }
+        ),
         checkpoints={},
     )
     root = Starlette(routes=[Mount("/view", local), Mount("/team", team)])

@@ -21,12 +21,17 @@ def many(warehouse: Warehouse) -> Warehouse:
     schema = TABLES[TableName.BRONZE_RECORDS].schema
     for part in range(3):
         rows = [
-            {"record_id": f"r{part * 400 + i:05d}", "payload": f"text {i}",
-             "row_index": part * 400 + i, "source": f"s{i % 3}"}
+            {
+                "record_id": f"r{part * 400 + i:05d}",
+                "payload": f"text {i}",
+                "row_index": part * 400 + i,
+                "source": f"s{i % 3}",
+            }
             for i in range(400)
         ]
-        warehouse.append(TableName.BRONZE_RECORDS, pa.Table.from_pylist(rows, schema=schema),
-                         Lineage("test"))
+        warehouse.append(
+            TableName.BRONZE_RECORDS, pa.Table.from_pylist(rows, schema=schema), Lineage("test")
+        )
     return warehouse
 
 
@@ -53,13 +58,21 @@ def test_a_filtered_page_pages_through_the_matches_only(many: Warehouse) -> None
 def test_search_finds_text_inside_messages_and_tool_calls(warehouse: Warehouse) -> None:
     from viewer_data import message
 
-    call = {"id": "c", "type": "function",
-            "function": {"name": "lookup", "arguments": '{"q": "needle-in-args"}'}}
+    call = {
+        "id": "c",
+        "type": "function",
+        "function": {"name": "lookup", "arguments": '{"q": "needle-in-args"}'},
+    }
     rows = [
         {"record_id": "a", "messages": [message("user", "hay"), message("assistant", "hay")]},
-        {"record_id": "b", "messages": [message("user", "a NEEDLE here"), message("assistant", "x")]},
-        {"record_id": "c", "messages": [message("user", "hay"),
-                                        message("assistant", None, tool_calls=[call])]},
+        {
+            "record_id": "b",
+            "messages": [message("user", "a NEEDLE here"), message("assistant", "x")],
+        },
+        {
+            "record_id": "c",
+            "messages": [message("user", "hay"), message("assistant", None, tool_calls=[call])],
+        },
     ]
     schema = TABLES[TableName.GOLD_SFT].schema
     warehouse.append(TableName.GOLD_SFT, pa.Table.from_pylist(rows, schema=schema), Lineage("t"))

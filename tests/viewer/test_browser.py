@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from viewer_server import ServerThread
 from viewer_data import HOSTILE
+from viewer_server import ServerThread
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,9 @@ def test_a_flag_lands_on_the_review_branch_and_not_on_main(
     page.click("#flag")
     page.wait_for_url(re.compile("ref=review-flags"))
     assert "off-topic" in page.locator("p.note").inner_text()
-    page.goto(f"{viewer_server.url}/view/t/gold.sft?ref=review-flags&where=record_id = 'ticket-00004'")
+    page.goto(
+        f"{viewer_server.url}/view/t/gold.sft?ref=review-flags&where=record_id = 'ticket-00004'"
+    )
     assert page.locator("article.row .note-flag").count() == 1
     page.goto(f"{viewer_server.url}/view/t/gold.sft?where=record_id = 'ticket-00004'")
     assert page.locator("article.row").count() == 1
@@ -176,5 +178,7 @@ def test_preference_pairs_show_the_prompt_once_beside_both_answers(
     page.goto(f"{viewer_server.url}/view/t/gold.dpo")
     first = page.locator("article.kind-preference").first
     assert first.locator(".prompt-once").count() == 1
-    assert first.locator(".side.chosen").count() == 1 and first.locator(".side.rejected").count() == 1
+    assert (
+        first.locator(".side.chosen").count() == 1 and first.locator(".side.rejected").count() == 1
+    )
     _shot(page, "preferences")

@@ -15,31 +15,43 @@ def _kinds(messages: list[dict[str, object]]) -> set[str]:
 
 def test_each_kind_of_malformed_content_is_flagged() -> None:
     call = {"id": "1", "type": "function", "function": {"name": "f", "arguments": BROKEN_ARGS}}
-    assert "invalid_json" in _kinds([message("user", "q"), message("assistant", None,
-                                                                    tool_calls=[call])])
-    assert "invalid_json" in _kinds([message("user", "q"),
-                                     message("assistant", '```json\n{"a": 1,}\n```')])
-    assert "invalid_xml" in _kinds([message("user", "q"),
-                                    message("assistant", "```xml\n<a><b></a>\n```")])
+    assert "invalid_json" in _kinds(
+        [message("user", "q"), message("assistant", None, tool_calls=[call])]
+    )
+    assert "invalid_json" in _kinds(
+        [message("user", "q"), message("assistant", '```json\n{"a": 1,}\n```')]
+    )
+    assert "invalid_xml" in _kinds(
+        [message("user", "q"), message("assistant", "```xml\n<a><b></a>\n```")]
+    )
     assert "role_order" in _kinds([message("assistant", "hi"), message("assistant", "again")])
     assert "truncated" in _kinds([message("user", "q"), message("assistant", "```py\nx = 1")])
     assert "truncated" in _kinds([message("user", "q"), message("assistant", "First,")])
     assert "empty_assistant" in _kinds([message("user", "q"), message("assistant", "  ")])
-    assert "redaction_marker" in _kinds([message("user", "mail <EMAIL>"),
-                                         message("assistant", "ok")])
+    assert "redaction_marker" in _kinds(
+        [message("user", "mail <EMAIL>"), message("assistant", "ok")]
+    )
     assert "control_token" in _kinds([message("user", CONTROL), message("assistant", "ok")])
 
 
 def test_a_clean_conversation_has_no_flags() -> None:
-    assert _kinds([message("system", "be brief"), message("user", "2+2?"),
-                   message("assistant", '```json\n{"answer": 4}\n```')]) == set()
+    assert (
+        _kinds(
+            [
+                message("system", "be brief"),
+                message("user", "2+2?"),
+                message("assistant", '```json\n{"answer": 4}\n```'),
+            ]
+        )
+        == set()
+    )
 
 
 def test_markdown_escapes_html_and_refuses_script_links() -> None:
     html = str(markdown_html(HOSTILE + "\n\n[x](javascript:alert(1)) `<b>`"))
     assert "<script>" not in html and "<img" not in html
     assert "&lt;script&gt;" in html
-    assert "href=\"javascript:" not in html and "<a " not in html
+    assert 'href="javascript:' not in html and "<a " not in html
 
 
 def test_code_blocks_are_highlighted_on_the_server() -> None:

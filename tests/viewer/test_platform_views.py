@@ -6,17 +6,17 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from viewer_data import message
 
 from posttrain.platform.generate import (
     OpenAIGenerator,
+    VibeCheck,
     generator_for,
     prompt_of,
     record_vibe_checks,
-    VibeCheck,
 )
 from posttrain.platform.notes import add_note, notes_for
 from posttrain.platform.refs import resolve
@@ -72,8 +72,14 @@ def test_a_note_shows_on_its_branch_only(warehouse: Warehouse) -> None:
 
 
 def test_prompt_of_splits_before_the_last_answer() -> None:
-    row = {"messages": [message("user", "q1"), message("assistant", "a1"),
-                        message("user", "q2"), message("assistant", "a2")]}
+    row = {
+        "messages": [
+            message("user", "q1"),
+            message("assistant", "a1"),
+            message("user", "q2"),
+            message("assistant", "a2"),
+        ]
+    }
     prompt, stored = prompt_of(row)
     assert [m["content"] for m in prompt] == ["q1", "a1", "q2"] and stored == "a2"
     dpo = {"prompt": [message("user", "q")], "chosen": [message("assistant", "yes")]}
@@ -81,7 +87,7 @@ def test_prompt_of_splits_before_the_last_answer() -> None:
 
 
 class _Completions(BaseHTTPRequestHandler):
-    seen: list[dict[str, Any]] = []
+    seen: ClassVar[list[dict[str, Any]]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -118,7 +124,13 @@ def test_an_openai_compatible_endpoint_answers_and_is_saved_as_a_vibe_check(
     assert answer == "pong"
     assert _Completions.seen[-1]["path"] == "/v1/chat/completions"
     assert _Completions.seen[-1]["model"] == "tiny"
-    record_vibe_checks(warehouse, [VibeCheck("s1", [message("user", "ping")], answer,
-                                             generator.checkpoint, "openai", 0.1, "ana")])
+    record_vibe_checks(
+        warehouse,
+        [
+            VibeCheck(
+                "s1", [message("user", "ping")], answer, generator.checkpoint, "openai", 0.1, "ana"
+            )
+        ],
+    )
     saved = warehouse.read(TableName.EVAL_VIBE_CHECKS).to_pylist()
     assert saved[0]["checkpoint"] == f"openai:{endpoint}#tiny" and saved[0]["answer"] == "pong"
