@@ -18,7 +18,9 @@ from pygments.lexers import get_lexer_by_name, guess_lexer
 from pygments.util import ClassNotFound
 
 MAX_CHARS = 6000  # a cell longer than this is cut on the server; the row page shows it whole
-_FORMATTER = HtmlFormatter(nowrap=False, cssclass="hl")
+# nowrap: we wrap in <pre class="hl"> ourselves, so markdown-it takes the block as it is
+# (it wraps anything not starting with <pre in another <pre><code>).
+_FORMATTER = HtmlFormatter(nowrap=True)
 
 
 def pygments_css() -> str:
@@ -32,7 +34,7 @@ def code_html(code: str, language: str | None) -> str:
         lexer = get_lexer_by_name(language) if language else guess_lexer(code)
     except ClassNotFound:
         lexer = get_lexer_by_name("text")
-    return str(highlight(code, lexer, _FORMATTER))
+    return '<pre class="hl"><code>' + str(highlight(code, lexer, _FORMATTER)) + "</code></pre>\n"
 
 
 def _fence(code: str, language: str, _attrs: str) -> str:

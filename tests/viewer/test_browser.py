@@ -21,6 +21,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 def _shot(page: Any, name: str) -> None:
     if os.environ.get("POSTTRAIN_SCREENSHOTS") == "1":
+        page.wait_for_function(
+            "[...document.querySelectorAll('.lazy')].every(e => e.classList.contains('loaded'))"
+        )
         DOCS.mkdir(exist_ok=True)
         page.screenshot(path=str(DOCS / f"viewer-{name}.png"), full_page=False)
 
