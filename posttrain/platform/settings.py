@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, model_validator
 
+from posttrain.platform.capture.config import CaptureSettings
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.outcomes.policy import LateArrivalPolicy
@@ -219,6 +220,7 @@ class _SettingsFile(FrozenConfig):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     viewer: ViewerSettings = Field(default_factory=ViewerSettings)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
 
 
 class Settings(FrozenConfig):
@@ -230,6 +232,7 @@ class Settings(FrozenConfig):
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     file: Path | None = None
     viewer: ViewerSettings = Field(default_factory=ViewerSettings)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
 
 
 def settings_file(home: str | Path | None = None) -> Path | None:
@@ -364,4 +367,5 @@ def load_settings(home: str | Path | None = None) -> Settings:
         file=file,
         outcomes=parsed.outcomes,
         viewer=parsed.viewer,
+        capture=parsed.capture,
     )

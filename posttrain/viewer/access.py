@@ -12,19 +12,20 @@ implementations ship:
   role and the workspaces it may read. ``posttrain serve`` hands its own access layer in
   through the same protocol.
 
-Roles: ``viewer`` reads; ``curator`` also flags, comments, fixes and drops rows on review
-branches and generates; ``owner`` also publishes and runs the SQL console. A principal
-limited to workspaces sees only its workspaces' rows (a ``workspace in (...)`` filter
-pushed into every scan), is refused tables that belong to another workspace (table
-property ``posttrain.workspace``) and tables without a ``workspace`` column other than
-the ``eval.*`` benchmarks, and cannot use the SQL console (SQL cannot be row-filtered).
+Roles: ``viewer`` reads and queries; ``curator`` also flags, comments, fixes and drops rows
+on review branches, publishes them and generates; ``owner`` (local mode, ``admin`` tokens)
+may do everything. A principal limited to workspaces sees only its workspaces' rows (a
+``workspace in (...)`` filter pushed into every scan), is refused tables that belong to
+another workspace (table property ``posttrain.workspace``) and tables without a
+``workspace`` column other than the ``eval.*`` benchmarks; its SQL console is scoped to
+its one workspace (``run_query(workspace=...)``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
@@ -32,10 +33,13 @@ from posttrain.platform.curation import default_curator
 from posttrain.platform.errors import PosttrainError
 
 ROLES: dict[str, frozenset[str]] = {
-    "viewer": frozenset({"read"}),
-    "curator": frozenset({"read", "note", "edit", "generate"}),
-    "owner": frozenset({"read", "note", "edit", "generate", "publish", "sql"}),
+    "viewer": frozenset({"read", "sql"}),
+    "curator": frozenset({"read", "sql", "note", "edit", "generate", "publish"}),
+    "owner": frozenset({"read", "sql", "note", "edit", "generate", "publish"}),
 }
+# posttrain serve's roles (posttrain.platform.access.Role) → the viewer's; a writer token
+# (capture only) may not read.
+SERVE_ROLES = {"reader": "viewer", "curator": "curator", "admin": "owner"}
 WORKSPACE_PROPERTY = "posttrain.workspace"
 TOKEN_COOKIE = "posttrain_token"
 
@@ -93,14 +97,38 @@ class TokenAccess:
         return self.tokens[token]
 
 
+class WorkspaceAccess:
+    """``posttrain serve``'s workspaces and tokens (:mod:`posttrain.platform.access`):
+    a token's workspace limits the rows, its role what the viewer lets it do."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store  # a posttrain.platform.access.WorkspaceStore
+
+    def principal(self, request: Request) -> Principal:
+        from posttrain.platform.access import AccessError
+
+        self.store.refresh()
+        try:
+            found = self.store.authenticate(TokenAccess.token_of(request))
+        except AccessError as exc:
+            raise AccessDenied(exc.reason, exc.status) from None
+        role = SERVE_ROLES.get(found.role.value)
+        if role is None:
+            raise AccessDenied(
+                f"token {found.token_id} of workspace {found.name!r} has role "
+                f"{found.role.value}, which may not read"
+            )
+        return Principal(f"{found.name}-{found.token_id}", role, frozenset({found.name}))
+
+
 def allowed(principal: Principal, action: str) -> None:
     """Raise :class:`AccessDenied` unless the principal's role allows ``action``."""
     if action not in ROLES.get(principal.role, frozenset()):
         raise AccessDenied(f"{principal.name} ({principal.role}) may not {action}")
-    if action == "sql" and principal.workspaces is not None:
+    if action == "sql" and principal.workspaces is not None and len(principal.workspaces) != 1:
         raise AccessDenied(
             f"{principal.name} reads only workspaces {', '.join(sorted(principal.workspaces))}: "
-            "the SQL console cannot be limited to them"
+            "the SQL console is scoped to one workspace"
         )
 
 

@@ -478,7 +478,8 @@ def sql_page(request: Request) -> Response:
     if sql.strip():
         started = time.perf_counter()
         try:
-            result = run_query(_state(request).warehouse, sql)
+            scope = sorted(principal.workspaces)[0] if principal.workspaces else None
+            result = run_query(_state(request).warehouse, sql, workspace=scope)
             columns = result.column_names
             rows = [[_cell(v) for v in r.values()] for r in result.slice(0, 500).to_pylist()]
         except PosttrainError as exc:

@@ -156,8 +156,8 @@ def test_a_workspace_user_sees_only_their_rows_and_is_refused_other_tables(
     assert "belongs to workspace 'research'" in page.locator("#error").inner_text()
     response = page.goto(f"{base}/t/lineage.corpus_versions")  # not split by workspace
     assert response.status == 403
-    response = page.goto(f"{base}/sql?q=select 1")
-    assert response.status == 403
+    page.goto(f"{base}/sql?q=select distinct workspace from gold.sft")
+    assert page.locator("#result td").all_inner_texts() == ["support"]
     response = page.goto(f"{base}/t/gold.sft/row?key=ticket-00004")  # a research row
     assert response.status == 404
 
@@ -185,3 +185,33 @@ def test_preference_pairs_show_the_prompt_once_beside_both_answers(
         first.locator(".side.chosen").count() == 1 and first.locator(".side.rejected").count() == 1
     )
     _shot(page, "preferences")
+
+
+def test_posttrain_serve_mounts_the_viewer_behind_workspace_tokens(
+    viewer_settings: Any, viewer_home: Path
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    from posttrain.platform.access import Role, WorkspaceStore
+    from posttrain.serve.app import create_app
+
+    store = WorkspaceStore.open(viewer_home)
+    store.create("support")
+    token, _ = store.issue_token("support", Role.READER)
+
+    def status(server: ServerThread, path: str, bearer: str | None) -> tuple[int, str]:
+        request = urllib.request.Request(f"{server.url}{path}")
+        if bearer:
+            request.add_header("Authorization", f"Bearer {bearer}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    with ServerThread(create_app(viewer_settings)) as server:
+        assert status(server, "/view/t/gold.sft", None)[0] == 401
+        code, body = status(server, "/view/t/gold.sft?limit=100", token)
+        assert code == 200 and "research" not in body
+        assert status(server, "/view/t/silver.rollouts", token)[0] == 403
