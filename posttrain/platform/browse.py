@@ -39,6 +39,7 @@ from posttrain.platform.warehouse import Warehouse
 
 MAX_LIMIT = 200
 _BATCH_ROWS = 256
+_SKIP_BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -171,8 +172,11 @@ def _file_batches(
         yield skipped, schema.empty_table()
         return
     present = set(parquet.schema_arrow.names)
+    # Rows to pass over inside the first row group read: decoded in large batches (in C++,
+    # then sliced away) rather than a Python loop of small ones.
+    inside = skip_rows - skipped if predicate is None else 0
     batches = parquet.iter_batches(
-        batch_size=_BATCH_ROWS,
+        batch_size=max(_BATCH_ROWS, min(_SKIP_BATCH_ROWS, inside)),
         row_groups=groups,
         columns=[name for name in schema.names if name in present],
         use_threads=False,

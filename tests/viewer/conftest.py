@@ -113,7 +113,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(45_000)
     opened = context.new_page()
     try:
         yield opened
