@@ -4,7 +4,7 @@ OpenAI-compatible endpoint, and the vibe-check table that keeps them.
 A *checkpoint id* says where an answer came from, so a vibe check can later become an
 eval: ``transformers:<path>`` for a local model folder, ``openai:<base url>#<model>`` for
 an endpoint. :func:`record_vibe_checks` appends the prompts and answers to
-``eval.vibe_checks`` with that id.
+``lineage.vibe_checks`` with that id.
 
 Example:
     >>> generator = generator_for("transformers:/models/tiny")  # doctest: +SKIP
@@ -194,7 +194,7 @@ class VibeCheck:
 
 
 def record_vibe_checks(warehouse: Warehouse, checks: Sequence[VibeCheck]) -> list[str]:
-    """Append ``checks`` to ``eval.vibe_checks``; their ids."""
+    """Append ``checks`` to ``lineage.vibe_checks``; their ids."""
     now = datetime.now(UTC)
     rows = []
     for check in checks:
@@ -230,10 +230,10 @@ def record_vibe_checks(warehouse: Warehouse, checks: Sequence[VibeCheck]) -> lis
                 "seconds": check.seconds,
             }
         )
-    spec = TABLES[TableName.EVAL_VIBE_CHECKS]
+    spec = TABLES[TableName.LINEAGE_VIBE_CHECKS]
     warehouse.ensure_table(spec)
     warehouse.append(
-        TableName.EVAL_VIBE_CHECKS,
+        TableName.LINEAGE_VIBE_CHECKS,
         pa.Table.from_pylist(rows, schema=spec.schema),
         Lineage(
             "viewer",

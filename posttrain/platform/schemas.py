@@ -575,7 +575,7 @@ class TableName(StrEnum):
     GOLD_RL_PROMPTS = "gold.rl_prompts"
     GOLD_RL_PROMPTS_REJECTIONS = "gold.rl_prompts_rejections"
     LINEAGE_ERASURES = "lineage.erasures"
-    EVAL_VIBE_CHECKS = "eval.vibe_checks"
+    LINEAGE_VIBE_CHECKS = "lineage.vibe_checks"
     LINEAGE_ROW_NOTES = "lineage.row_notes"
 
 
@@ -726,7 +726,7 @@ TABLES: dict[str, TableSpec] = {
             "One ref of one table rewritten by `posttrain forget`.",
         ),
         TableSpec(
-            TableName.EVAL_VIBE_CHECKS,
+            TableName.LINEAGE_VIBE_CHECKS,
             VIBE_CHECKS,
             ("vibe_id",),
             "A prompt typed or picked in the viewer and a checkpoint's answer to it.",

@@ -209,17 +209,17 @@ async def vibe(request: Request) -> Response:
 
             try:
                 saved = await run_in_threadpool(work)
-                message = f"saved {saved} answer(s) to {TableName.EVAL_VIBE_CHECKS}"
+                message = f"saved {saved} answer(s) to {TableName.LINEAGE_VIBE_CHECKS}"
             except PosttrainError as exc:
                 message = f"refused: {exc}"
         return RedirectResponse(
             _url(request, "/vibe", session=session, message=message), status_code=303
         )
     rows: list[dict[str, Any]] = []
-    if state.warehouse.exists(TableName.EVAL_VIBE_CHECKS):
+    if state.warehouse.exists(TableName.LINEAGE_VIBE_CHECKS):
         data = await run_in_threadpool(
             state.warehouse.read,
-            TableName.EVAL_VIBE_CHECKS,
+            TableName.LINEAGE_VIBE_CHECKS,
             row_filter=f"session = '{session.replace(chr(39), '')}'",
         )
         rows = sorted(data.to_pylist(), key=lambda r: (r["created_at"], r["checkpoint"]))

@@ -132,5 +132,5 @@ def test_an_openai_compatible_endpoint_answers_and_is_saved_as_a_vibe_check(
             )
         ],
     )
-    saved = warehouse.read(TableName.EVAL_VIBE_CHECKS).to_pylist()
+    saved = warehouse.read(TableName.LINEAGE_VIBE_CHECKS).to_pylist()
     assert saved[0]["checkpoint"] == f"openai:{endpoint}#tiny" and saved[0]["answer"] == "pong"
