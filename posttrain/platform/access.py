@@ -387,3 +387,23 @@ def principal_from_token(home: Path, token: str | None = None) -> Principal | No
     if not token:
         return None
     return WorkspaceStore.open(home).authenticate(token)
+
+
+def query_as(token: str, sql: str, *, home: Path | None = None) -> Any:
+    """Run one read-only SELECT as the workspace of ``token`` (the Python API of
+    ``posttrain query --token``): every table holds only that workspace's rows.
+
+    Returns a ``pyarrow.Table``.
+
+    Raises:
+        AccessError: the token is unknown, revoked or may not read.
+        QueryError: the SQL is refused or fails.
+    """
+    from posttrain.platform.query import run_query
+    from posttrain.platform.settings import load_settings
+    from posttrain.platform.warehouse import Warehouse
+
+    settings = load_settings(home)
+    principal = WorkspaceStore.open(settings.home).authenticate(token)
+    principal.require(Permission.READ)
+    return run_query(Warehouse(settings.warehouse), sql, workspace=principal.name)

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
@@ -99,10 +100,8 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body:
         raise HTTPException(400, "empty body: expected JSON")
     try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise HTTPException(400, "malformed body: not UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise HTTPException(
             400, f"malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None

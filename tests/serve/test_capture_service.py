@@ -12,7 +12,7 @@ from capture_server import CaptureHome, Server, call, make_home
 from typer.testing import CliRunner
 
 from posttrain.cli import app
-from posttrain.platform.access import CaptureRules, WorkspaceStore
+from posttrain.platform.access import CaptureRules, WorkspaceStore, query_as
 from posttrain.platform.capture.events import capture_record_id
 from posttrain.platform.query import run_query
 from posttrain.platform.schemas import TableName
@@ -101,6 +101,13 @@ def test_a_batch_is_answered_event_by_event(server: Server, home: CaptureHome) -
     assert "messages" in answer["acks"][1]["reason"]
     assert answer["acks"][0]["record_id"] == capture_record_id("alpha", "session", "batch-1")
     assert (answer["accepted"], answer["refused"]) == (1, 2)
+
+
+def test_the_api_is_documented_at_docs(server: Server) -> None:
+    assert call(server.url + "/docs")[0] == 200
+    schema = call(server.url + "/openapi.json")[1]
+    assert {"/v1/events", "/v1/sessions", "/v1/outcomes", "/v1/query"} <= set(schema["paths"])
+    assert {"SessionEvent", "TurnEvent", "OutcomeEvent"} <= set(schema["components"]["schemas"])
 
 
 def test_a_retried_event_is_stored_once(server: Server, home: CaptureHome) -> None:
@@ -267,8 +274,11 @@ def test_another_workspaces_token_reads_nothing_of_alpha_on_any_path(
     )
     assert status == 200 and answer["rows"]
     assert {row["workspace"] for row in answer["rows"]} == {"beta"}
-    status, answer, _ = call(server.url + "/v1/records", token=home.token("alpha", "reader"))
-    assert status == 200 and "alpha only" in json.dumps(answer["rows"])
+    mine = server.url + "/v1/records?session_id=secret-alpha"
+    status, answer, _ = call(mine, token=home.token("alpha", "reader"))
+    assert status == 200 and [row["record_id"] for row in answer["rows"]] == [
+        alpha["acks"][0]["record_id"]
+    ]
     # the CLI
     sql = "select count(*) n from bronze.records where payload like '%alpha only%'"
     result = runner.invoke(
@@ -282,6 +292,7 @@ def test_another_workspaces_token_reads_nothing_of_alpha_on_any_path(
     assert result.exit_code == 0 and "alpha" not in result.output
     # the Python API
     warehouse = Warehouse(WarehouseSettings.local(home.path))
+    assert query_as(beta, sql, home=home.path).to_pylist() == [{"n": 0}]
     assert run_query(warehouse, sql, workspace="beta").to_pylist() == [{"n": 0}]
     assert run_query(warehouse, sql).to_pylist() == [{"n": 1}]  # the data is there
     # the Dagster resource the assets use to act for a workspace

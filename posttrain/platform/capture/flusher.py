@@ -12,7 +12,6 @@ The flusher also seals the active segment when its oldest event has waited
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
 
 from posttrain.platform.capture.wal import WriteAheadLog, read_segment
@@ -49,7 +49,7 @@ def capture_source(workspace: str, source: str) -> str:
 def entries_of(segment: Path) -> Iterator[dict[str, Any]]:
     """The decoded entries of one log segment, in order."""
     for payload in read_segment(segment):
-        yield json.loads(payload)
+        yield orjson.loads(payload)
 
 
 def _timestamps(values: list[int]) -> pa.Array:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -27,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from posttrain.platform.access import Workspace
@@ -170,11 +171,9 @@ def record_row(
     for name in ("model", "tools", "metadata"):
         if data.get(name):
             payload[name] = data[name]
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    text = orjson.dumps(payload).decode()
     if '"data:' in text:  # the walk costs more than the search: only when there is one
-        text = json.dumps(
-            dereference_inline_data(payload)[0], ensure_ascii=False, separators=(",", ":")
-        )
+        text = orjson.dumps(dereference_inline_data(payload)[0]).decode()
     return {
         "record_id": record_id or event.record_id(workspace),
         "payload": text,
@@ -212,6 +211,9 @@ class CaptureService:
     def start(self) -> None:
         """Load the dedupe index, open the log, start the flusher (which replays the log)."""
         warehouse = self.open_warehouse()
+        # pyarrow imports pandas on first use of Python lists: pay it at start, not in the
+        # first flush under load.
+        pa.array(["warm-up"], pa.string())
         self._keys = self._bronze_keys(warehouse)
         wal = WriteAheadLog(
             self.wal_dir,
@@ -245,6 +247,11 @@ class CaptureService:
                 row_filter=f"source_uri LIKE '{CAPTURE_URI_PREFIX}%'",
             )["record_id"]
             keys.update(ids.to_pylist())
+        erasures = TableName.LINEAGE_ERASURES
+        if warehouse.exists(erasures) and warehouse.snapshot_id(erasures) is not None:
+            # A forgotten session stays forgotten: a client's retry is a duplicate, not new.
+            erased = warehouse.read(erasures, columns=("record_ids",))["record_ids"]
+            keys.update(rid for ids in erased.to_pylist() for rid in ids or ())
         outcomes = TableName.BRONZE_OUTCOMES
         if warehouse.exists(outcomes) and warehouse.snapshot_id(outcomes) is not None:
             table = warehouse.table(outcomes)
@@ -339,7 +346,7 @@ class CaptureService:
                 waits.append((index, client_id, key, pending))
                 continue
             entry["at"] = now_us
-            lines.append(encode_entry(json.dumps(entry, separators=(",", ":")).encode()))
+            lines.append(encode_entry(orjson.dumps(entry)))
             fresh[key] = (index, client_id, record_id)
         if fresh:
             loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ One process owns a log folder at a time (an exclusive ``flock`` on ``LOCK``).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import queue
 import secrets
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posttrain.platform.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 SUFFIX = ".wal"
 Done = Callable[[BaseException | None], None]
@@ -262,7 +265,11 @@ class WriteAheadLog:
                     or self._active.events >= self.segment_max_events
                 )
             ):
-                self._seal()
+                try:
+                    self._seal()
+                except OSError as exc:  # no new segment (disk full): accept nothing more
+                    log.exception("capture log: cannot open a new segment")
+                    self._broken = exc
 
     def _write_group(self, buffer: bytes, events: int, waiting: list[Done]) -> None:
         error: BaseException | None = self._broken
@@ -282,4 +289,7 @@ class WriteAheadLog:
                 self._active.events += events
                 self.groups += 1
         for done in waiting:
-            done(error)
+            try:
+                done(error)
+            except Exception:  # a caller gone (its loop closed) must not stop the writer
+                log.exception("capture log: a completion callback failed")
