@@ -35,6 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, ValidationError, model_validator
 
 from posttrain.platform.capture.config import CaptureSettings
+from posttrain.platform.capture.otlp import OtlpSettings
+from posttrain.platform.capture.proxy import ProxySettings
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.outcomes.policy import LateArrivalPolicy
@@ -56,6 +58,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "POSTTRAIN_RAY_ADDRESS": ("executor", "ray_address"),
     "POSTTRAIN_RAY_NUM_CPUS": ("executor", "num_cpus"),
     "POSTTRAIN_VIEWER_URL": ("viewer", "base_url"),
+    "POSTTRAIN_PROXY_UPSTREAM": ("proxy", "upstream_url"),
 }
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -221,6 +224,8 @@ class _SettingsFile(FrozenConfig):
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     viewer: ViewerSettings = Field(default_factory=ViewerSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
 
 
 class Settings(FrozenConfig):
@@ -233,6 +238,8 @@ class Settings(FrozenConfig):
     file: Path | None = None
     viewer: ViewerSettings = Field(default_factory=ViewerSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
 
 
 def settings_file(home: str | Path | None = None) -> Path | None:
@@ -368,4 +375,6 @@ def load_settings(home: str | Path | None = None) -> Settings:
         outcomes=parsed.outcomes,
         viewer=parsed.viewer,
         capture=parsed.capture,
+        proxy=parsed.proxy,
+        otlp=parsed.otlp,
     )

@@ -44,7 +44,10 @@ def extra_routers(settings: Settings) -> list[APIRouter]:
     The capture proxy (``/v1/chat/completions``) and the OTLP receiver (``/v1/traces``)
     add theirs here.
     """
-    return []
+    from posttrain.serve.otlp import otlp_router
+    from posttrain.serve.proxy import proxy_router
+
+    return [proxy_router(settings), otlp_router(settings)]
 
 
 # -- authentication -------------------------------------------------------------------------
