@@ -18,6 +18,7 @@ from posttrain.assets.preference import gold_dpo, silver_preferences
 from posttrain.assets.rl import gold_rl_prompts, silver_rollouts
 from posttrain.assets.silver import silver_tables
 from posttrain.assets.versions import corpus_versions
+from posttrain.assets.viewer import row_notes, vibe_checks
 from posttrain.jobs import jobs, sensors
 from posttrain.resources import (
     RayResource,
@@ -40,7 +41,14 @@ all_assets = [
 ]
 # Tables written outside Dagster (the CLI, the Python API), shown in the graph and watched
 # by sensors.
-external_assets = [bronze_outcomes, lineage_filtered_snapshots, corpus_versions, erasures]
+external_assets = [
+    bronze_outcomes,
+    lineage_filtered_snapshots,
+    corpus_versions,
+    erasures,
+    vibe_checks,
+    row_notes,
+]
 
 defs = dg.Definitions(
     assets=[*all_assets, *external_assets],

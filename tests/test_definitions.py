@@ -26,6 +26,8 @@ EXTERNAL = {
     "lineage/filtered_snapshots",
     "lineage/corpus_versions",
     "lineage/erasures",
+    "lineage/vibe_checks",
+    "lineage/row_notes",
 }
 
 
@@ -56,6 +58,8 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "silver/rollouts": "rl",
         "silver/rollout_rejections": "rl",
         "lineage/erasures": "lineage",
+        "lineage/vibe_checks": "viewer",
+        "lineage/row_notes": "viewer",
     }
 
 

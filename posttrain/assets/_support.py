@@ -115,8 +115,20 @@ def table_metadata(
             }
         ),
     }
+    metadata["viewer"] = dg.MetadataValue.url(viewer_link(name))
     metadata.update(extra or {})
     return metadata
+
+
+def viewer_link(name: str) -> str:
+    """Where the table opens in the dataset viewer (``viewer.base_url`` in the settings,
+    or ``$POSTTRAIN_VIEWER_URL``)."""
+    from urllib.parse import quote
+
+    from posttrain.platform.settings import load_settings
+
+    base = load_settings().viewer.base_url.rstrip("/")
+    return f"{base}/t/{quote(str(name))}"
 
 
 def check_result(

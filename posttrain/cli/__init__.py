@@ -28,6 +28,7 @@ from posttrain.cli import (  # noqa: F401  (registers commands)
     tables,
     verify,
     versions,
+    view,
     workspace,
 )
 from posttrain.cli._app import app, err_console

@@ -513,6 +513,41 @@ ERASURES = pa.schema(
 )
 
 
+VIBE_CHECKS = pa.schema(
+    [
+        _required("vibe_id", pa.string(), "Hash of session, prompt, checkpoint and time."),
+        _optional("session", pa.string(), "The vibe-check session the prompt was typed in."),
+        _optional("prompt", MESSAGES_TYPE, "The messages sent to the model."),
+        _optional("answer", pa.string(), "What the model answered."),
+        _optional(
+            "checkpoint",
+            pa.string(),
+            "The checkpoint id: a local transformers path or endpoint URL plus model name.",
+        ),
+        _optional("backend", pa.string(), "transformers or openai (an OpenAI-compatible API)."),
+        _optional("source_table", pa.string(), "The table the prompt came from, if any."),
+        _optional("source_key", pa.string(), "The row (key value) the prompt came from."),
+        _optional("stored_answer", pa.string(), "The answer stored in that row, if any."),
+        _optional("created_by", pa.string(), "Who ran it."),
+        _optional("created_at", TIMESTAMP_TYPE, "When (UTC)."),
+        _optional("seconds", pa.float64(), "Generation wall time."),
+    ]
+)
+
+ROW_NOTES = pa.schema(
+    [
+        _required("note_id", pa.string(), "Hash of table, ref, row, kind, text and time."),
+        _required("table_name", pa.string(), "The table the note is about."),
+        _optional("ref", pa.string(), "The review branch the note was made on."),
+        _optional("row_key", pa.string(), "The row's key value (as text)."),
+        _optional("kind", pa.string(), "flag or comment."),
+        _optional("text", pa.string(), "What the curator wrote."),
+        _optional("curator", pa.string(), "Who wrote it."),
+        _optional("created_at", TIMESTAMP_TYPE, "When (UTC)."),
+    ]
+)
+
+
 # Namespace of the tables ``posttrain snapshot --as NAME`` freezes (``snapshots.<name>``).
 SNAPSHOTS_NAMESPACE = "snapshots"
 
@@ -540,6 +575,8 @@ class TableName(StrEnum):
     GOLD_RL_PROMPTS = "gold.rl_prompts"
     GOLD_RL_PROMPTS_REJECTIONS = "gold.rl_prompts_rejections"
     LINEAGE_ERASURES = "lineage.erasures"
+    LINEAGE_VIBE_CHECKS = "lineage.vibe_checks"
+    LINEAGE_ROW_NOTES = "lineage.row_notes"
 
 
 @dataclass(frozen=True)
@@ -687,6 +724,18 @@ TABLES: dict[str, TableSpec] = {
             ERASURES,
             ("erasure_id", "table_name", "ref"),
             "One ref of one table rewritten by `posttrain forget`.",
+        ),
+        TableSpec(
+            TableName.LINEAGE_VIBE_CHECKS,
+            VIBE_CHECKS,
+            ("vibe_id",),
+            "A prompt typed or picked in the viewer and a checkpoint's answer to it.",
+        ),
+        TableSpec(
+            TableName.LINEAGE_ROW_NOTES,
+            ROW_NOTES,
+            ("note_id",),
+            "A curator's flag or comment on one row, made on a review branch in the viewer.",
         ),
     ]
 }

@@ -57,6 +57,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "POSTTRAIN_EXECUTOR": ("executor", "kind"),
     "POSTTRAIN_RAY_ADDRESS": ("executor", "ray_address"),
     "POSTTRAIN_RAY_NUM_CPUS": ("executor", "num_cpus"),
+    "POSTTRAIN_VIEWER_URL": ("viewer", "base_url"),
     "POSTTRAIN_PROXY_UPSTREAM": ("proxy", "upstream_url"),
 }
 
@@ -206,10 +207,22 @@ class _WarehouseFileSettings(FrozenConfig):
         return self
 
 
+class ViewerSettings(FrozenConfig):
+    """The dataset viewer (``posttrain view``, or ``/view`` of ``posttrain serve``)."""
+
+    base_url: str = "http://127.0.0.1:8765"
+    """Where people open the viewer: Dagster asset metadata links to tables under it."""
+
+    checkpoints: dict[str, str] = Field(default_factory=dict)
+    """Name → checkpoint id offered on the generate and vibe-check pages:
+    ``transformers:/path/to/model`` or ``openai:http://host:8000/v1#model-name``."""
+
+
 class _SettingsFile(FrozenConfig):
     warehouse: _WarehouseFileSettings = Field(default_factory=_WarehouseFileSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
+    viewer: ViewerSettings = Field(default_factory=ViewerSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
@@ -223,6 +236,7 @@ class Settings(FrozenConfig):
     home: Path
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     file: Path | None = None
+    viewer: ViewerSettings = Field(default_factory=ViewerSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
@@ -359,6 +373,7 @@ def load_settings(home: str | Path | None = None) -> Settings:
         home=root,
         file=file,
         outcomes=parsed.outcomes,
+        viewer=parsed.viewer,
         capture=parsed.capture,
         proxy=parsed.proxy,
         otlp=parsed.otlp,

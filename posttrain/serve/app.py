@@ -340,6 +340,11 @@ def create_app(settings: Settings, *, service: CaptureService | None = None) -> 
     async def posttrain_error(request: Request, exc: PosttrainError) -> JSONResponse:
         return _error(400, str(exc))
 
+    # The dataset viewer, behind the same tokens and workspaces (pages, not an API).
+    from posttrain.viewer.access import WorkspaceAccess
+    from posttrain.viewer.app import create_viewer_app
+
+    app.mount("/view", create_viewer_app(settings, access=WorkspaceAccess(app.state.store)))
     app.include_router(capture_router)
     app.include_router(read_router)
     app.include_router(ops_router)

@@ -1,0 +1,524 @@
+"""Pages of a table for a person to read: filter, search, offset, histograms.
+
+The viewer's reads. Every page is a pinned scan (``TABLE@REF`` resolved once through
+:func:`posttrain.platform.refs.resolve`): the Iceberg filter (``posttrain show``'s grammar,
+:func:`posttrain.platform.query.parse_row_filter`) prunes data files when the scan is
+planned, then row groups by their statistics, and only the row groups that hold the page
+are decoded. Without a filter or search, the offset skips whole row groups by the counts
+in the Parquet footers, so page 40,000 of a 10-million-row table costs what page 1 costs.
+A full-text search cannot use statistics: it reads batch by batch and stops once the page
+is full.
+
+Example:
+    >>> page = read_page(warehouse, "gold.sft@v1", where="source = 'math-tutor'", limit=20)
+    >>> page.rows[0]["record_id"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In, Reference
+from pyiceberg.expressions.literals import literal
+from pyiceberg.expressions.visitors import bind
+from pyiceberg.io.pyarrow import expression_to_pyarrow
+
+from posttrain.platform.errors import QueryError
+from posttrain.platform.query import _BUFFER_BYTES, _conform, _local_paths, _row_groups
+from posttrain.platform.query import parse_row_filter as parse_row_filter
+from posttrain.platform.refs import PinnedSnapshot, resolve
+from posttrain.platform.schemas import TABLES
+from posttrain.platform.warehouse import Warehouse
+
+MAX_LIMIT = 200
+_BATCH_ROWS = 256
+_SKIP_BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows ``offset`` .. ``offset + len(rows)`` of a filtered, pinned table."""
+
+    table: str
+    ref: str | None
+    snapshot_id: int | None
+    rows: list[dict[str, Any]]
+    offset: int
+    limit: int
+    has_more: bool
+    # Rows in the snapshot when no filter or search applies (from its summary), else None.
+    total: int | None
+    columns: list[str] = field(default_factory=list)
+
+
+def key_columns(name: str) -> tuple[str, ...]:
+    """The columns that identify a row of ``name`` (empty for a table without a spec)."""
+    spec = TABLES.get(name)
+    return spec.key if spec is not None else ()
+
+
+def restrict(pinned: PinnedSnapshot, workspaces: frozenset[str] | None) -> BooleanExpression | None:
+    """The filter that keeps only ``workspaces``' rows, for a principal limited to them
+    (``None``: unrestricted, or the table has no ``workspace`` column)."""
+    if workspaces is None:
+        return None
+    if "workspace" not in pinned.table.schema().column_names:
+        return None
+    return In(term=Reference("workspace"), values={literal(w) for w in sorted(workspaces)})
+
+
+def key_filter(pinned: PinnedSnapshot, values: dict[str, str]) -> BooleanExpression:
+    """``key = value`` for each key column, typed as the column is."""
+    schema = pinned.table.schema()
+    expression: BooleanExpression = AlwaysTrue()
+    for column, text in values.items():
+        if column not in schema.column_names:
+            raise QueryError(f"{pinned.name} has no column {column!r}")
+        arrow_type = schema.find_field(column).field_type
+        value: Any = int(text) if str(arrow_type) in ("int", "long") else text
+        expression = And(expression, EqualTo(term=Reference(column), value=literal(value)))
+    return expression
+
+
+def _search_mask(batch: pa.Table, needle: str) -> pa.Array:
+    """Rows of ``batch`` where any string column, or any message's content or tool call,
+    contains ``needle`` (case-insensitive)."""
+    mask = np.zeros(batch.num_rows, dtype=bool)
+    for column in batch.columns:
+        array = column.combine_chunks()
+        texts, parents = _texts(array)
+        if texts is None:
+            continue
+        hit = pc.fill_null(pc.match_substring(texts, needle, ignore_case=True), False)
+        hits = hit.to_numpy(zero_copy_only=False)
+        if parents is None:
+            mask |= hits
+        elif hits.any():
+            mask[np.unique(parents[hits])] = True
+    return pa.array(mask)
+
+
+def _texts(array: pa.Array) -> tuple[pa.Array | None, Any]:
+    """Searchable text of a column: the strings, or for a message list each message's
+    content and tool-call arguments with the row each belongs to."""
+    type_ = array.type
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return array, None
+    if (pa.types.is_list(type_) or pa.types.is_large_list(type_)) and pa.types.is_struct(
+        type_.value_type
+    ):
+        struct = type_.value_type
+        if struct.get_field_index("content") < 0:
+            return None, None
+        flat = pc.list_flatten(array)
+        parents = pc.list_parent_indices(array).to_numpy()
+        texts = pc.fill_null(flat.field("content"), "").cast(pa.large_string())
+        space = pa.scalar(" ", pa.large_string())
+        if struct.get_field_index("tool_calls") >= 0:
+            calls = flat.field("tool_calls")
+            if pc.sum(pc.fill_null(pc.list_value_length(calls), 0)).as_py():
+                functions = pc.list_flatten(calls).field("function")
+                args = pc.binary_join_element_wise(
+                    pc.fill_null(functions.field("name"), "").cast(pa.large_string()),
+                    pc.fill_null(functions.field("arguments"), "").cast(pa.large_string()),
+                    space,
+                )
+                offsets = calls.offsets
+                per_message = pc.fill_null(
+                    pc.binary_join(
+                        pa.LargeListArray.from_arrays(offsets.cast(pa.int64()), args)
+                        if isinstance(calls, pa.LargeListArray)
+                        else pa.ListArray.from_arrays(offsets, args),
+                        space,
+                    ),
+                    "",
+                ).cast(pa.large_string())
+                texts = pc.binary_join_element_wise(texts, per_message, space)
+        return texts, parents
+    return None, None
+
+
+def _file_batches(
+    path: str,
+    schema: pa.Schema,
+    predicate: pc.Expression | None,
+    skip_rows: int,
+) -> Iterator[tuple[int, pa.Table]]:
+    """Batches of one data file, starting near row ``skip_rows`` of it when no predicate
+    applies: whole row groups before it are skipped by their footer counts. Yields
+    (rows skipped without reading, batch)."""
+    parquet = pq.ParquetFile(path, buffer_size=_BUFFER_BYTES, pre_buffer=False)
+    metadata = parquet.metadata
+    if predicate is not None:
+        row_groups = _row_groups(path, predicate)
+        groups = list(range(metadata.num_row_groups)) if row_groups is None else row_groups
+        skipped = 0
+    else:
+        groups, skipped = [], 0
+        for index in range(metadata.num_row_groups):
+            rows = metadata.row_group(index).num_rows
+            if not groups and skipped + rows <= skip_rows:
+                skipped += rows
+                continue
+            groups.append(index)
+    if not groups:
+        yield skipped, schema.empty_table()
+        return
+    present = set(parquet.schema_arrow.names)
+    # Rows to pass over inside the first row group read: decoded in large batches (in C++,
+    # then sliced away) rather than a Python loop of small ones.
+    inside = skip_rows - skipped if predicate is None else 0
+    batches = parquet.iter_batches(
+        batch_size=max(_BATCH_ROWS, min(_SKIP_BATCH_ROWS, inside)),
+        row_groups=groups,
+        columns=[name for name in schema.names if name in present],
+        use_threads=False,
+    )
+    first = True
+    for batch in batches:
+        rows = _conform(batch, schema)
+        if predicate is not None:
+            rows = rows.filter(predicate)
+        yield (skipped if first else 0), rows
+        first = False
+
+
+def _matching(
+    pinned: PinnedSnapshot,
+    expression: BooleanExpression,
+    search: str | None,
+    columns: list[str],
+    start: int,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> Iterator[pa.Table]:
+    """Matching rows of the pinned snapshot in table order, as tables; the first
+    ``start`` matches may be skipped cheaply (the caller counts what it gets)."""
+    table = pinned.table
+    scan = table.scan(
+        row_filter=expression, selected_fields=tuple(columns), snapshot_id=pinned.snapshot_id
+    )
+    tasks = list(scan.plan_files())
+    paths = _local_paths(tasks)
+    if paths is None:  # delete files, or storage pyarrow cannot open by path
+        for batch in scan.to_arrow_batch_reader():
+            data = pa.Table.from_batches([batch])
+            data = data.filter(_search_mask(data, search)) if search else data
+            yield _kept(data, keep)
+        return
+    bound = bind(table.schema(), expression, case_sensitive=True)
+    predicate = None if isinstance(bound, AlwaysTrue) else expression_to_pyarrow(bound)
+    schema = table.schema().as_arrow()
+    read_schema = pa.schema([f for f in schema if f.name in set(columns)])
+    cheap_skip = predicate is None and not search and keep is None
+    remaining_skip = start if cheap_skip else 0
+    for task, path in zip(tasks, paths, strict=True):
+        if cheap_skip and remaining_skip >= task.file.record_count:
+            remaining_skip -= task.file.record_count
+            yield _skipped(read_schema, task.file.record_count)
+            continue
+        for skipped, rows in _file_batches(path, read_schema, predicate, remaining_skip):
+            if skipped:
+                remaining_skip -= skipped
+                yield _skipped(read_schema, skipped)
+            if search and rows.num_rows:
+                rows = rows.filter(_search_mask(rows, search))
+            yield _kept(rows, keep)
+        remaining_skip = 0
+
+
+def _kept(rows: pa.Table, keep: Callable[[dict[str, Any]], bool] | None) -> pa.Table:
+    """The rows a Python predicate keeps (e.g. rows with a malformed-content flag)."""
+    if keep is None or not rows.num_rows:
+        return rows
+    return rows.filter(pa.array([keep(row) for row in rows.to_pylist()], pa.bool_()))
+
+
+def _skipped(schema: pa.Schema, rows: int) -> pa.Table:
+    """A marker for ``rows`` rows passed over unread: an empty table carrying the count."""
+    marker = schema.empty_table().replace_schema_metadata({b"skipped": str(rows).encode()})
+    return marker
+
+
+def _skipped_rows(data: pa.Table) -> int:
+    metadata = data.schema.metadata or {}
+    return int(metadata.get(b"skipped", b"0"))
+
+
+def read_page(
+    warehouse: Warehouse,
+    spec: str,
+    *,
+    where: str | None = None,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 25,
+    columns: list[str] | None = None,
+    extra: BooleanExpression | None = None,
+) -> Page:
+    """Rows ``offset`` to ``offset + limit`` of ``spec`` (``TABLE[@REF]``) matching ``where``
+    (Iceberg filter syntax) and containing ``search`` anywhere in their text.
+
+    ``extra`` is ANDed to the filter (a key, or a principal's workspaces).
+
+    Raises:
+        TableNotFoundError, SnapshotNotFoundError: no such table or ref.
+        QueryError: the filter does not parse or names an unknown column.
+    """
+    limit = max(1, min(limit, MAX_LIMIT))
+    offset = max(0, offset)
+    pinned = resolve(warehouse, spec)
+    return page_of(
+        pinned, where=where, search=search, offset=offset, limit=limit, columns=columns, extra=extra
+    )
+
+
+def page_of(
+    pinned: PinnedSnapshot,
+    *,
+    where: str | None = None,
+    search: str | None = None,
+    offset: int = 0,
+    limit: int = 25,
+    columns: list[str] | None = None,
+    extra: BooleanExpression | None = None,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> Page:
+    """:func:`read_page` on an already pinned snapshot; ``keep`` further selects rows by a
+    Python predicate on the whole row (read batch by batch, never the whole table)."""
+    table = pinned.table
+    expression = parse_row_filter(table, where, "filter")
+    if extra is not None:
+        expression = And(expression, extra)
+    known = table.schema().column_names
+    wanted = [c for c in (columns or known) if c in known] or known
+    search = search.strip() if search else None
+    need, skipped, pieces = offset + limit + 1, 0, []
+    got = 0
+    if keep is not None:
+        wanted = known
+    for data in _matching(pinned, expression, search, wanted, offset, keep):
+        marker = _skipped_rows(data)
+        if marker:
+            skipped += marker
+            got += marker
+            continue
+        pieces.append(data)
+        got += data.num_rows
+        if got >= need:
+            break
+    combined = pa.concat_tables(pieces) if pieces else None
+    start = offset - skipped
+    rows = combined.slice(start, limit + 1).to_pylist() if combined is not None else []
+    filtered = (where and where.strip()) or search or extra is not None or keep is not None
+    return Page(
+        table=pinned.name,
+        ref=pinned.ref,
+        snapshot_id=pinned.snapshot_id,
+        rows=rows[:limit],
+        offset=offset,
+        limit=limit,
+        has_more=len(rows) > limit,
+        total=None if filtered else pinned.rows,
+        columns=wanted,
+    )
+
+
+# -- histograms ------------------------------------------------------------------------
+
+# Columns a histogram may be asked for: real columns, plus two derived from message lists.
+DERIVED = {"length": "characters of all message content", "turns": "messages per row"}
+CATEGORICAL_HINTS = (
+    "source",
+    "reason",
+    "sft_status",
+    "verifier_kind",
+    "origin",
+    "license",
+    "workspace",
+    "format",
+    "reward_source",
+    "checkpoint",
+    "kind",
+)
+NUMERIC_HINTS = (
+    "num_chars",
+    "num_turns",
+    "reward",
+    "margin",
+    "similarity",
+    "num_tokens",
+    "value",
+    "matched_ngrams",
+)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of one column over the filtered rows: bins (numeric) or top values."""
+
+    column: str
+    kind: str  # numeric or categorical
+    # (label, count, filter that selects the bin, or None when it cannot be pushed down)
+    bins: list[tuple[str, int, str | None]]
+    rows: int
+
+
+def histogram_columns(pinned: PinnedSnapshot) -> list[str]:
+    """The columns of this table worth a histogram, most useful first."""
+    names = pinned.table.schema().column_names
+    found = [c for c in (*NUMERIC_HINTS, *CATEGORICAL_HINTS) if c in names]
+    messages = next((c for c in ("messages", "prompt", "chosen") if c in names), None)
+    if messages is not None:
+        if "num_chars" not in names:
+            found.insert(0, "length")
+        if "num_turns" not in names:
+            found.insert(0, "turns")
+    return found
+
+
+def _message_column(names: list[str]) -> str | None:
+    return next((c for c in ("messages", "chosen", "prompt") if c in names), None)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@functools.lru_cache(maxsize=256)
+def _histogram_cached(
+    warehouse_key: str,
+    table_uuid: str,
+    snapshot_id: int,
+    column: str,
+    where: str,
+    workspaces: tuple[str, ...] | None,
+    pinned_holder: Any,
+) -> Histogram:
+    return _compute_histogram(
+        pinned_holder.value,
+        column,
+        where or None,
+        None if workspaces is None else frozenset(workspaces),
+    )
+
+
+class _Holder:
+    """Carries a pinned snapshot through the cache without taking part in its key."""
+
+    def __init__(self, value: PinnedSnapshot) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Holder)
+
+
+def histogram(
+    pinned: PinnedSnapshot,
+    column: str,
+    where: str | None = None,
+    workspaces: frozenset[str] | None = None,
+) -> Histogram:
+    """The histogram of ``column`` (or ``length``/``turns``) over the rows ``where``
+    selects. A snapshot never changes, so results are cached by snapshot id."""
+    return _histogram_cached(
+        "",
+        str(pinned.table.metadata.table_uuid),
+        pinned.snapshot_id,
+        column,
+        where or "",
+        None if workspaces is None else tuple(sorted(workspaces)),
+        _Holder(pinned),
+    )
+
+
+def _compute_histogram(
+    pinned: PinnedSnapshot, column: str, where: str | None, workspaces: frozenset[str] | None
+) -> Histogram:
+    table = pinned.table
+    names = table.schema().column_names
+    expression = parse_row_filter(table, where, "filter")
+    extra = restrict(pinned, workspaces)
+    if extra is not None:
+        expression = And(expression, extra)
+    source = _message_column(names) if column in DERIVED else column
+    if source is None or source not in names:
+        raise QueryError(f"{pinned.name} has no column {column!r} for a histogram")
+    values_parts: list[pa.Array] = []
+    scan = table.scan(
+        row_filter=expression, selected_fields=(source,), snapshot_id=pinned.snapshot_id
+    )
+    for batch in scan.to_arrow_batch_reader():
+        array = batch.column(0)
+        if column == "turns":
+            array = pc.list_value_length(array)
+        elif column == "length":
+            flat = pc.list_flatten(array)
+            lengths = pc.fill_null(pc.utf8_length(flat.field("content")), 0)
+            parents = pc.list_parent_indices(array).to_numpy()
+            sums = np.bincount(parents, weights=lengths.to_numpy(), minlength=len(array))
+            array = pa.array(sums.astype(np.int64))
+        values_parts.append(array)
+    values = (
+        pa.chunked_array(values_parts).combine_chunks()
+        if values_parts
+        else pa.array([], pa.string())
+    )
+    rows = len(values)
+    type_ = values.type
+    pushable = column not in DERIVED
+    if pa.types.is_integer(type_) or pa.types.is_floating(type_):
+        return _numeric(column, values, rows, pushable, pa.types.is_integer(type_))
+    counts = pc.value_counts(values.cast(pa.string())).to_pylist()
+    counts.sort(key=lambda item: (-item["counts"], str(item["values"])))
+    bins: list[tuple[str, int, str | None]] = []
+    for item in counts[:20]:
+        value = item["values"]
+        label = "(null)" if value is None else str(value)
+        expr = f"{column} is null" if value is None else f"{column} = {_quote(str(value))}"
+        bins.append((label, int(item["counts"]), expr if pushable else None))
+    return Histogram(column, "categorical", bins, rows)
+
+
+def _numeric(column: str, values: pa.Array, rows: int, pushable: bool, integer: bool) -> Histogram:
+    data = values.drop_null().to_numpy(zero_copy_only=False).astype(float)
+    nulls = rows - len(data)
+    bins: list[tuple[str, int, str | None]] = []
+    if len(data):
+        low, high = float(data.min()), float(data.max())
+        count = 1 if low == high else min(12, max(1, int(high - low) + 1) if integer else 12)
+        edges = np.linspace(low, high, count + 1) if count > 1 else np.array([low, high])
+        if integer:
+            edges = np.unique(np.round(edges))
+            if len(edges) == 1:
+                edges = np.array([edges[0], edges[0] + 1])
+        counts, edges = np.histogram(data, bins=edges)
+        for index, number in enumerate(counts):
+            lo, hi = edges[index], edges[index + 1]
+            last = index == len(counts) - 1
+            label = _label(lo, integer) + ("" if lo == hi else "–" + _label(hi, integer))
+            upper = "<=" if last else "<"
+            expr = f"{column} >= {_exact(lo, integer)} and {column} {upper} {_exact(hi, integer)}"
+            bins.append((label, int(number), expr if pushable else None))
+    if nulls:
+        bins.append(("(null)", nulls, f"{column} is null" if pushable else None))
+    return Histogram(column, "numeric", bins, rows)
+
+
+def _label(value: float, integer: bool) -> str:
+    return str(int(value)) if integer else f"{value:.3g}"
+
+
+def _exact(value: float, integer: bool) -> str:
+    # Filters must select exactly the bin: full precision, and no exponent (the filter
+    # grammar reads plain decimals).
+    return str(int(value)) if integer else np.format_float_positional(value, trim="-")

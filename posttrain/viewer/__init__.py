@@ -1,0 +1,1 @@
+"""The dataset viewer (web pages); its logic lives in posttrain.platform."""
