@@ -208,30 +208,65 @@ def stream_batches(
     ``files`` restricts the read to those data files (see :func:`data_files`), e.g. one
     shard per DataLoader worker.
     """
-    from pyiceberg.io.pyarrow import ArrowScan, _read_all_delete_files
-    from pyiceberg.manifest import FileFormat
+    return ScanPlan(pinned, columns).batches(files)
 
-    scan = _scan(pinned, columns)
-    target = arrow_schema(pinned, columns)
-    io = pinned.table.io
-    reader = ArrowScan(
-        pinned.table.metadata, io, scan.projection(), scan.row_filter, scan.case_sensitive
-    )
-    per_file = getattr(reader, "_record_batches_from_scan_tasks_and_deletes", None)
-    plain_table = _plain_table(pinned.table)
-    wanted = None if files is None else set(files)
-    for task in scan.plan_files():
-        if wanted is not None and task.file.file_path not in wanted:
-            continue
-        batches: Iterable[pa.RecordBatch]
-        if plain_table and not task.delete_files and task.file.file_format == FileFormat.PARQUET:
-            batches = _parquet_batches(pinned.table, task.file.file_path, target.names)
-        elif per_file is not None:
-            batches = per_file([task], _read_all_delete_files(io, [task]))
-        else:  # another pyiceberg: its public reader is correct, if less frugal
-            batches = reader.to_record_batches([task])
-        for batch in batches:
-            yield batch.cast(target)
+
+class ScanPlan:
+    """A pinned snapshot's scan planned once (its data files and how to read each), to be
+    read from the start or from any row, as often as needed (see :func:`stream_batches`)."""
+
+    def __init__(self, pinned: PinnedSnapshot, columns: tuple[str, ...] | None = None) -> None:
+        from pyiceberg.io.pyarrow import ArrowScan
+
+        self.pinned = pinned
+        self._scan = _scan(pinned, columns)
+        self.schema = arrow_schema(pinned, columns)
+        self._reader = ArrowScan(
+            pinned.table.metadata,
+            pinned.table.io,
+            self._scan.projection(),
+            self._scan.row_filter,
+            self._scan.case_sensitive,
+        )
+        self._tasks = list(self._scan.plan_files())
+        self._plain = _plain_table(pinned.table)
+
+    def batches(
+        self, files: Collection[str] | None = None, skip_rows: int = 0
+    ) -> Iterator[pa.RecordBatch]:
+        """Rows in table order from row ``skip_rows`` on. Whole data files and row groups
+        before that row are not read when their row counts are exact (no delete files)."""
+        from pyiceberg.io.pyarrow import _read_all_delete_files
+        from pyiceberg.manifest import FileFormat
+
+        io = self.pinned.table.io
+        per_file = getattr(self._reader, "_record_batches_from_scan_tasks_and_deletes", None)
+        wanted = None if files is None else set(files)
+        skip = skip_rows
+        for task in self._tasks:
+            if wanted is not None and task.file.file_path not in wanted:
+                continue
+            if skip and not task.delete_files and task.file.record_count <= skip:
+                skip -= task.file.record_count
+                continue
+            batches: Iterable[pa.RecordBatch]
+            parquet = task.file.file_format == FileFormat.PARQUET
+            if self._plain and not task.delete_files and parquet:
+                batches = _parquet_batches(
+                    self.pinned.table, task.file.file_path, self.schema.names, skip
+                )
+                skip = 0
+            elif per_file is not None:
+                batches = per_file([task], _read_all_delete_files(io, [task]))
+            else:  # another pyiceberg: its public reader is correct, if less frugal
+                batches = self._reader.to_record_batches([task])
+            for batch in batches:
+                if skip >= batch.num_rows:
+                    skip -= batch.num_rows
+                    continue
+                if skip:
+                    batch, skip = batch.slice(skip), 0
+                yield batch.cast(self.schema)
 
 
 # Rows per batch: a row group (the writer's unit) at most, and fewer when its rows are wide,
@@ -255,7 +290,9 @@ def _plain_table(table: Table) -> bool:
     )
 
 
-def _parquet_batches(table: Table, path: str, names: list[str]) -> Iterator[pa.RecordBatch]:
+def _parquet_batches(
+    table: Table, path: str, names: list[str], skip_rows: int = 0
+) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
     with table.io.new_input(path).open() as source:
@@ -273,5 +310,16 @@ def _parquet_batches(table: Table, path: str, names: list[str]) -> Iterator[pa.R
                 BATCH_BYTES // (DECODED_PER_ENCODED_BYTE * encoded_row),
             ),
         )
-        for batch in parquet.iter_batches(batch_size=batch_rows, columns=names):
+        # Row groups wholly before ``skip_rows`` are not decoded; the first one read is cut.
+        groups = list(range(metadata.num_row_groups))
+        while groups and skip_rows >= metadata.row_group(groups[0]).num_rows:
+            skip_rows -= metadata.row_group(groups.pop(0)).num_rows
+        if not groups:
+            return
+        for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=groups, columns=names):
+            if skip_rows >= batch.num_rows:
+                skip_rows -= batch.num_rows
+                continue
+            if skip_rows:
+                batch, skip_rows = batch.slice(skip_rows), 0
             yield batch.select(names)

@@ -1,0 +1,258 @@
+"""Streaming a pinned blend from Iceberg: Arrow batches of blended rows, split into blocks
+that ranks and DataLoader workers share out with no overlap and no gap.
+
+The stream is cut into blocks of ``block_rows`` consecutive positions. Block ``j`` belongs to
+rank ``j % world_size`` and, within that rank, to worker ``(j // world_size) % num_workers``:
+every position has exactly one owner whatever the split, and one rank's blocks, taken in
+order, are what a DataLoader whose batch size is ``block_rows`` hands out (it takes one
+batch from each worker in turn). Each owner computes the whole schedule (cheap, no data)
+and reads only its own rows: a source's reader skips data files and row groups that hold
+none of them without decoding them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from posttrain.platform.blend.schedule import CHUNK, BlendState, Schedule
+from posttrain.platform.blend.spec import PinnedBlend, PinnedSource
+from posttrain.platform.errors import ConfigError
+from posttrain.platform.refs import ScanPlan, TableRef, resolve
+from posttrain.platform.warehouse import Warehouse
+
+SOURCE_COLUMN = "_source"
+DEFAULT_BLOCK_ROWS = 1024
+# A reader asked for a row further ahead than this re-opens its scan at that row (skipping
+# files and row groups unread) instead of decoding its way there.
+SEEK_AHEAD_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One reader's part of the stream: a data-parallel rank and a DataLoader worker."""
+
+    rank: int = 0
+    world_size: int = 1
+    worker: int = 0
+    num_workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.rank < self.world_size) or not (0 <= self.worker < self.num_workers):
+            raise ConfigError(
+                f"rank {self.rank} of world size {self.world_size}, worker {self.worker} of "
+                f"{self.num_workers}: expected 0 <= rank < world_size and 0 <= worker < "
+                "num_workers"
+            )
+
+    def owns(self, block: int) -> bool:
+        """Whether block ``block`` of the stream is this shard's."""
+        return (
+            block % self.world_size == self.rank
+            and (block // self.world_size) % self.num_workers == self.worker
+        )
+
+    def next_block(self, block: int) -> int:
+        """The first block at or after ``block`` that this shard owns."""
+        while not self.owns(block):
+            block += 1
+        return block
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows of one owned block: the batch, the offsets before it and each row's source."""
+
+    batch: pa.RecordBatch
+    before: np.ndarray
+    choices: np.ndarray
+
+
+class _Reader:
+    """Rows of one pinned source by offset, read forward; a cycling source wraps around."""
+
+    def __init__(
+        self, warehouse: Warehouse, source: PinnedSource, columns: list[str] | None
+    ) -> None:
+        pinned = resolve(warehouse, TableRef(source.table, str(source.snapshot_id)))
+        self._plan = ScanPlan(pinned, tuple(columns) if columns else None)
+        self._rows = source.rows
+        self._batches: Iterator[pa.RecordBatch] | None = None
+        self._pending: pa.RecordBatch | None = None
+        self._at = 0  # table row of self._pending's first row (or the next batch's)
+
+    def take(self, start: int, stop: int) -> list[pa.RecordBatch]:
+        """Rows ``start .. stop - 1`` of this source's stream (offset ``o`` is table row
+        ``o % rows``, so a cycling source starts over at each multiple of ``rows``)."""
+        out: list[pa.RecordBatch] = []
+        while start < stop:
+            epoch_end = (start // self._rows + 1) * self._rows
+            end = min(stop, epoch_end)
+            out.extend(self._rows_between(start % self._rows, end - start))
+            start = end
+        return out
+
+    def _rows_between(self, row: int, count: int) -> Iterator[pa.RecordBatch]:
+        if self._batches is None or row < self._at or row - self._at > SEEK_AHEAD_ROWS:
+            self._batches = self._plan.batches(skip_rows=row)
+            self._pending, self._at = None, row
+        while count > 0:
+            if self._pending is None or self._pending.num_rows == 0:
+                batch = next(self._batches, None)
+                if batch is None:
+                    raise ConfigError(
+                        f"{self._plan.pinned.name}@{self._plan.pinned.snapshot_id} ended at row "
+                        f"{self._at}, before row {row}; the pinned row count is {self._rows}"
+                    )
+                self._pending = batch
+            skip = row - self._at
+            if skip >= self._pending.num_rows:
+                self._at += self._pending.num_rows
+                self._pending = None
+                continue
+            if skip:
+                self._pending, self._at = self._pending.slice(skip), row
+            piece = self._pending.slice(0, count)
+            self._pending = self._pending.slice(piece.num_rows)
+            self._at += piece.num_rows
+            row += piece.num_rows
+            count -= piece.num_rows
+            yield piece
+
+
+def blend_schema(warehouse: Warehouse, pinned: PinnedBlend) -> pa.Schema:
+    """The schema of the blended batches: the sources' columns (the union, when they
+    differ: a row lacking a column gets null) and ``_source``, the reference as written.
+
+    Raises:
+        ConfigError: two sources have a column of the same name but different types.
+    """
+    from posttrain.platform.refs import arrow_schema
+
+    columns = tuple(pinned.columns) if pinned.columns else None
+    schemas = []
+    for source in pinned.sources:
+        snapshot = resolve(warehouse, TableRef(source.table, str(source.snapshot_id)))
+        schemas.append(arrow_schema(snapshot, columns))
+    try:
+        schema = pa.unify_schemas(schemas)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        refs = ", ".join(source.ref for source in pinned.sources)
+        raise ConfigError(
+            f"blend sources {refs} have columns of the same name but different types: {exc}; "
+            "choose the columns to read (columns: [...])"
+        ) from None
+    return schema.append(pa.field(SOURCE_COLUMN, pa.string(), nullable=False))
+
+
+def blocks(
+    warehouse: Warehouse,
+    pinned: PinnedBlend,
+    *,
+    start: BlendState | None = None,
+    shard: Shard | None = None,
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+) -> Iterator[Block]:
+    """This shard's blocks of the stream from ``start`` (the beginning by default)."""
+    if block_rows < 1:
+        raise ConfigError(f"batch_rows must be at least 1, got {block_rows}")
+    shard = shard or Shard()
+    schedule = Schedule(pinned)
+    offsets = schedule.offsets_of(start) if start is not None else schedule.initial()
+    schema = blend_schema(warehouse, pinned)
+    data_schema = pa.schema([field for field in schema if field.name != SOURCE_COLUMN])
+    readers: dict[int, _Reader] = {}
+    refs = pa.array([source.ref for source in pinned.sources], pa.string())
+    position = int(offsets.sum())
+    while True:
+        block = position // block_rows
+        owned = shard.next_block(block)
+        if owned > block:  # skip other shards' positions: schedule only, no data
+            target = owned * block_rows
+            while position < target:
+                step = min(target - position, CHUNK * 16)
+                taken = len(schedule.advance(offsets, step))
+                position += taken
+                if taken < step:
+                    return
+            continue
+        before = offsets.copy()
+        wanted = (block + 1) * block_rows - position
+        choices = schedule.advance(offsets, wanted)
+        if len(choices) == 0:
+            return
+        pieces: list[pa.RecordBatch] = []
+        for index in np.unique(choices).tolist():
+            if index not in readers:
+                readers[index] = _Reader(warehouse, pinned.sources[index], pinned.columns)
+            pieces.extend(readers[index].take(int(before[index]), int(offsets[index])))
+        yield Block(_interleave(pieces, choices, refs, data_schema, schema), before, choices)
+        position += len(choices)
+        if len(choices) < wanted:
+            return
+
+
+def _interleave(
+    pieces: list[pa.RecordBatch],
+    choices: np.ndarray,
+    refs: pa.Array,
+    data_schema: pa.Schema,
+    schema: pa.Schema,
+) -> pa.RecordBatch:
+    table = pa.Table.from_batches(
+        [_conform(piece, data_schema) for piece in pieces], schema=data_schema
+    )
+    if len(np.unique(choices)) > 1:
+        # Pieces come source by source; position p is the r-th row of its source.
+        order = np.empty(len(choices), dtype=np.int64)
+        order[np.argsort(choices, kind="stable")] = np.arange(len(choices))
+        table = table.take(pa.array(order))
+    table = table.append_column(
+        pa.field(SOURCE_COLUMN, pa.string(), nullable=False), refs.take(pa.array(choices))
+    )
+    combined = table.combine_chunks().to_batches()
+    if not combined:
+        return pa.RecordBatch.from_pylist([], schema=schema)
+    [batch] = combined
+    return batch
+
+
+def _conform(piece: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    if piece.schema.equals(schema):
+        return piece
+    columns = [
+        piece.column(field.name).cast(field.type)
+        if field.name in piece.schema.names
+        else pa.nulls(piece.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def iter_blend_batches(
+    warehouse: Warehouse,
+    pinned: PinnedBlend,
+    *,
+    start: BlendState | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    batch_rows: int = DEFAULT_BLOCK_ROWS,
+) -> Iterator[pa.RecordBatch]:
+    """The blend as Arrow record batches of at most ``batch_rows`` rows (this rank's
+    blocks), each with a ``_source`` column naming the reference a row came from."""
+    shard = Shard(rank, world_size)
+    for block in blocks(warehouse, pinned, start=start, shard=shard, block_rows=batch_rows):
+        yield block.batch
+
+
+def iter_blend(
+    warehouse: Warehouse, pinned: PinnedBlend, *, start: BlendState | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every row of the blend in stream order, as a dict with ``_source`` (the reference as
+    written), from ``start`` (the beginning by default)."""
+    for batch in iter_blend_batches(warehouse, pinned, start=start):
+        yield from batch.to_pylist()
