@@ -15,6 +15,7 @@ from posttrain.cli._app import HomeOption, app, console, err_console, open_wareh
 if TYPE_CHECKING:
     from posttrain.platform.experiments.manifest import Manifest
     from posttrain.platform.experiments.plan import Plan
+    from posttrain.platform.warehouse import Warehouse
 
 experiment_app = typer.Typer(
     name="experiment",
@@ -187,12 +188,10 @@ def _home(home: Path | None) -> Path:
 
 
 def _launch_one(
-    warehouse: object, path: Path | None, manifest: str | None, root: Path, dry_run: bool
+    warehouse: Warehouse, path: Path | None, manifest: str | None, root: Path, dry_run: bool
 ) -> None:
     from posttrain.platform.experiments.launch import execute, prepare, validate_file
-    from posttrain.platform.warehouse import Warehouse
 
-    assert isinstance(warehouse, Warehouse)
     if dry_run:
         if path is not None:
             _, found = validate_file(warehouse, path)

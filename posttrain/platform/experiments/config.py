@@ -250,18 +250,25 @@ def _line_of(lines: Mapping[Loc, int], loc: Loc) -> int | None:
         loc = loc[:-1]
 
 
-def _key_lines(node: Any, loc: Loc, lines: dict[Loc, int]) -> None:
+def _key_lines(node: Any, loc: Loc, lines: dict[Loc, int], duplicates: list[Problem]) -> None:
     import yaml
 
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (*loc, str(key_node.value))
-            lines[key] = key_node.start_mark.line + 1
-            _key_lines(value_node, key, lines)
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                # YAML keeps the last of two equal keys without a word: refuse instead.
+                duplicates.append(
+                    Problem(dotted(key), line, f"duplicate key (first on line {lines[key]})")
+                )
+                continue
+            lines[key] = line
+            _key_lines(value_node, key, lines, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _key_lines(item, (*loc, index), lines)
+            _key_lines(item, (*loc, index), lines, duplicates)
 
 
 def parse_yaml(text: str, path: str | Path) -> tuple[Any, dict[Loc, int]]:
@@ -281,8 +288,11 @@ def parse_yaml(text: str, path: str | Path) -> tuple[Any, dict[Loc, int]]:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ExperimentConfigError(path, [Problem("", line, f"not YAML: {problem}")]) from None
     lines: dict[Loc, int] = {}
+    duplicates: list[Problem] = []
     if node is not None:
-        _key_lines(node, (), lines)
+        _key_lines(node, (), lines, duplicates)
+    if duplicates:
+        raise ExperimentConfigError(path, duplicates)
     return data, lines
 
 
@@ -366,6 +376,26 @@ def trainer_args_class(kind: TrainerKind) -> type[Any]:
     return classes[kind]  # type: ignore[no-any-return]
 
 
+def _setting_types(args_class: type[Any]) -> tuple[set[str], dict[str, Any]]:
+    names = {f.name for f in dataclasses.fields(args_class) if f.init}
+    try:
+        hints = typing.get_type_hints(args_class)
+    except Exception:  # an annotation TRL's module cannot resolve: check names only
+        hints = {}
+    return names, hints
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """``value`` as the field's type (YAML reads ``1e-3`` as a string), or ValidationError."""
+    from pydantic import TypeAdapter
+
+    try:
+        adapter = TypeAdapter(hint)
+    except Exception:  # a type pydantic cannot build a validator for: taken as it is
+        return value
+    return adapter.validate_python(value)
+
+
 def trainer_problems(parsed: ExperimentFile) -> list[Problem]:
     """Trainer settings the trainer does not have, or of the wrong type, checked against
     the fields of TRL's config class. Without TRL installed, nothing is checked."""
@@ -373,39 +403,41 @@ def trainer_problems(parsed: ExperimentFile) -> list[Problem]:
         args_class = trainer_args_class(parsed.config.trainer.kind)
     except ImportError:
         return []
-    from pydantic import TypeAdapter
-
-    fields = {f.name: f for f in dataclasses.fields(args_class) if f.init}
-    try:
-        hints = typing.get_type_hints(args_class)
-    except Exception:  # an annotation TRL's module cannot resolve: check names only
-        hints = {}
+    names, hints = _setting_types(args_class)
     kind = parsed.config.trainer.kind
     problems = []
     for name, value in parsed.config.trainer.settings.items():
         loc: Loc = ("trainer", "settings", name)
         if name in RESERVED_SETTINGS:
             problems.append(parsed.problem(loc, f"set by the experiment: {RESERVED_SETTINGS[name]}"))
-        elif name not in fields:
-            close = _close_matches(name, fields)
+        elif name not in names:
+            close = _close_matches(name, names)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             problems.append(
                 parsed.problem(loc, f"{args_class.__name__} ({kind}) has no setting {name!r}{hint}")
             )
         elif name in hints:
             try:
-                TypeAdapter(hints[name]).validate_python(value)
+                _coerce(hints[name], value)
             except ValidationError:
-                expected = getattr(hints[name], "__name__", None) or str(hints[name])
+                expected = str(getattr(hints[name], "__name__", None) or hints[name])
                 problems.append(
                     parsed.problem(loc, f"expected {expected.replace('typing.', '')}, found {value!r}")
                 )
-            except Exception:  # a type pydantic cannot build a validator for: not checked
-                continue
     return problems
 
 
-def _close_matches(name: str, fields: Mapping[str, object]) -> list[str]:
+def trainer_settings(kind: TrainerKind, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` converted to the types of TRL's config class fields (call after
+    :func:`trainer_problems` found nothing)."""
+    names, hints = _setting_types(trainer_args_class(kind))
+    return {
+        name: _coerce(hints[name], value) if name in hints else value
+        for name, value in settings.items()
+    }
+
+
+def _close_matches(name: str, names: set[str]) -> list[str]:
     import difflib
 
-    return difflib.get_close_matches(name, list(fields), n=3, cutoff=0.75)
+    return difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.75)

@@ -23,6 +23,7 @@ from posttrain.platform.experiments.config import (
     TinyModel,
     TrainerKind,
     trainer_args_class,
+    trainer_settings,
 )
 from posttrain.platform.experiments.manifest import Checkpoint, Manifest, record_checkpoint
 from posttrain.platform.warehouse import Warehouse
@@ -103,7 +104,8 @@ def trainer_arguments(config: ExperimentConfig, output_dir: Path) -> Any:
         "logging_steps": 1,
         "use_cpu": not torch.cuda.is_available(),
     }
-    return trainer_args_class(kind)(**{**defaults, **config.trainer.settings, **owned})
+    settings = trainer_settings(kind, config.trainer.settings)
+    return trainer_args_class(kind)(**{**defaults, **settings, **owned})
 
 
 def _dataset(rows: list[dict[str, Any]]) -> Any:

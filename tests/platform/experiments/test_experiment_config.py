@@ -158,9 +158,13 @@ def test_a_yaml_list_instead_of_a_mapping_is_refused() -> None:
         parse_experiment("- name: x\n", "list.yaml")
 
 
-def test_a_comment_or_layout_change_keeps_the_config_hash(write_experiment: ExperimentWriter) -> None:
+def test_a_comment_or_layout_change_keeps_the_config_hash() -> None:
     first = parse_experiment(GOOD, "a.yaml").config
-    second = parse_experiment("# a comment\n" + GOOD.replace("  ", "    "), "b.yaml").config
+    reordered = GOOD.replace(
+        "model:\n  base: tiny\n  tokenizer: posttrain-chat-8k\n",
+        "model: {tokenizer: posttrain-chat-8k, base: tiny}  # flow style, keys swapped\n",
+    )
+    second = parse_experiment("# a comment\n" + reordered, "b.yaml").config
     assert first.config_hash() == second.config_hash()
 
 
@@ -169,3 +173,11 @@ def test_the_shipped_examples_validate(name: str) -> None:
     pytest.importorskip("trl")
     path = project_root() / "experiments" / name
     assert load_experiment(path).config.name == Path(name).stem
+
+
+def test_a_key_given_twice_is_refused_with_both_lines() -> None:
+    with pytest.raises(ExperimentConfigError) as caught:
+        parse_experiment(GOOD.lstrip() + "seed: 1\nseed: 2\n", "twice.yaml")
+    (problem,) = caught.value.problems
+    assert (problem.key, problem.line) == ("seed", 17)
+    assert "first on line 16" in problem.message
