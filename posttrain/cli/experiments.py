@@ -203,7 +203,7 @@ def _launch_one(
     frozen = prepare(warehouse, path=path, manifest=manifest)
     console.print(
         f"experiment {frozen.experiment_id}: manifest {frozen.manifest_id} recorded in "
-        f"lineage.experiments ({', '.join(f'{r}@{s}' for r, s in frozen.snapshots.items())})"
+        f"lineage.experiments ({', '.join(f'{r} → {s}' for r, s in frozen.snapshots.items())})"
     )
     result = execute(warehouse, frozen, root, log=lambda line: console.print(escape(line)))
     console.print(
@@ -300,7 +300,7 @@ def list_experiments(home: HomeOption = None) -> None:
             m.experiment_id,
             m.manifest_id,
             m.trainer,
-            ", ".join(f"{r}@{s}" for r, s in m.snapshots.items()),
+            ", ".join(f"{r} → {s}" for r, s in m.snapshots.items()),
             "yes" if m.experiment_id in done else "no",
             m.launched_at.strftime("%Y-%m-%d %H:%M:%S") if m.launched_at else "-",
         )

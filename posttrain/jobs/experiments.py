@@ -10,8 +10,6 @@ run per config hash (the run key, also kept in the cursor): a new or changed fil
 once, an unchanged one (or one changed only in comments or layout) never again.
 """
 
-from __future__ import annotations
-
 import json
 import os
 from pathlib import Path

@@ -13,7 +13,7 @@ from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 @pytest.fixture
 def filled(tmp_path: Path) -> Warehouse:
-    """A fresh warehouse holding gold.sft (12 rows), gold.dpo (6) and gold.rl_prompts (4)."""
+    """A fresh warehouse holding gold.sft (12 rows) traced to bronze and its licenses."""
     warehouse = Warehouse(WarehouseSettings.local(tmp_path / "home"))
     fill(warehouse)
     return warehouse

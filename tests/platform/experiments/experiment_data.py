@@ -55,6 +55,7 @@ def add_sft_rows(warehouse: Warehouse, start: int, count: int) -> int:
 
 
 def fill(warehouse: Warehouse) -> None:
+    """lineage.sources (two licenses), bronze.records and gold.sft (12 rows)."""
     _append(
         warehouse,
         TableName.LINEAGE_SOURCES,
@@ -65,6 +66,10 @@ def fill(warehouse: Warehouse) -> None:
         Lineage("sources"),
     )
     add_sft_rows(warehouse, 0, 12)
+
+
+def fill_pairs_and_prompts(warehouse: Warehouse) -> None:
+    """gold.dpo (6 pairs) and gold.rl_prompts (4 prompts any completion passes)."""
     dpo = [
         {
             "pair_id": f"p{i}",
