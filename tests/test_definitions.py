@@ -409,9 +409,7 @@ def test_the_versions_sensor_starts_the_version_job_and_is_off_until_switched_on
     assert {"gold/sft", "gold/sft_packed"} <= deps["lineage/corpus_versions"]
 
 
-def test_the_experiments_sensor_launches_the_experiment_job_and_is_off_until_switched_on() -> (
-    None
-):
+def test_the_experiments_sensor_launches_the_experiment_job_and_is_off_until_switched_on() -> None:
     sensor = defs.resolve_sensor_def("experiments_sensor")
     assert sensor.job_name == "experiment_job"
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED

@@ -37,10 +37,12 @@ def experiments_folder() -> Path:
 class ExperimentRunConfig(dg.Config):
     """The experiment to run: its file's text (or a recorded manifest to re-run)."""
 
-    config_yaml: str = Field("", description="The experiment file's YAML text.")
-    path: str = Field("", description="The file it came from (recorded in the manifest).")
-    manifest: str = Field("", description="Re-run this experiment or manifest id instead.")
-    output_dir: str = Field("", description="Checkpoint folder; default <home>/checkpoints.")
+    config_yaml: str = Field(default="", description="The experiment file's YAML text.")
+    path: str = Field(default="", description="The file it came from (recorded in the manifest).")
+    manifest: str = Field(default="", description="Re-run this experiment or manifest id instead.")
+    output_dir: str = Field(
+        default="", description="Checkpoint folder; default <home>/checkpoints."
+    )
 
 
 def _text(value: object) -> dg.MetadataValue:
@@ -73,7 +75,9 @@ def experiment_manifest(
         "manifest": dg.MetadataValue.json(frozen.as_dict()),
     }
     context.log_event(
-        dg.AssetMaterialization(asset_key=table_key(TableName.LINEAGE_EXPERIMENTS), metadata=metadata)
+        dg.AssetMaterialization(
+            asset_key=table_key(TableName.LINEAGE_EXPERIMENTS), metadata=metadata
+        )
     )
     context.add_output_metadata(metadata)
     return dg.Output(frozen.as_dict())
@@ -102,7 +106,9 @@ def experiment_train(
         "metrics": dg.MetadataValue.json(checkpoint.metrics),
     }
     context.log_event(
-        dg.AssetMaterialization(asset_key=table_key(TableName.LINEAGE_CHECKPOINTS), metadata=metadata)
+        dg.AssetMaterialization(
+            asset_key=table_key(TableName.LINEAGE_CHECKPOINTS), metadata=metadata
+        )
     )
     return dg.Output(
         {**checkpoint.__dict__, "created_at": str(checkpoint.created_at)}, metadata=metadata
@@ -174,7 +180,10 @@ def experiments_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
                         "experiment_train": ExperimentRunConfig(),
                     }
                 ),
-                tags={"posttrain/experiment": parsed.config.name, "posttrain/config-hash": config_hash},
+                tags={
+                    "posttrain/experiment": parsed.config.name,
+                    "posttrain/config-hash": config_hash,
+                },
             )
         )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(sorted(seen)))

@@ -7,6 +7,7 @@ runs read the same bytes.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -85,11 +86,8 @@ def iter_examples(
 
     if limit is not None and limit <= 0:
         return
-    count = 0
-    for row in iter_blend(warehouse, pinned_from_json(blend_json)):
+    rows = iter_blend(warehouse, pinned_from_json(blend_json))
+    for row in rows if limit is None else itertools.islice(rows, limit):
         if digest is not None:
             digest.update(row)
         yield {key: value for key, value in row.items() if key != SOURCE_COLUMN}
-        count += 1
-        if limit is not None and count >= limit:
-            return

@@ -78,11 +78,11 @@ RESERVED_SETTINGS: dict[str, str] = {
 class TinyModel(FrozenConfig):
     """A randomly initialized Qwen2 built from a config: no download, trains on a CPU."""
 
-    hidden_size: int = Field(32, gt=0)
-    intermediate_size: int = Field(64, gt=0)
-    layers: int = Field(2, gt=0)
-    heads: int = Field(2, gt=0)
-    kv_heads: int = Field(1, gt=0)
+    hidden_size: int = Field(default=32, gt=0)
+    intermediate_size: int = Field(default=64, gt=0)
+    layers: int = Field(default=2, gt=0)
+    heads: int = Field(default=2, gt=0)
+    kv_heads: int = Field(default=1, gt=0)
 
 
 class ModelConfig(FrozenConfig):
@@ -90,7 +90,8 @@ class ModelConfig(FrozenConfig):
 
     base: str = Field(description="`tiny`, a local checkpoint folder or a Hugging Face hub id.")
     tokenizer: str | None = Field(
-        None, description="Tokenizer path, hub id or shipped name (default: the base model's)."
+        default=None,
+        description="Tokenizer path, hub id or shipped name (default: the base model's).",
     )
     tiny: TinyModel | None = None
 
@@ -111,12 +112,13 @@ class SourceConfig(FrozenConfig):
     """One corpus of the blend: a table reference or a filtered snapshot, and its weight."""
 
     ref: str | None = Field(
-        None, description="TABLE[@REF]: gold.sft@v3, gold.sft@<snapshot id>, a tag or branch."
+        default=None,
+        description="TABLE[@REF]: gold.sft@v3, gold.sft@<snapshot id>, a tag or branch.",
     )
     snapshot: str | None = Field(
-        None, description="A filtered snapshot's name (`posttrain snapshot ... --as NAME`)."
+        default=None, description="A filtered snapshot's name (`posttrain snapshot ... --as NAME`)."
     )
-    weight: float = Field(1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _one_of_ref_or_snapshot(self) -> SourceConfig:
@@ -139,12 +141,12 @@ class DataConfig(FrozenConfig):
 
     sources: list[SourceConfig] = Field(min_length=1)
     columns: list[str] | None = Field(
-        None, description="Columns to read (default: what the trainer kind needs)."
+        default=None, description="Columns to read (default: what the trainer kind needs)."
     )
-    seq_length: int = Field(1024, gt=0)
+    seq_length: int = Field(default=1024, gt=0)
     packing: bool = False
     max_examples: int | None = Field(
-        None, gt=0, description="Stop the stream after this many examples (tiny runs)."
+        default=None, gt=0, description="Stop the stream after this many examples (tiny runs)."
     )
     exhausted: Literal["drop", "stop", "cycle"] = Field(
         "drop",
@@ -373,7 +375,7 @@ def trainer_args_class(kind: TrainerKind) -> type[Any]:
         TrainerKind.DPO: trl.DPOConfig,  # type: ignore[attr-defined]
         TrainerKind.GRPO: trl.GRPOConfig,  # type: ignore[attr-defined]
     }
-    return classes[kind]  # type: ignore[no-any-return]
+    return classes[kind]
 
 
 def _setting_types(args_class: type[Any]) -> tuple[set[str], dict[str, Any]]:
@@ -409,7 +411,9 @@ def trainer_problems(parsed: ExperimentFile) -> list[Problem]:
     for name, value in parsed.config.trainer.settings.items():
         loc: Loc = ("trainer", "settings", name)
         if name in RESERVED_SETTINGS:
-            problems.append(parsed.problem(loc, f"set by the experiment: {RESERVED_SETTINGS[name]}"))
+            problems.append(
+                parsed.problem(loc, f"set by the experiment: {RESERVED_SETTINGS[name]}")
+            )
         elif name not in names:
             close = _close_matches(name, names)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -422,7 +426,9 @@ def trainer_problems(parsed: ExperimentFile) -> list[Problem]:
             except ValidationError:
                 expected = str(getattr(hints[name], "__name__", None) or hints[name])
                 problems.append(
-                    parsed.problem(loc, f"expected {expected.replace('typing.', '')}, found {value!r}")
+                    parsed.problem(
+                        loc, f"expected {expected.replace('typing.', '')}, found {value!r}"
+                    )
                 )
     return problems
 
@@ -430,7 +436,7 @@ def trainer_problems(parsed: ExperimentFile) -> list[Problem]:
 def trainer_settings(kind: TrainerKind, settings: Mapping[str, Any]) -> dict[str, Any]:
     """``settings`` converted to the types of TRL's config class fields (call after
     :func:`trainer_problems` found nothing)."""
-    names, hints = _setting_types(trainer_args_class(kind))
+    _, hints = _setting_types(trainer_args_class(kind))
     return {
         name: _coerce(hints[name], value) if name in hints else value
         for name, value in settings.items()

@@ -143,12 +143,6 @@ def changed_experiments(folder: Path, since: str) -> list[Path]:
     root = Path(git("rev-parse", "--show-toplevel").strip())
     git("rev-parse", "--verify", "--quiet", f"{since}^{{commit}}")
     names = git("diff", "--name-only", "--diff-filter=ACMR", "-z", since, "--", ".").split("\0")
-    names += git("ls-files", "--others", "--exclude-standard", "--full-name", "-z", ".").split(
-        "\0"
-    )
-    found = {
-        (root / name).resolve()
-        for name in names
-        if name and name.endswith((".yaml", ".yml"))
-    }
+    names += git("ls-files", "--others", "--exclude-standard", "--full-name", "-z", ".").split("\0")
+    found = {(root / name).resolve() for name in names if name and name.endswith((".yaml", ".yml"))}
     return sorted(p for p in found if p.parent == folder and p.is_file())

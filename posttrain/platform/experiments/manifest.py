@@ -210,7 +210,7 @@ def manifests(warehouse: Warehouse) -> list[Manifest]:
         return []
     rows = warehouse.read(EXPERIMENTS).to_pylist()
     found = [Manifest.from_row(row) for row in rows]
-    return sorted(found, key=lambda m: (m.launched_at or datetime.min.replace(tzinfo=UTC)))
+    return sorted(found, key=lambda m: m.launched_at or datetime.min.replace(tzinfo=UTC))
 
 
 def find_manifest(warehouse: Warehouse, ident: str) -> Manifest:
@@ -276,7 +276,9 @@ class Checkpoint:
         return cls(**values)
 
 
-def record_checkpoint(warehouse: Warehouse, checkpoint: Checkpoint, manifest: Manifest) -> int | None:
+def record_checkpoint(
+    warehouse: Warehouse, checkpoint: Checkpoint, manifest: Manifest
+) -> int | None:
     """Register a checkpoint in ``lineage.checkpoints``."""
     data = pa.Table.from_pylist([checkpoint.row()], schema=TABLES[CHECKPOINTS].schema)
     lineage = Lineage("checkpoint", manifest.inputs(), config_hash=manifest.config_hash)
@@ -294,7 +296,7 @@ def checkpoints(warehouse: Warehouse, experiment_id: str | None = None) -> list[
     )
     rows = warehouse.read(CHECKPOINTS, row_filter=row_filter).to_pylist()
     found = [Checkpoint.from_row(row) for row in rows]
-    return sorted(found, key=lambda c: (c.created_at or datetime.min.replace(tzinfo=UTC)))
+    return sorted(found, key=lambda c: c.created_at or datetime.min.replace(tzinfo=UTC))
 
 
 def get_checkpoint(warehouse: Warehouse, checkpoint_id: str) -> Checkpoint:

@@ -19,7 +19,6 @@ def filled(tmp_path: Path) -> Warehouse:
     return warehouse
 
 
-
 @pytest.fixture
 def write_experiment(tmp_path: Path) -> ExperimentWriter:
     """Write an experiment file (dedented) and return its path."""

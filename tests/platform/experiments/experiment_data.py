@@ -11,7 +11,7 @@ import pyarrow as pa
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.messages import make_message
 from posttrain.platform.schemas import TABLES, TableName
-from posttrain.platform.warehouse import Warehouse, WarehouseSettings
+from posttrain.platform.warehouse import Warehouse
 
 
 def _append(

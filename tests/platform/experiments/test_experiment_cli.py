@@ -63,7 +63,9 @@ def test_validate_names_an_unknown_version_with_its_line(
 ) -> None:
     bad = write_experiment("bad.yaml", SFT.format(first="v7"))
     assert run(["experiment", "validate", str(bad), "--home", _home(filled)]) == 2
-    assert f"{bad}, line 10, data.sources[1].ref: gold.sft has no version" in capsys.readouterr().err
+    assert (
+        f"{bad}, line 10, data.sources[1].ref: gold.sft has no version" in capsys.readouterr().err
+    )
 
 
 def test_show_prints_the_manifest_and_says_when_there_is_no_checkpoint(
@@ -122,8 +124,16 @@ def test_changed_since_an_unknown_ref_is_one_clear_error(
     (repo / "experiments").mkdir(parents=True)
     _git(repo, "init", "-q")
     status = run(
-        ["experiment", "launch", "--changed-since", "nope", "--dir", str(repo / "experiments"),
-         "--home", str(tmp_path / "home")]
+        [
+            "experiment",
+            "launch",
+            "--changed-since",
+            "nope",
+            "--dir",
+            str(repo / "experiments"),
+            "--home",
+            str(tmp_path / "home"),
+        ]
     )
     assert status == 2
     assert "nope" in capsys.readouterr().err
@@ -136,8 +146,17 @@ def test_launch_changed_since_dry_run_lists_what_would_run(
     _git(repo, "init", "-q")
     _git(repo, "commit", "-q", "--allow-empty", "-m", "empty")
     status = run(
-        ["experiment", "launch", "--changed-since", "HEAD", "--dir", str(repo), "--dry-run",
-         "--home", _home(filled)]
+        [
+            "experiment",
+            "launch",
+            "--changed-since",
+            "HEAD",
+            "--dir",
+            str(repo),
+            "--dry-run",
+            "--home",
+            _home(filled),
+        ]
     )
     out = capsys.readouterr().out
     assert status == 0, out

@@ -66,7 +66,7 @@ def test_a_table_without_the_columns_the_trainer_reads_is_refused(
     text = text.replace("    - ref: gold.sft@x\n      weight: 0.25\n", "")
     text = text.replace("weight: 0.75", "weight: 1")
     parsed = load_experiment(write_experiment("dpo.yaml", text), check_trainer=False)
-    with pytest.raises(ExperimentConfigError, match="gold.sft has no column.*prompt, chosen"):
+    with pytest.raises(ExperimentConfigError, match=r"gold\.sft has no column.*prompt, chosen"):
         plan_experiment(filled, parsed)
 
 

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def sft_launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehouse, LaunchResult]]:
+def sft_launch(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Warehouse, LaunchResult]]:
     pytest.importorskip("trl")
     root = tmp_path_factory.mktemp("sft")
     warehouse = Warehouse(WarehouseSettings.local(root / "home"))
