@@ -45,7 +45,7 @@ COLUMNS = ("input_ids", "assistant_masks", "seq_lengths")
 VOCAB = 8192
 SEED = 11
 CHUNK_ROWS = 4096
-SIDES = ("loader", "raw-dataset", "raw-file")
+SIDES = ("loader", "blend", "blend-rows", "raw-dataset", "raw-file")
 
 
 def _peak_rss_mb() -> float:
@@ -68,6 +68,7 @@ def _packed_chunk(rng: np.random.Generator, start: int, rows: int, seq_length: i
         lengths.append(np.diff(np.concatenate(([0], cuts, [seq_length]))).tolist())
     return pa.table(
         {
+            "pack_key": pa.array(["bench"] * rows, pa.string()),
             "pack_id": pa.array(range(start, start + rows), pa.int64()),
             "input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(ids)),
             "assistant_masks": pa.ListArray.from_arrays(pa.array(offsets), pa.array(masks)),
@@ -138,6 +139,28 @@ def measure(side: str, home: Path, batch_rows: int) -> dict[str, Any]:
         for table in dataset.with_format("arrow").iter(batch_size=batch_rows):
             counted = _count(table)
             rows, tokens = rows + counted[0], tokens + counted[1]
+    elif side in ("blend", "blend-rows"):
+        from posttrain.platform.blend import BlendSource, BlendSpec, pin_blend
+
+        if side == "blend-rows":
+            from posttrain.platform.blend import BlendDataset
+        warehouse.table(TABLE)  # open the catalog, as the raw sides do before the clock
+        baseline = _peak_rss_mb()
+        start = time.perf_counter()
+        spec = BlendSpec(sources=[BlendSource(ref=TABLE)], columns=list(COLUMNS), seed=SEED)
+        pinned = pin_blend(warehouse, spec)
+        if side == "blend":
+            from posttrain.platform.blend import iter_blend_batches
+
+            for batch in iter_blend_batches(warehouse, pinned, batch_rows=batch_rows):
+                counted = _count(batch)
+                rows, tokens = rows + counted[0], tokens + counted[1]
+        else:
+            rows_out = BlendDataset(
+                warehouse.settings, pinned, batch_rows=batch_rows, row_format="numpy"
+            )
+            for row in rows_out:
+                rows, tokens = rows + 1, tokens + len(row["input_ids"])
     else:
         import pyarrow.dataset as pds
         import pyarrow.parquet as pq
@@ -239,7 +262,8 @@ def main() -> None:
         lines.append(
             f"{rows:,} rows / {best['loader']['tokens'] / 1e6:.1f} M tokens "
             f"({size_mb:,.0f} MB Parquet): loader / fastest raw = "
-            f"{fastest_raw / best['loader']['seconds']:.2f}x"
+            f"{fastest_raw / best['loader']['seconds']:.2f}x, blend / fastest raw = "
+            f"{fastest_raw / best['blend']['seconds']:.2f}x"
         )
         lines.extend(_report(side, best[side]) for side in SIDES)
     print()

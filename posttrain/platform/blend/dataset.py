@@ -14,7 +14,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from posttrain.platform.blend.schedule import BlendState, Schedule, state_at
 from posttrain.platform.blend.spec import PinnedBlend
-from posttrain.platform.blend.stream import DEFAULT_BLOCK_ROWS, Shard, blocks
+from posttrain.platform.blend.stream import DEFAULT_BLOCK_ROWS, RowFormat, Shard, blocks, rows_of
 from posttrain.platform.settings import WarehouseSettings
 from posttrain.platform.warehouse import Warehouse
 
@@ -43,6 +43,9 @@ class BlendDataset(IterableDataset[dict[str, Any]]):
         rank: this process's data-parallel rank, ``0 <= rank < world_size``.
         world_size: number of data-parallel ranks.
         batch_rows: positions per block (and per Arrow batch read).
+        row_format: ``python`` (plain values), or ``numpy``: list columns of numbers
+            (``input_ids``, ``assistant_masks``, ...) as read-only NumPy views, several
+            times faster for packed tables.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class BlendDataset(IterableDataset[dict[str, Any]]):
         rank: int = 0,
         world_size: int = 1,
         batch_rows: int = DEFAULT_BLOCK_ROWS,
+        row_format: RowFormat = "python",
     ) -> None:
         Shard(rank, world_size)  # validate now, not in a worker
         self.settings = warehouse_settings
@@ -60,6 +64,7 @@ class BlendDataset(IterableDataset[dict[str, Any]]):
         self.rank = rank
         self.world_size = world_size
         self.batch_rows = batch_rows
+        self.row_format: RowFormat = row_format
         self._start: BlendState | None = None
         self._schedule = Schedule(pinned)
         # Progress of the current iteration: offsets before the current block, its draws,
@@ -86,7 +91,7 @@ class BlendDataset(IterableDataset[dict[str, Any]]):
             warehouse, self.pinned, start=start, shard=shard, block_rows=self.batch_rows
         ):
             self._before, self._choices, self._yielded = block.before, block.choices, 0
-            for row in block.batch.to_pylist():
+            for row in rows_of(block.batch, self.row_format):
                 self._yielded += 1
                 yield row
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 
 from posttrain.platform.blend.schedule import CHUNK, BlendState, Schedule
 from posttrain.platform.blend.spec import PinnedBlend, PinnedSource
-from posttrain.platform.errors import ConfigError
-from posttrain.platform.refs import ScanPlan, TableRef, resolve
+from posttrain.platform.errors import ConfigError, SnapshotNotFoundError
+from posttrain.platform.refs import PinnedSnapshot, ScanPlan
 from posttrain.platform.warehouse import Warehouse
 
 SOURCE_COLUMN = "_source"
@@ -30,6 +30,10 @@ DEFAULT_BLOCK_ROWS = 1024
 # A reader asked for a row further ahead than this re-opens its scan at that row (skipping
 # files and row groups unread) instead of decoding its way there.
 SEEK_AHEAD_ROWS = 8192
+
+
+RowFormat = Literal["python", "numpy"]
+"""How rows come out: plain Python values, or numeric lists as NumPy arrays."""
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,9 @@ class Block:
 class _Reader:
     """Rows of one pinned source by offset, read forward; a cycling source wraps around."""
 
-    def __init__(
-        self, warehouse: Warehouse, source: PinnedSource, columns: list[str] | None
-    ) -> None:
-        pinned = resolve(warehouse, TableRef(source.table, str(source.snapshot_id)))
-        self._plan = ScanPlan(pinned, tuple(columns) if columns else None)
-        self._rows = source.rows
+    def __init__(self, snapshot: PinnedSnapshot, rows: int, columns: list[str] | None) -> None:
+        self._plan = ScanPlan(snapshot, tuple(columns) if columns else None)
+        self._rows = rows
         self._batches: Iterator[pa.RecordBatch] | None = None
         self._pending: pa.RecordBatch | None = None
         self._at = 0  # table row of self._pending's first row (or the next batch's)
@@ -124,7 +125,25 @@ class _Reader:
             yield piece
 
 
-def blend_schema(warehouse: Warehouse, pinned: PinnedBlend) -> pa.Schema:
+def open_source(warehouse: Warehouse, source: PinnedSource) -> PinnedSnapshot:
+    """The snapshot a pinned source names, opened directly by id (no version lookup).
+
+    Raises:
+        SnapshotNotFoundError: the snapshot is gone (expired since the blend was pinned).
+    """
+    table = warehouse.table(source.table)
+    snapshot = table.snapshot_by_id(source.snapshot_id)
+    if snapshot is None:
+        raise SnapshotNotFoundError(
+            source.table,
+            str(source.snapshot_id),
+            f"blend source {source.ref!r} was pinned to this snapshot, which the table no "
+            "longer has (expired?); the blend cannot be replayed",
+        )
+    return PinnedSnapshot(source.table, table, snapshot, str(source.snapshot_id))
+
+
+def blend_schema(snapshots: list[PinnedSnapshot], pinned: PinnedBlend) -> pa.Schema:
     """The schema of the blended batches: the sources' columns (the union, when they
     differ: a row lacking a column gets null) and ``_source``, the reference as written.
 
@@ -134,10 +153,7 @@ def blend_schema(warehouse: Warehouse, pinned: PinnedBlend) -> pa.Schema:
     from posttrain.platform.refs import arrow_schema
 
     columns = tuple(pinned.columns) if pinned.columns else None
-    schemas = []
-    for source in pinned.sources:
-        snapshot = resolve(warehouse, TableRef(source.table, str(source.snapshot_id)))
-        schemas.append(arrow_schema(snapshot, columns))
+    schemas = [arrow_schema(snapshot, columns) for snapshot in snapshots]
     try:
         schema = pa.unify_schemas(schemas)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -163,7 +179,8 @@ def blocks(
     shard = shard or Shard()
     schedule = Schedule(pinned)
     offsets = schedule.offsets_of(start) if start is not None else schedule.initial()
-    schema = blend_schema(warehouse, pinned)
+    snapshots = [open_source(warehouse, source) for source in pinned.sources]
+    schema = blend_schema(snapshots, pinned)
     data_schema = pa.schema([field for field in schema if field.name != SOURCE_COLUMN])
     readers: dict[int, _Reader] = {}
     refs = pa.array([source.ref for source in pinned.sources], pa.string())
@@ -188,7 +205,8 @@ def blocks(
         pieces: list[pa.RecordBatch] = []
         for index in np.unique(choices).tolist():
             if index not in readers:
-                readers[index] = _Reader(warehouse, pinned.sources[index], pinned.columns)
+                rows = pinned.sources[index].rows
+                readers[index] = _Reader(snapshots[index], rows, pinned.columns)
             pieces.extend(readers[index].take(int(before[index]), int(offsets[index])))
         yield Block(_interleave(pieces, choices, refs, data_schema, schema), before, choices)
         position += len(choices)
@@ -231,6 +249,32 @@ def _conform(piece: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         for field in schema
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def rows_of(batch: pa.RecordBatch, row_format: RowFormat = "python") -> list[dict[str, Any]]:
+    """A batch's rows as dicts: Python values, or (``numpy``) with every list column of
+    numbers without nulls as read-only NumPy views of the batch's memory (no copy, a
+    fraction of the cost of Python lists of token ids)."""
+    if row_format == "python":
+        return batch.to_pylist()
+    values: list[list[Any]] = []
+    for column in batch.columns:
+        kind = column.type
+        if (
+            (pa.types.is_list(kind) or pa.types.is_large_list(kind))
+            and (pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type))
+            and column.null_count == 0
+        ):
+            import pyarrow.compute as pc
+
+            flat = column.flatten()
+            if flat.null_count == 0:
+                lengths = pc.list_value_length(column).to_numpy()
+                values.append(np.split(flat.to_numpy(), np.cumsum(lengths)[:-1]))
+                continue
+        values.append(column.to_pylist())
+    names = batch.schema.names
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def iter_blend_batches(
