@@ -124,10 +124,10 @@ def experiment_evals(
     outcomes = run_eval_suites(
         warehouse.open(),
         manifest["eval_suites"],
-        checkpoint_id=checkpoint["checkpoint_id"],
         checkpoint_path=checkpoint["path"],
         experiment_id=manifest["experiment_id"],
         corpus_versions=manifest["corpus_refs"],
+        limit=manifest["config"].get("eval_limit"),
     )
     found = [o.__dict__ for o in outcomes]
     return dg.Output(found, metadata={"evals": dg.MetadataValue.json(found)})

@@ -181,6 +181,9 @@ class ExperimentConfig(FrozenConfig):
     data: DataConfig
     trainer: TrainerConfig
     evals: list[str] = Field(default_factory=list)
+    eval_limit: int | None = Field(
+        default=None, gt=0, description="Score only the first N items of each suite."
+    )
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -18,16 +18,17 @@ from posttrain.platform.warehouse import Warehouse
 
 def known_suites() -> set[str]:
     """Names an experiment may list under ``evals``: every registered benchmark (by name
-    and by table name) and every suite the evals registry declares."""
+    and by table name) and every eval suite of the evals package."""
     from posttrain.platform.evals import registry
 
     names: set[str] = set()
     for name, benchmark in registry.BENCHMARKS.items():
         names |= {name, benchmark.table}
-    suites = getattr(registry, "SUITES", None)
-    if isinstance(suites, dict):
-        names |= set(suites)
-    return names
+    try:
+        from posttrain.platform.evals.suites import SUITES  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # the evals package without suites yet: benchmarks only
+        return names
+    return names | set(SUITES)
 
 
 @dataclass(frozen=True)
@@ -44,35 +45,38 @@ def run_eval_suites(
     warehouse: Warehouse,
     suites: Sequence[str],
     *,
-    checkpoint_id: str,
     checkpoint_path: str,
     experiment_id: str,
     corpus_versions: Sequence[str],
+    limit: int | None = None,
 ) -> list[EvalOutcome]:
-    """Run each eval suite on the checkpoint and write its scores to ``eval.results``.
+    """Run each eval suite on the checkpoint (a local ``transformers`` runner) and write
+    its scores to ``eval.results``, with the experiment id and the corpus references.
 
-    The runner belongs to the evals package (``posttrain.platform.evals``: a function that
-    runs a suite on a checkpoint). Until it is there, each suite is reported as not run,
-    with the reason, and nothing is written.
+    The only place the experiments call the evals package
+    (``posttrain.platform.evals.run_suite`` and ``runner_for``). Without them, each suite
+    is reported as not run, with the reason, and nothing is written.
     """
-    from posttrain.platform import evals
-
-    runner = getattr(evals, "run_suite_on_checkpoint", None)
+    if not suites:
+        return []
+    try:
+        from posttrain.platform.evals import (  # type: ignore[attr-defined,unused-ignore]
+            run_suite,
+            runner_for,
+        )
+    except ImportError:
+        reason = "not run: posttrain.platform.evals has no run_suite yet"
+        return [EvalOutcome(suite, False, reason, {}) for suite in suites]
+    runner = runner_for(f"local:{checkpoint_path}")
     outcomes = []
     for suite in suites:
-        if runner is None:
-            outcomes.append(
-                EvalOutcome(suite, False, "no suite runner in posttrain.platform.evals yet", {})
-            )
-            continue
-        result = runner(
+        summary = run_suite(
             warehouse,
             suite,
-            checkpoint=checkpoint_path,
-            checkpoint_id=checkpoint_id,
+            runner,
             experiment_id=experiment_id,
-            corpus_versions=list(corpus_versions),
+            corpus_version=", ".join(corpus_versions),
+            limit=limit,
         )
-        metrics = dict(getattr(result, "metrics", {}) or {})
-        outcomes.append(EvalOutcome(suite, True, "scored", metrics))
+        outcomes.append(EvalOutcome(suite, True, summary.line(), summary.as_dict()))
     return outcomes

@@ -104,10 +104,10 @@ def execute(
     outcomes = run_eval_suites(
         warehouse,
         manifest.eval_suites,
-        checkpoint_id=checkpoint.checkpoint_id,
         checkpoint_path=checkpoint.path,
         experiment_id=manifest.experiment_id,
         corpus_versions=manifest.corpus_refs,
+        limit=manifest.experiment_config().eval_limit,
     )
     for outcome in outcomes:
         log(f"eval {outcome.suite}: {outcome.detail} {outcome.metrics or ''}".rstrip())

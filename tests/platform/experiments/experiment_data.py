@@ -115,5 +115,5 @@ trainer:
   settings:
     max_steps: 2
     per_device_train_batch_size: 2
-evals: [humaneval]
+evals: []
 """
