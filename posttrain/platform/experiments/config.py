@@ -349,12 +349,25 @@ def load_experiment(path: str | Path, *, check_trainer: bool = True) -> Experime
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
     parsed = parse_experiment(text, path)
-    problems = eval_problems(parsed)
+    problems = model_problems(parsed) + eval_problems(parsed)
     if check_trainer:
         problems += trainer_problems(parsed)
     if problems:
         raise ExperimentConfigError(path, problems)
     return parsed
+
+
+def model_problems(parsed: ExperimentFile) -> list[Problem]:
+    """A base model or tokenizer written as a local path (``/``, ``./``, ``../``, ``~``)
+    that is not there; hub ids are checked when the launch loads them."""
+    model = parsed.config.model
+    problems = []
+    for key, value in (("base", model.base), ("tokenizer", model.tokenizer)):
+        if value is None or not value.startswith(("/", "./", "../", "~")):
+            continue
+        if not Path(value).expanduser().exists():
+            problems.append(parsed.problem(("model", key), f"no such local path {value!r}"))
+    return problems
 
 
 def eval_problems(parsed: ExperimentFile) -> list[Problem]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from experiment_data import ExperimentWriter
 
+from posttrain.platform.errors import ConfigError
 from posttrain.platform.experiments.config import (
     ExperimentConfigError,
     load_experiment,
@@ -181,3 +182,31 @@ def test_a_key_given_twice_is_refused_with_both_lines() -> None:
     (problem,) = caught.value.problems
     assert (problem.key, problem.line) == ("seed", 17)
     assert "first on line 16" in problem.message
+
+
+def test_a_local_model_path_that_is_not_there_is_named_with_its_line(
+    write_experiment: ExperimentWriter,
+) -> None:
+    text = GOOD.replace("base: tiny", "base: ./no/such/checkpoint")
+    ((key, line, message),) = _problems(write_experiment, text)
+    assert (key, line) == ("model.base", 3)
+    assert "no such local path" in message
+
+
+def test_a_hub_id_is_not_taken_for_a_missing_path(write_experiment: ExperimentWriter) -> None:
+    text = GOOD.replace("base: tiny", "base: Qwen/Qwen2.5-0.5B")
+    assert load_experiment(write_experiment("hub.yaml", text)).config.model.base.startswith("Qwen")
+
+
+def test_a_name_that_could_leave_the_checkpoint_folder_is_refused(
+    write_experiment: ExperimentWriter,
+) -> None:
+    ((key, line, _),) = _problems(write_experiment, GOOD.replace("name: ok", "name: ../../etc"))
+    assert (key, line) == ("name", 1)
+
+
+def test_a_file_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(GOOD.replace("ok", "caf\xe9").encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8 text"):
+        load_experiment(path)
