@@ -42,11 +42,12 @@ def validate_text(warehouse: Warehouse, text: str, path: str) -> Plan:
     from posttrain.platform.experiments.config import (
         ExperimentConfigError,
         eval_problems,
+        model_problems,
         trainer_problems,
     )
 
     parsed = parse_experiment(text, path)
-    problems = eval_problems(parsed) + trainer_problems(parsed)
+    problems = model_problems(parsed) + eval_problems(parsed) + trainer_problems(parsed)
     if problems:
         raise ExperimentConfigError(path, problems)
     return plan_experiment(warehouse, parsed)

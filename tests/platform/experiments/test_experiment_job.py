@@ -21,7 +21,9 @@ def test_the_job_records_the_manifest_as_metadata_before_a_training_that_fails(
     first = filled.snapshot_id(TableName.GOLD_SFT)
     text = SFT.format(first=first).lstrip()
     text = text.replace(f"    - ref: gold.sft@{first}\n      weight: 0.25\n", "")
-    text = text.replace("weight: 0.75", "weight: 1").replace("base: tiny", "base: /no/such/model")
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()
+    text = text.replace("weight: 0.75", "weight: 1").replace("base: tiny", f"base: {not_a_model}")
     home = filled.settings.warehouse.removeprefix("file://").removesuffix("/warehouse")
 
     result = experiment_job.execute_in_process(

@@ -17,6 +17,7 @@ from posttrain.platform.experiments.manifest import (
     manifests,
 )
 from posttrain.platform.experiments.plan import plan_experiment
+from posttrain.platform.experiments.train import TrainingError
 from posttrain.platform.schemas import TableName
 from posttrain.platform.warehouse import Warehouse
 
@@ -74,11 +75,13 @@ def test_the_manifest_is_recorded_before_any_compute_and_stays_when_training_fai
     filled: Warehouse, write_experiment: ExperimentWriter, tmp_path: Path
 ) -> None:
     path, _, _ = _sft_file(filled, write_experiment)
-    text = path.read_text().replace("base: tiny", "base: /no/such/model")
+    not_a_model = tmp_path / "not-a-model"  # exists, so it validates; holds no model
+    not_a_model.mkdir()
+    text = path.read_text().replace("base: tiny", f"base: {not_a_model}")
     broken = write_experiment("broken.yaml", text)
     manifest = prepare(filled, path=broken)
     assert [m.experiment_id for m in manifests(filled)] == [manifest.experiment_id]
-    with pytest.raises(Exception, match="no/such/model"):
+    with pytest.raises(TrainingError, match="not-a-model"):
         execute(filled, manifest, tmp_path / "checkpoints", log=lambda _: None)
     recorded = find_manifest(filled, manifest.experiment_id)
     assert recorded == manifest
