@@ -255,10 +255,22 @@ def _line_of(lines: Mapping[Loc, int], loc: Loc) -> int | None:
         loc = loc[:-1]
 
 
-def _key_lines(node: Any, loc: Loc, lines: dict[Loc, int], duplicates: list[Problem]) -> None:
+def _key_lines(
+    node: Any, loc: Loc, lines: dict[Loc, int], duplicates: list[Problem], seen: set[int]
+) -> None:
     import yaml
 
     lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.CollectionNode):
+        if id(node) in seen:
+            # An alias (*name) re-uses a node: nested aliases expand exponentially (a
+            # "billion laughs" file), and no experiment needs them.
+            raise ExperimentConfigError(
+                "",
+                # The alias carries its anchor's position: name the line of its parent.
+                [Problem(dotted(loc), _line_of(lines, loc[:-1]), "YAML aliases are not allowed")],
+            )
+        seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = (*loc, str(key_node.value))
@@ -270,10 +282,10 @@ def _key_lines(node: Any, loc: Loc, lines: dict[Loc, int], duplicates: list[Prob
                 )
                 continue
             lines[key] = line
-            _key_lines(value_node, key, lines, duplicates)
+            _key_lines(value_node, key, lines, duplicates, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _key_lines(item, (*loc, index), lines, duplicates)
+            _key_lines(item, (*loc, index), lines, duplicates, seen)
 
 
 def parse_yaml(text: str, path: str | Path) -> tuple[Any, dict[Loc, int]]:
@@ -286,7 +298,6 @@ def parse_yaml(text: str, path: str | Path) -> tuple[Any, dict[Loc, int]]:
 
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -295,10 +306,13 @@ def parse_yaml(text: str, path: str | Path) -> tuple[Any, dict[Loc, int]]:
     lines: dict[Loc, int] = {}
     duplicates: list[Problem] = []
     if node is not None:
-        _key_lines(node, (), lines, duplicates)
+        try:
+            _key_lines(node, (), lines, duplicates, set())
+        except ExperimentConfigError as exc:
+            raise ExperimentConfigError(path, exc.problems) from None
     if duplicates:
         raise ExperimentConfigError(path, duplicates)
-    return data, lines
+    return yaml.safe_load(text), lines
 
 
 def _pydantic_problem(error: Any, lines: Mapping[Loc, int]) -> Problem:

@@ -210,3 +210,11 @@ def test_a_file_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
     path.write_bytes(GOOD.replace("ok", "caf\xe9").encode("latin-1"))
     with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8 text"):
         load_experiment(path)
+
+
+def test_an_alias_bomb_is_refused_before_it_expands() -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    text = "\n".join(levels) + "\nname: bomb\n"
+    with pytest.raises(ExperimentConfigError, match=r"line 2, a1\[0\]: YAML aliases"):
+        parse_experiment(text, "bomb.yaml")

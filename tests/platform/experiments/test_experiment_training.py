@@ -31,7 +31,9 @@ def sft_launch(
     first = warehouse.snapshot_id(TableName.GOLD_SFT)
     add_sft_rows(warehouse, 100, 4)
     path = root / "sft.yaml"
-    path.write_text(SFT.format(first=first).lstrip())
+    # Packed, as a real SFT run would be: TRL packs the blend's conversations itself.
+    text = SFT.format(first=first).replace("  max_examples", "  packing: true\n  max_examples")
+    path.write_text(text.lstrip())
     manifest = prepare(warehouse, path=path)
     yield warehouse, execute(warehouse, manifest, root / "checkpoints", log=lambda _: None)
 
@@ -44,6 +46,7 @@ def test_sft_launch_trains_and_registers_its_checkpoint_with_the_manifest(
     assert registered == result.checkpoint
     assert (registered.step, registered.examples) == (2, 8)
     assert registered.manifest_id == result.manifest.manifest_id
+    assert result.manifest.experiment_config().data.packing
     assert (Path(registered.path) / "config.json").is_file()
     assert registered.metrics["last_loss"] > 0
 
