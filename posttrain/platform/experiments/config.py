@@ -363,7 +363,7 @@ def load_experiment(path: str | Path, *, check_trainer: bool = True) -> Experime
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})") from None
     parsed = parse_experiment(text, path)
-    problems = model_problems(parsed) + eval_problems(parsed)
+    problems = model_problems(parsed) + data_problems(parsed) + eval_problems(parsed)
     if check_trainer:
         problems += trainer_problems(parsed)
     if problems:
@@ -382,6 +382,14 @@ def model_problems(parsed: ExperimentFile) -> list[Problem]:
         if not Path(value).expanduser().exists():
             problems.append(parsed.problem(("model", key), f"no such local path {value!r}"))
     return problems
+
+
+def data_problems(parsed: ExperimentFile) -> list[Problem]:
+    """Data settings the trainer kind cannot use (TRL packs only for SFT)."""
+    config = parsed.config
+    if config.data.packing and config.trainer.kind != TrainerKind.SFT:
+        return [parsed.problem(("data", "packing"), f"{config.trainer.kind} does not pack")]
+    return []
 
 
 def eval_problems(parsed: ExperimentFile) -> list[Problem]:

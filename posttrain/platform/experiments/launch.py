@@ -41,13 +41,15 @@ def validate_text(warehouse: Warehouse, text: str, path: str) -> Plan:
     """Like :func:`validate_file` for a config held in memory (a Dagster run config)."""
     from posttrain.platform.experiments.config import (
         ExperimentConfigError,
+        data_problems,
         eval_problems,
         model_problems,
         trainer_problems,
     )
 
     parsed = parse_experiment(text, path)
-    problems = model_problems(parsed) + eval_problems(parsed) + trainer_problems(parsed)
+    problems = model_problems(parsed) + data_problems(parsed) + eval_problems(parsed)
+    problems += trainer_problems(parsed)
     if problems:
         raise ExperimentConfigError(path, problems)
     return plan_experiment(warehouse, parsed)

@@ -218,3 +218,11 @@ def test_an_alias_bomb_is_refused_before_it_expands() -> None:
     text = "\n".join(levels) + "\nname: bomb\n"
     with pytest.raises(ExperimentConfigError, match=r"line 2, a1\[0\]: YAML aliases"):
         parse_experiment(text, "bomb.yaml")
+
+
+def test_packing_for_a_trainer_that_does_not_pack_is_named_with_its_line(
+    write_experiment: ExperimentWriter,
+) -> None:
+    text = GOOD.replace("kind: sft", "kind: dpo").replace("data:\n", "data:\n  packing: true\n")
+    problems = [(key, line) for key, line, _ in _problems(write_experiment, text)]
+    assert ("data.packing", 6) in problems
