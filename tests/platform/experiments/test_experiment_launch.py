@@ -132,3 +132,17 @@ def test_relaunching_an_unknown_manifest_names_the_latest_launches(
     launched = prepare(filled, path=path)
     with pytest.raises(ManifestNotFoundError, match=launched.experiment_id):
         prepare(filled, manifest="deadbeef")
+
+
+def test_a_filtered_snapshot_source_pins_its_frozen_table(
+    filled: Warehouse, write_experiment: ExperimentWriter
+) -> None:
+    from posttrain.platform.outcomes.snapshot import freeze
+
+    frozen = freeze(filled, TableName.GOLD_SFT, "source = 'chat-a'", "chat-a-only")
+    text = SFT.format(first="x").replace("- ref: gold.sft@x", "- snapshot: chat-a-only")
+    plan = plan_experiment(filled, load_experiment(write_experiment("f.yaml", text)))
+    assert plan.snapshots["snapshots.chat_a_only@chat-a-only"] == frozen.snapshot_id
+    manifest = prepare(filled, path=write_experiment("f.yaml", text))
+    # One pass over both sources (exhausted: drop): every row of each exactly once.
+    assert len(list(iter_examples(filled, manifest.blend))) == 12 + frozen.rows == 18
