@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from posttrain.platform.decontam.functions import FunctionIndex
 from posttrain.platform.decontam.ngrams import (
     NgramStream,
     TokenStream,
@@ -138,10 +139,17 @@ class NgramIndex:
     prefilter: npt.NDArray[np.uint8]  # bitset over the top ``prefilter_bits`` bits of each hash
     prefilter_bits: int
     snapshot_ids: dict[str, int | None] = field(default_factory=dict)
+    functions: FunctionIndex | None = None  # code-aware matching, when enabled
 
     @classmethod
     def build(
-        cls, references: Iterable[ReferenceSet], *, ngram: int, min_ngram_words: int = 0
+        cls,
+        references: Iterable[ReferenceSet],
+        *,
+        ngram: int,
+        min_ngram_words: int = 0,
+        code_min_tokens: int | None = None,
+        code_min_words: int = 0,
     ) -> NgramIndex:
         """Index every item of every reference set; items are numbered in the given order.
 
@@ -150,6 +158,10 @@ class NgramIndex:
             ngram: n-gram size in tokens.
             min_ngram_words: leave out n-grams with fewer distinct words (see
                 :func:`~posttrain.platform.decontam.ngrams.distinct_words_per_ngram`).
+            code_min_tokens: also fingerprint the items' functions
+                (:class:`~posttrain.platform.decontam.functions.FunctionIndex`) of at least
+                this many code tokens; ``None``: no code-aware matching.
+            code_min_words: ... and at least this many informative code tokens.
         """
         references = list(references)
         names = [ref.benchmark for ref in references]
@@ -185,7 +197,22 @@ class NgramIndex:
             prefilter=_bitset(unique_hashes, prefilter_bits),
             prefilter_bits=prefilter_bits,
             snapshot_ids={ref.benchmark: ref.snapshot_id for ref in references},
+            functions=(
+                FunctionIndex.build(texts, min_tokens=code_min_tokens, min_words=code_min_words)
+                if code_min_tokens is not None
+                else None
+            ),
         )
+
+    def scheme(self) -> dict[str, int | None]:
+        """The settings this index was built with, as ``DecontamConfig.index_scheme`` says."""
+        functions = self.functions
+        return {
+            "ngram": self.ngram,
+            "min_ngram_words": self.min_ngram_words,
+            "code_min_tokens": functions.min_tokens if functions is not None else None,
+            "code_min_words": functions.min_words if functions is not None else 0,
+        }
 
     @property
     def num_items(self) -> int:

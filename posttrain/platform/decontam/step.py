@@ -4,7 +4,9 @@
 one Arrow batch with ``record_id`` and ``messages`` (other columns are kept as they are)
 to the rows it keeps and ``silver.rejections`` rows with reason ``contaminated`` and the
 evidence — benchmark, the item with most matching n-grams, their count — e.g.
-``13-gram overlap with humaneval HumanEval/12 (7 matching n-grams)``.
+``13-gram overlap with humaneval HumanEval/12 (7 matching n-grams)``, or, for a benchmark
+function found under other names (code-aware matching, :mod:`.functions`), ``code match
+with humaneval HumanEval/12: its function, identifiers renamed (1 matching function)``.
 
 Example:
     >>> step = DecontamStep(index_from_warehouse(wh, config), config)  # doctest: +SKIP
@@ -18,10 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from posttrain.platform.decontam.code import code_token_stream
 from posttrain.platform.decontam.config import DecontamConfig
 from posttrain.platform.decontam.index import Matches, NgramIndex
-from posttrain.platform.decontam.texts import batch_tokens
+from posttrain.platform.decontam.texts import batch_segments, batch_tokens
 from posttrain.platform.errors import ConfigError, InputFormatError, RecordError
 from posttrain.platform.execution import DEFAULT_BATCH_ROWS, Executor
 from posttrain.platform.schemas import RejectionReason
@@ -64,7 +68,7 @@ class DecontamStep:
     name: str = "decontam"
 
     def __post_init__(self) -> None:
-        built = {"ngram": self.index.ngram, "min_ngram_words": self.index.min_ngram_words}
+        built = self.index.scheme()
         if built != self.config.index_scheme():
             raise ConfigError(
                 f"the n-gram index was built with {built} but the config asks for "
@@ -79,18 +83,52 @@ class DecontamStep:
         )
         return self.index.match_tokens(tokens, table.num_rows)
 
+    def code_matches(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: the item with most of its functions found in the row's text under any
+        consistent renaming (-1: none), and how many were found (all -1 and 0 when code
+        matching is off)."""
+        item = np.full(table.num_rows, -1, dtype=np.int64)
+        found = np.zeros(table.num_rows, dtype=np.int32)
+        if self.index.functions is None or table.num_rows == 0:
+            return item, found
+        where = f"batch given to the {self.name!r} step"
+        segments, owner = batch_segments(
+            table, view=self.config.text_view, text_column=self.text_column, where=where
+        )
+        if owner is None:
+            owner = np.arange(table.num_rows, dtype=np.int64)
+        # Only texts with a ``def`` can hold a function: the others are not tokenized.
+        has_def = pc.fill_null(pc.match_substring(segments, "def"), False)
+        keep = np.asarray(has_def.to_numpy(zero_copy_only=False), dtype=bool)
+        if not keep.any():
+            return item, found
+        tokens = code_token_stream(segments.filter(has_def), owner[keep])
+        return self.index.functions.match(tokens, table.num_rows)
+
     def evidence(self, table: pa.Table) -> Evidence:
-        """The contaminated rows of ``table`` with their benchmark, item, count and detail."""
+        """The contaminated rows of ``table`` with their benchmark, item, count and detail.
+
+        A row sharing word n-grams with an item is reported as such; a row that does not
+        but holds a benchmark function (code-aware matching) is reported as a code match.
+        """
         found = self.matches(table)
-        rows = np.flatnonzero(found.matched >= self.config.min_matches)
-        items = [int(k) for k in found.item[rows]]
-        counts = [int(c) for c in found.matched[rows]]
+        by_words = found.matched >= self.config.min_matches
+        code_item, code_found = self.code_matches(table)
+        by_code = (code_found > 0) & ~by_words
+        rows = np.flatnonzero(by_words | by_code)
+        items = [int(found.item[r] if by_words[r] else code_item[r]) for r in rows]
+        counts = [int(found.matched[r] if by_words[r] else code_found[r]) for r in rows]
         benchmarks = [self.index.benchmark(k) for k in items]
         item_ids = [self.index.item_id(k) for k in items]
         details = [
             f"{self.config.ngram}-gram overlap with {benchmark} {item_id} "
             f"({count} matching n-gram{'s' if count != 1 else ''})"
-            for benchmark, item_id, count in zip(benchmarks, item_ids, counts, strict=True)
+            if by_words[row]
+            else f"code match with {benchmark} {item_id}: its function, identifiers renamed "
+            f"({count} matching function{'s' if count != 1 else ''})"
+            for row, benchmark, item_id, count in zip(
+                rows, benchmarks, item_ids, counts, strict=True
+            )
         ]
         return Evidence(rows, benchmarks, item_ids, counts, details)
 

@@ -90,6 +90,22 @@ def batch_tokens(
         InputFormatError: the column is missing or of the wrong type; ``where`` names the
             input in the message.
     """
+    segments, owner = batch_segments(table, view=view, text_column=text_column, where=where)
+    if owner is None:
+        return token_stream(segments)
+    tokens = token_stream(segments)
+    return TokenStream(tokens.hashes, owner[tokens.doc], tokens.is_word)
+
+
+def batch_segments(
+    table: pa.Table, *, view: TextView, text_column: str | None, where: str
+) -> tuple[pa.Array | pa.ChunkedArray, np.ndarray | None]:
+    """The texts :func:`batch_tokens` reads, and the row each belongs to (``None``: one
+    text per row).
+
+    Raises:
+        InputFormatError: as :func:`batch_tokens`.
+    """
     if text_column is not None:
         if text_column not in table.column_names:
             raise InputFormatError(
@@ -100,7 +116,7 @@ def batch_tokens(
             raise InputFormatError(
                 where, f"column {text_column!r} of strings", found=f"type {column.type}"
             )
-        return token_stream(column)
+        return column, None
     if MESSAGES_COLUMN not in table.column_names:
         raise InputFormatError(
             where,
@@ -112,7 +128,7 @@ def batch_tokens(
         raise InputFormatError(
             where, f"{MESSAGES_COLUMN!r} of type {MESSAGES_TYPE}", found=f"type {column.type}"
         )
-    return conversation_tokens(column, view)
+    return conversation_segments(column, view)
 
 
 def _is_string(data_type: pa.DataType) -> bool:

@@ -86,6 +86,12 @@ def test_evidence_names_the_planted_item_or_an_equally_matching_one(
         expected = planted_item[row["record_id"]]
         assert row["benchmark"] == "humaneval"
         plural = "s" if row["matched_ngrams"] != 1 else ""
+        if row["detail"].startswith("code match"):
+            assert row["detail"] == (
+                f"code match with humaneval {row['benchmark_item_id']}: its function, "
+                f"identifiers renamed ({row['matched_ngrams']} matching function{plural})"
+            )
+            continue
         assert row["detail"] == (
             f"13-gram overlap with humaneval {row['benchmark_item_id']} "
             f"({row['matched_ngrams']} matching n-gram{plural})"
