@@ -10,8 +10,13 @@ shipped HumanEval:
   venv's site-packages (whole files as documents, ~480 MB): code that cannot contain
   HumanEval, so every hit there is a false one.
 
+With ``--code``, code-aware matching instead (``DecontamConfig.code_min_tokens``): recall
+on HumanEval solutions leaked without their prompt (function renamed; variables renamed
+too; :mod:`posttrain.platform.decontam.leaks`) and hits among the standard library's
+functions, for a few ``code_min_tokens`` / ``code_min_words`` settings.
+
 Usage:
-    .venv/bin/python bench/decontam_quality.py [--corpus] [--ngrams 8,10,13]
+    .venv/bin/python bench/decontam_quality.py [--corpus] [--ngrams 8,10,13] [--code]
 """
 
 import argparse
@@ -59,7 +64,11 @@ def main() -> None:
     parser.add_argument("--ngrams", default="8,10,13")
     parser.add_argument("--words", default="0,1,3,6")
     parser.add_argument("--corpus", action="store_true", help="also scan stdlib + site-packages")
+    parser.add_argument("--code", action="store_true", help="measure code-aware matching")
     args = parser.parse_args()
+    if args.code:
+        code_quality()
+        return
 
     labelled = pq.read_table(EVAL_SET)
     labels = labelled["label"].to_pylist()
@@ -101,6 +110,35 @@ def main() -> None:
                         for name, (hit, total) in sorted(per_variant.items())
                     )
                 )
+
+
+def code_quality() -> None:
+    from posttrain.platform.decontam.code import code_token_stream
+    from posttrain.platform.decontam.functions import FunctionIndex
+    from posttrain.platform.decontam.leaks import solution_leaks, stdlib_functions
+    from posttrain.platform.evals.humaneval import load_humaneval
+
+    reference = reference_from_benchmark("humaneval")
+    problems = load_humaneval().to_pylist()
+    leaks: dict[str, list[str]] = defaultdict(list)
+    for problem in problems:
+        for variant, code in solution_leaks(problem).items():
+            leaks[variant].append(code)
+    clean = [source for _, source in stdlib_functions()]
+    word_index = NgramIndex.build([reference], ngram=13, min_ngram_words=1)
+    for variant, texts in sorted(leaks.items()):
+        caught = (word_index.match(texts).matched >= 1).mean()
+        print(f"word 13-grams alone: {variant} recall {caught:.3f}")
+    clean_tokens = code_token_stream(clean)
+    for min_tokens in (10, 14, 18):
+        for min_words in (0, 3, 5):
+            index = FunctionIndex.build(reference.texts, min_tokens=min_tokens, min_words=min_words)
+            line = f"code_min_tokens={min_tokens} code_min_words={min_words}:"
+            for variant, texts in sorted(leaks.items()):
+                _, found = index.match(code_token_stream(texts), len(texts))
+                line += f" {variant} recall {(found > 0).mean():.3f},"
+            _, hits = index.match(clean_tokens, len(clean))
+            print(f"{line} {len(clean):,} stdlib functions hit {int((hits > 0).sum())}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@ size, each side runs in its own subprocess so its peak RSS is its own:
 * **loader**: ``load("bench.packed", columns, streaming=True)`` iterated as Arrow tables
   (``.with_format("arrow").iter(batch_size=--row-group-rows)``), the way a data collator
   that works on Arrow (or ``datasets.map(batched=True)``) consumes it;
+* **blend**: the blend loader (:mod:`posttrain.platform.blend`) over a one-source blend of
+  the same table: ``pin_blend`` then ``iter_blend_batches`` (Arrow batches with the
+  ``_source`` column), pinning included in the time;
+* **blend-rows**: the same through ``BlendDataset`` as rows (``row_format="numpy"``: the
+  token lists as NumPy views), as a DataLoader would take them;
 * **raw-dataset**: ``pyarrow.dataset.dataset(files).to_batches(columns)`` over the data
   files of the same snapshot, multi-threaded with pyarrow's default readahead;
 * **raw-file**: ``pyarrow.parquet.ParquetFile(path).iter_batches(...)`` file after file,
@@ -17,7 +22,7 @@ size, each side runs in its own subprocess so its peak RSS is its own:
 
 Both count rows and tokens (sum of ``input_ids`` lengths). Rounds alternate the sides and
 keep each side's best time; peak RSS is the largest seen. Targets: loader ≥ 0.8× raw
-throughput (the faster raw side), and the loader's peak RSS flat in table size.
+throughput (the faster raw side), blend ≥ 0.9×, and peak RSS flat in table size.
 
 Usage:
     .venv/bin/python bench/loader.py [--rows 32000 128000] [--seq-length 1024] [--repeats 3]

@@ -49,6 +49,11 @@ class SilverBuildConfig(dg.Config):
         description="Words per n-gram shared with a benchmark item that make a record "
         "contaminated; gold's contamination check uses the same.",
     )
+    decontam_code_matching: bool = Field(
+        default=True,
+        description="Also refuse records holding a benchmark function under other names "
+        "(code-aware matching: identifiers renamed, docstrings and comments ignored).",
+    )
     max_dedup_ratio: float = Field(
         default=0.5, description="Warn when more than this share of new records are duplicates."
     )
@@ -62,7 +67,12 @@ class SilverBuildConfig(dg.Config):
         }
         return SilverConfig(
             dedup=DedupConfig.model_validate(dedup),
-            decontam=DecontamConfig(ngram=self.decontam_ngram),
+            decontam=DecontamConfig(
+                ngram=self.decontam_ngram,
+                code_min_tokens=DecontamConfig().code_min_tokens
+                if self.decontam_code_matching
+                else None,
+            ),
         )
 
 

@@ -46,7 +46,8 @@ def _splitmix(values: np.ndarray) -> np.ndarray:
     z = values
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    mixed: np.ndarray = z ^ (z >> np.uint64(31))
+    return mixed
 
 
 def uniforms(seed: int, start: int, count: int) -> np.ndarray:

@@ -256,7 +256,8 @@ def rows_of(batch: pa.RecordBatch, row_format: RowFormat = "python") -> list[dic
     numbers without nulls as read-only NumPy views of the batch's memory (no copy, a
     fraction of the cost of Python lists of token ids)."""
     if row_format == "python":
-        return batch.to_pylist()
+        plain: list[dict[str, Any]] = batch.to_pylist()
+        return plain
     values: list[list[Any]] = []
     for column in batch.columns:
         kind = column.type

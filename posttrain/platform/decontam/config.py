@@ -95,7 +95,7 @@ class DecontamConfig(FrozenConfig):
             )
         return self
 
-    def index_scheme(self) -> dict[str, int | None]:
+    def index_scheme(self) -> dict[str, Any]:
         """The settings an :class:`~posttrain.platform.decontam.index.NgramIndex` depends on."""
         return {
             "ngram": self.ngram,

@@ -118,8 +118,8 @@ class FunctionIndex:
         if self.num_functions == 0 or len(starts) == 0:
             return item, matched
         width = int(self.lengths[-1])
-        found_doc: list[I64] = []
-        found_item: list[I64] = []
+        found_doc: list[int] = []
+        found_item: list[int] = []
         for first in range(0, len(starts), _STARTS_PER_CHUNK):
             chunk = starts[first : first + _STARTS_PER_CHUNK]
             hashes, available = _prefix_hashes(tokens, chunk, width)
@@ -138,19 +138,19 @@ class FunctionIndex:
                         self.fingerprints, self.fingerprints[position], side="right"
                     )
                     for k in range(int(position), int(end)):
-                        found_doc.append(np.int64(tokens.doc[chunk[row]]))
-                        found_item.append(np.int64(self.items[k]))
+                        found_doc.append(int(tokens.doc[chunk[row]]))
+                        found_item.append(int(self.items[k]))
         if not found_doc:
             return item, matched
-        pairs, counts = np.unique(
-            np.stack([np.array(found_doc), np.array(found_item)]), axis=1, return_counts=True
-        )
+        unique = np.unique(np.array([found_doc, found_item]), axis=1, return_counts=True)
+        pairs: I64 = unique[0]
+        counts: I64 = unique[1]
         order = np.lexsort((pairs[1], -counts, pairs[0]))
         pairs, counts = pairs[:, order], counts[order]
-        first = np.ones(pairs.shape[1], dtype=bool)
-        first[1:] = pairs[0, 1:] != pairs[0, :-1]
-        item[pairs[0, first]] = pairs[1, first]
-        matched[pairs[0, first]] = counts[first]
+        best = np.ones(pairs.shape[1], dtype=bool)
+        best[1:] = pairs[0, 1:] != pairs[0, :-1]
+        item[pairs[0, best]] = pairs[1, best]
+        matched[pairs[0, best]] = counts[best]
         return item, matched
 
 

@@ -204,7 +204,7 @@ class NgramIndex:
             ),
         )
 
-    def scheme(self) -> dict[str, int | None]:
+    def scheme(self) -> dict[str, Any]:
         """The settings this index was built with, as ``DecontamConfig.index_scheme`` says."""
         functions = self.functions
         return {

@@ -3,24 +3,14 @@ several files and small row groups, and a filtered snapshot of it."""
 
 from __future__ import annotations
 
-import pyarrow as pa
 import pytest
+from blend_data import NUMS, NUMS_ROWS, NUMS_SCHEMA, nums
 from versions_data import build
 
 from posttrain.platform.lineage import Lineage
 from posttrain.platform.outcomes.snapshot import freeze
 from posttrain.platform.versions import create_version
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
-
-NUMS = "t.nums"
-NUMS_SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("text", pa.string())])
-NUMS_ROWS = 90  # three appends of 30: three data files of row groups of 8 rows
-
-
-def nums(start: int, count: int) -> pa.Table:
-    """Rows ``start .. start + count - 1`` of ``t.nums``."""
-    ids = list(range(start, start + count))
-    return pa.table({"id": ids, "text": [f"n{i}" for i in ids]}, schema=NUMS_SCHEMA)
 
 
 @pytest.fixture(scope="module")

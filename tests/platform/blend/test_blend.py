@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import NUMS, NUMS_ROWS, nums
+from blend_data import NUMS, NUMS_ROWS, nums
 from pydantic import ValidationError
 
 from posttrain.platform.blend import (
@@ -313,3 +313,19 @@ def test_numpy_rows_hold_the_same_values_as_python_rows(
     assert [row["n"] for row in rows] == [2, 3]
     batch = next(iter_blend_batches(blend_warehouse, pinned, batch_rows=16))
     assert rows_of(batch, "numpy") == rows_of(batch, "python")
+
+
+def test_replaying_a_blend_whose_snapshot_is_gone_fails_naming_the_source(
+    blend_warehouse: Warehouse, pinned: PinnedBlend
+) -> None:
+    sources = list(pinned.sources)
+    sources[1] = sources[1].model_copy(update={"snapshot_id": 42})
+    gone = pinned.model_copy(update={"sources": sources})
+    with pytest.raises(SnapshotNotFoundError, match=r"t\.nums@42.*no longer has"):
+        next(iter_blend(blend_warehouse, gone))
+
+
+def test_a_manifest_from_another_schedule_is_refused(pinned: PinnedBlend) -> None:
+    text = pinned.model_dump_json().replace("splitmix64-v1", "splitmix64-v0")
+    with pytest.raises(ValidationError, match="another version of posttrain"):
+        PinnedBlend.model_validate_json(text)
