@@ -12,6 +12,7 @@ import dagster as dg
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.erasures import erasures
 from posttrain.assets.evals import eval_assets
+from posttrain.assets.experiments import checkpoints_table, experiments_table
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
 from posttrain.assets.preference import gold_dpo, silver_preferences
@@ -48,6 +49,8 @@ external_assets = [
     erasures,
     vibe_checks,
     row_notes,
+    experiments_table,
+    checkpoints_table,
 ]
 
 defs = dg.Definitions(

@@ -28,6 +28,8 @@ EXTERNAL = {
     "lineage/erasures",
     "lineage/vibe_checks",
     "lineage/row_notes",
+    "lineage/experiments",
+    "lineage/checkpoints",
 }
 
 
@@ -60,6 +62,8 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "lineage/erasures": "lineage",
         "lineage/vibe_checks": "viewer",
         "lineage/row_notes": "viewer",
+        "lineage/experiments": "experiments",
+        "lineage/checkpoints": "experiments",
     }
 
 
@@ -414,6 +418,18 @@ def test_the_versions_sensor_starts_the_version_job_and_is_off_until_switched_on
         for spec in defs.resolve_all_asset_specs()
     }
     assert {"gold/sft", "gold/sft_packed"} <= deps["lineage/corpus_versions"]
+
+
+def test_the_experiments_sensor_launches_the_experiment_job_and_is_off_until_switched_on() -> None:
+    sensor = defs.resolve_sensor_def("experiments_sensor")
+    assert sensor.job_name == "experiment_job"
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    job = defs.resolve_job_def("experiment_job")
+    assert [node.name for node in job.nodes_in_topological_order] == [
+        "experiment_manifest",
+        "experiment_train",
+        "experiment_evals",
+    ]
 
 
 def test_writers_of_each_layer_share_one_concurrency_pool() -> None:

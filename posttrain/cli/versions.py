@@ -198,17 +198,24 @@ def rollback(
 
 @app.command()
 def lineage(
-    spec: Annotated[str, typer.Argument(help="TABLE or TABLE@REF, e.g. gold.sft@v3.")],
+    spec: Annotated[
+        str,
+        typer.Argument(help="TABLE, TABLE@REF (e.g. gold.sft@v3) or checkpoint:ID."),
+    ],
     licenses: Annotated[
         bool, typer.Option("--licenses", help="Only the rows per license.")
     ] = False,
     license_policy: LicensePolicyOption = None,
     home: HomeOption = None,
 ) -> None:
-    """The snapshot chain of TABLE@REF down to bronze, its source files and licenses."""
+    """The snapshot chain of TABLE@REF down to bronze, its source files and licenses; for
+    checkpoint:ID, the chain checkpoint → experiment → corpora → snapshots → bronze."""
     from posttrain.platform.provenance import LicensePolicy
     from posttrain.platform.provenance import lineage as trace
 
+    if spec.startswith("checkpoint:"):
+        _checkpoint_lineage(spec, licenses, license_policy, home)
+        return
     found = trace(open_warehouse(home), spec)
     if not licenses:
         console.print(
@@ -235,3 +242,40 @@ def _counter_table(label: str, counts: Counter[str]) -> None:
         view.add_row(key, str(n))
     view.add_row("[bold]total[/]", str(sum(counts.values())))
     console.print(view)
+
+
+def _checkpoint_lineage(
+    spec: str, licenses: bool, license_policy: Path | None, home: Path | None
+) -> None:
+    from posttrain.platform.experiments.trace import trace_checkpoint
+    from posttrain.platform.provenance import LicensePolicy
+
+    found = trace_checkpoint(open_warehouse(home), spec)
+    checkpoint, manifest = found.checkpoint, found.manifest
+    if not licenses:
+        console.print(
+            f"checkpoint {checkpoint.checkpoint_id}: step {checkpoint.step}, "
+            f"{checkpoint.examples} examples (stream sha256 {checkpoint.stream_digest[:16]}), "
+            f"{checkpoint.path}"
+        )
+        console.print(
+            f"← experiment {manifest.experiment_id} ({manifest.name}, {manifest.trainer} on "
+            f"{manifest.base_model}), manifest {manifest.manifest_id}, config hash "
+            f"{manifest.config_hash}, code {manifest.code_version}"
+        )
+        for corpus in found.corpora:
+            trace = corpus.provenance
+            console.print(
+                f"  ← corpus {corpus.ref} = {corpus.table}@{corpus.snapshot_id}: "
+                f"{trace.rows} rows, {trace.records} records "
+                f"({trace.records_in_bronze} found in bronze)"
+            )
+            for link in trace.chain[1:]:
+                indent = "  " * (link.depth + 1)
+                console.print(f"  {indent}← {link.table}@{link.snapshot_id or '-'} {link.stage}")
+        _counter_table("source", found.by_source)
+    _counter_table("license", found.by_license)
+    if license_policy is not None:
+        broken = LicensePolicy.from_file(license_policy).violations(set(found.by_license))
+        if broken:
+            raise ConfigError(f"{spec}: {'; '.join(broken)} ({license_policy})")

@@ -547,6 +547,62 @@ ROW_NOTES = pa.schema(
     ]
 )
 
+EXPERIMENTS = pa.schema(
+    [
+        _required("experiment_id", pa.string(), "One launch: experiment name, time and nonce."),
+        _required(
+            "manifest_id",
+            pa.string(),
+            "Hash of the frozen config and pinned blend: equal ids read the same bytes.",
+        ),
+        _optional("name", pa.string(), "The experiment's name (its file's `name`)."),
+        _optional("config_path", pa.string(), "The experiment file launched, as given."),
+        _optional("config_hash", pa.string(), "Config hash of the validated experiment file."),
+        _optional("config", pa.string(), "The validated experiment config as canonical JSON."),
+        _optional("trainer", pa.string(), "sft, dpo or grpo."),
+        _optional("base_model", pa.string(), "The model trained from: tiny, a path or hub id."),
+        _optional(
+            "corpus_refs", pa.list_(pa.string()), "The corpus references as written, in order."
+        ),
+        _optional(
+            "snapshots",
+            pa.map_(pa.string(), pa.int64()),
+            "Corpus reference as written → the snapshot id it pinned at launch.",
+        ),
+        _optional("blend", pa.string(), "The pinned blend (sources, snapshot ids, seed) as JSON."),
+        _optional("eval_suites", pa.list_(pa.string()), "Eval suites run on the checkpoint."),
+        _optional("seed", pa.int64(), "The experiment's seed."),
+        _optional("code_version", pa.string(), "posttrain version and git commit (+dirty)."),
+        _optional("git_sha", pa.string(), "Full git commit of the checkout, if there is one."),
+        _optional(
+            "package_versions",
+            pa.map_(pa.string(), pa.string()),
+            "Versions of torch, transformers, trl, datasets, pyiceberg, pyarrow, ...",
+        ),
+        _optional("replay_of", pa.string(), "The experiment whose manifest this launch re-ran."),
+        _optional("launched_by", pa.string(), "Who launched it."),
+        _optional("launched_at", TIMESTAMP_TYPE, "When the manifest was frozen (UTC)."),
+    ]
+)
+
+CHECKPOINTS = pa.schema(
+    [
+        _required("checkpoint_id", pa.string(), "The checkpoint: experiment id and step."),
+        _optional("path", pa.string(), "Where the model and tokenizer were saved."),
+        _optional("experiment_id", pa.string(), "The launch that trained it."),
+        _optional("manifest_id", pa.string(), "The frozen manifest it was trained from."),
+        _optional("step", pa.int64(), "Optimizer steps taken."),
+        _optional("examples", pa.int64(), "Examples the trainer read from the blend."),
+        _optional(
+            "stream_digest",
+            pa.string(),
+            "SHA-256 of the examples read, in order: equal digests, byte-identical data.",
+        ),
+        _optional("metrics", pa.string(), "Training figures as JSON (loss, runtime, ...)."),
+        _optional("created_at", TIMESTAMP_TYPE, "When the checkpoint was registered (UTC)."),
+    ]
+)
+
 
 # Namespace of the tables ``posttrain snapshot --as NAME`` freezes (``snapshots.<name>``).
 SNAPSHOTS_NAMESPACE = "snapshots"
@@ -577,6 +633,8 @@ class TableName(StrEnum):
     LINEAGE_ERASURES = "lineage.erasures"
     LINEAGE_VIBE_CHECKS = "lineage.vibe_checks"
     LINEAGE_ROW_NOTES = "lineage.row_notes"
+    LINEAGE_EXPERIMENTS = "lineage.experiments"
+    LINEAGE_CHECKPOINTS = "lineage.checkpoints"
 
 
 @dataclass(frozen=True)
@@ -736,6 +794,19 @@ TABLES: dict[str, TableSpec] = {
             ROW_NOTES,
             ("note_id",),
             "A curator's flag or comment on one row, made on a review branch in the viewer.",
+        ),
+        TableSpec(
+            TableName.LINEAGE_EXPERIMENTS,
+            EXPERIMENTS,
+            ("experiment_id",),
+            "One experiment launch: its frozen manifest (config, snapshot ids, code and "
+            "package versions), written before any compute.",
+        ),
+        TableSpec(
+            TableName.LINEAGE_CHECKPOINTS,
+            CHECKPOINTS,
+            ("checkpoint_id",),
+            "A trained checkpoint, with the experiment and manifest it came from.",
         ),
     ]
 }
