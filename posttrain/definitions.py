@@ -11,7 +11,7 @@ import dagster as dg
 
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.erasures import erasures
-from posttrain.assets.evals import eval_assets
+from posttrain.assets.evals import eval_assets, eval_results
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
 from posttrain.assets.preference import gold_dpo, silver_preferences
@@ -35,7 +35,13 @@ all_assets = [
 ]
 # Tables written outside Dagster (the CLI, the Python API), shown in the graph and watched
 # by sensors.
-external_assets = [bronze_outcomes, lineage_filtered_snapshots, corpus_versions, erasures]
+external_assets = [
+    bronze_outcomes,
+    lineage_filtered_snapshots,
+    corpus_versions,
+    erasures,
+    eval_results,
+]
 
 defs = dg.Definitions(
     assets=[*all_assets, *external_assets],
