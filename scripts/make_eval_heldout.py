@@ -5,10 +5,13 @@
 
 The items come from the same problem templates as the ``math-tutor`` sample source
 (``scripts/sample_data/math_tutor.py``) drawn with a seed of their own, so they are a
-held-out split of that distribution: no question of the suite is a question of
-``data/samples/math_tutor.jsonl``. Silver decontaminates training data against the suite
-(``eval.math_heldout``), so a leaked item is rejected, never trained on. Deterministic:
-seeded, no clock, no network.
+held-out split of that distribution. Silver decontaminates training data against the suite
+(``eval.math_heldout``), so a leaked item is rejected, never trained on; hence an item is
+kept only if no record of the sample data (``data/``) shares a word 13-gram with it under
+the default decontamination settings. Templates whose wording leaves few numbers in a
+13-gram ("It is 25% off, and 6% sales tax is added to the discounted price") collide with
+the training problems and are thereby under-represented. Deterministic: seeded, no clock,
+no network.
 """
 
 from __future__ import annotations
@@ -18,49 +21,95 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sample_data.math_tutor import TEMPLATES
 
+from posttrain.platform.decontam import DecontamConfig
+from posttrain.platform.decontam.references import build_index, reference_set
 from posttrain.platform.rl.answers import final_answer
 
 SEED = "20240611:math-heldout"
 ITEMS = 60
+CANDIDATES = 400
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = REPO_ROOT / "posttrain/platform/evals/data/math_heldout.jsonl"
-TRAINING = REPO_ROOT / "data/samples/math_tutor.jsonl"
 
 
-def training_questions() -> set[str]:
-    """Every user turn of the math-tutor sample source."""
-    questions = set()
-    for line in TRAINING.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the planted malformed lines
-        for turn in record.get("conversations", []) if isinstance(record, dict) else []:
-            if isinstance(turn, dict) and turn.get("from") == "human":
-                questions.add(str(turn.get("value", "")))
-    return questions
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def training_texts() -> list[str]:
+    """The text of every record of the sample data: every string of each JSON record."""
+    texts = []
+    for path in sorted((REPO_ROOT / "data").rglob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                texts.append("\n".join(_strings(json.loads(line))))
+            except json.JSONDecodeError:
+                texts.append(line)
+    for path in sorted((REPO_ROOT / "data").rglob("*.parquet")):
+        texts += ["\n".join(_strings(row)) for row in pq.read_table(path).to_pylist()]
+    return texts
+
+
+def candidates() -> list[dict[str, str]]:
+    """Problems from every template in turn, distinct questions, in generation order."""
+    rng = random.Random(SEED)
+    made: dict[str, dict[str, str]] = {}
+    while len(made) < CANDIDATES:
+        problem = TEMPLATES[len(made) % len(TEMPLATES)](rng)
+        made.setdefault(
+            problem.question,
+            {
+                "question": problem.question,
+                "solution": problem.solution,
+                "answer": final_answer(problem.solution),
+            },
+        )
+    return list(made.values())
+
+
+def held_out(items: list[dict[str, str]], texts: list[str]) -> list[dict[str, str]]:
+    """The items no training text shares a decontamination n-gram with.
+
+    A match names only the best item per text, so hit items are removed and the rest
+    matched again until nothing is hit.
+    """
+    remaining = list(items)
+    while True:
+        data = pa.table(
+            {
+                "item_id": [str(k) for k in range(len(remaining))],
+                "text": [f"{i['question']}\n{i['solution']}" for i in remaining],
+            }
+        )
+        index = build_index([reference_set("candidates", data, ["text"])], DecontamConfig())
+        matches = index.match(texts)
+        hit = {int(index.item_id(int(k))) for k in matches.item[matches.matched > 0]}
+        if not hit:
+            return remaining
+        remaining = [item for k, item in enumerate(remaining) if k not in hit]
 
 
 def build() -> str:
     """The JSONL text of the suite."""
-    rng = random.Random(SEED)
-    seen = {q.strip() for q in training_questions()}
-    lines = []
-    while len(lines) < ITEMS:
-        problem = TEMPLATES[len(lines) % len(TEMPLATES)](rng)
-        if problem.question in seen or any(problem.question in q for q in seen):
-            continue
-        seen.add(problem.question)
-        item = {
-            "item_id": f"math-heldout-{len(lines) + 1:04d}",
-            "question": problem.question,
-            "solution": problem.solution,
-            "answer": final_answer(problem.solution),
-        }
-        lines.append(json.dumps(item, ensure_ascii=False, sort_keys=True))
+    kept = held_out(candidates(), training_texts())[:ITEMS]
+    if len(kept) < ITEMS:
+        raise SystemExit(f"only {len(kept)} clean candidates; raise CANDIDATES")
+    lines = [
+        json.dumps({"item_id": f"math-heldout-{k:04d}", **item}, ensure_ascii=False, sort_keys=True)
+        for k, item in enumerate(kept, start=1)
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -60,11 +60,9 @@ def test_a_new_version_runs_its_configured_evals_and_shows_the_comparison(
     rows = wh.read("eval.results").to_pylist()
     assert {row["corpus_version"] for row in rows} == {"sft@v1"} and len(rows) == 3
     (materialization,) = [
-        e.asset_materialization
-        for e in result.all_events
-        if e.event_type_value == "ASSET_MATERIALIZATION"
-        and e.asset_materialization is not None
-        and e.asset_materialization.asset_key.to_user_string() == "eval/results"
+        m
+        for m in result.asset_materializations_for_node("corpus_version_evals")
+        if m.asset_key.to_user_string() == "eval/results"
     ]
     comparison = materialization.metadata["comparison"]
     assert isinstance(comparison, dg.MarkdownMetadataValue)
