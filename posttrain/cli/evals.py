@@ -33,9 +33,7 @@ def run(
     suite: Annotated[str, typer.Argument(help="Suite name (see `posttrain eval suites`).")],
     model: Annotated[
         str,
-        typer.Option(
-            "--model", help="openai:BASE_URL#MODEL, or a checkpoint folder (local:PATH)."
-        ),
+        typer.Option("--model", help="openai:BASE_URL#MODEL, or a checkpoint folder (local:PATH)."),
     ],
     limit: Annotated[
         int | None, typer.Option(min=1, help="Only the first N items (item id order).")
@@ -124,16 +122,16 @@ def compare(
 
     runs = compare_runs(open_warehouse(home), suites=suite, models=model, latest=latest)
     if as_json:
-        console.print_json(
-            json.dumps([run.__dict__ for run in runs], default=str), highlight=False
-        )
+        console.print_json(json.dumps([run.__dict__ for run in runs], default=str), highlight=False)
         return
     if not runs:
         console.print("no eval runs yet: posttrain eval run SUITE --model SPEC")
         return
     table = RichTable(title="eval runs (eval.results)")
     for column in ("suite", "metric", "score", "items", "errors", "model", "experiment"):
-        table.add_column(column, justify="right" if column in {"score", "items", "errors"} else "left")
+        table.add_column(
+            column, justify="right" if column in {"score", "items", "errors"} else "left"
+        )
     table.add_column("corpus version")
     table.add_column("run")
     for r in runs:

@@ -722,8 +722,7 @@ TABLES: dict[str, TableSpec] = {
             TableName.EVAL_MATH_HELDOUT,
             EVAL_MATH_HELDOUT,
             ("item_id",),
-            "Held-out math-tutor problems scored by exact match; also a decontamination "
-            "reference.",
+            "Held-out math-tutor problems scored by exact match; also a decontamination reference.",
             {DECONTAM_COLUMNS_PROPERTY: "question,solution"},
         ),
         TableSpec(

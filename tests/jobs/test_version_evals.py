@@ -89,7 +89,8 @@ def test_the_evals_section_is_typed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"posttrain.yaml: evals.on_corpus_version.0.suites"):
         load_settings(tmp_path)
     (tmp_path / "posttrain.yaml").write_text(
-        "evals:\n  on_corpus_version:\n    - {corpus: sft, suites: [humaneval], model: x, lmit: 3}\n"
+        "evals:\n  on_corpus_version:\n"
+        "    - {corpus: sft, suites: [humaneval], model: x, lmit: 3}\n"
     )
     with pytest.raises(ConfigError, match="lmit"):
         load_settings(tmp_path)

@@ -96,7 +96,9 @@ def compare(
         newest: dict[tuple[str, str, str | None, str | None], RunScore] = {}
         for run in runs:
             newest[(run.suite, run.model, run.experiment_id, run.corpus_version)] = run
-        runs = [r for r in runs if newest[(r.suite, r.model, r.experiment_id, r.corpus_version)] is r]
+        runs = [
+            r for r in runs if newest[(r.suite, r.model, r.experiment_id, r.corpus_version)] is r
+        ]
     return runs
 
 

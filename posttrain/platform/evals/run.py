@@ -64,7 +64,9 @@ class EvalSummary:
         )
 
 
-def _items(warehouse: Warehouse, suite: Suite, limit: int | None) -> tuple[list[dict[str, Any]], int | None]:
+def _items(
+    warehouse: Warehouse, suite: Suite, limit: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
     """The suite's items at a pinned snapshot, in item id order (seeded when missing)."""
     if warehouse.snapshot_id(suite.table) is None:
         seed_benchmark(warehouse, suite.benchmark)
@@ -75,7 +77,9 @@ def _items(warehouse: Warehouse, suite: Suite, limit: int | None) -> tuple[list[
     return data.to_pylist(), snapshot_id
 
 
-def _score(suite: Suite, row: dict[str, Any], completion: Completion) -> tuple[float, str | None, str | None]:
+def _score(
+    suite: Suite, row: dict[str, Any], completion: Completion
+) -> tuple[float, str | None, str | None]:
     """(score, detail, error) of one item."""
     if completion.error is not None or completion.output is None:
         return 0.0, None, completion.error or "no output"
@@ -146,7 +150,9 @@ def run_suite(
                 "settings": settings,
                 "created_at": created_at,
             }
-            for row, completion, (score, detail, error) in zip(rows, completions, scored, strict=True)
+            for row, completion, (score, detail, error) in zip(
+                rows, completions, scored, strict=True
+            )
         ],
         schema=EVAL_RESULTS,
     )
@@ -174,4 +180,3 @@ def run_suite(
         results_snapshot_id=results_snapshot,
         seconds=time.monotonic() - started,
     )
-

@@ -234,7 +234,7 @@ class OpenAIRunner:
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with jitter, or the server's Retry-After if longer."""
         s = self._settings
-        backoff = s.backoff_s * 2 ** (state.attempt_number - 1) * random.uniform(0.5, 1.0)
+        backoff = s.backoff_s * 2.0 ** (state.attempt_number - 1) * random.uniform(0.5, 1.0)
         exc = state.outcome.exception() if state.outcome is not None else None
         asked = exc.retry_after if isinstance(exc, _Transient) and exc.retry_after else 0.0
         return min(max(backoff, asked), s.max_backoff_s)
@@ -338,7 +338,7 @@ class TransformersRunner:
                 raise MissingDependencyError("a local checkpoint eval", "torch") from exc
             tokenizer = AutoTokenizer.from_pretrained(self.path)
             model = AutoModelForCausalLM.from_pretrained(self.path)
-            model.eval()
+            model.eval()  # type: ignore[no-untyped-call]
             self._loaded = (tokenizer, model)
         return self._loaded
 
@@ -369,7 +369,9 @@ class TransformersRunner:
         tokenizer, model = self._load()
         s = self._settings
         if tokenizer.chat_template:
-            text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            text = tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
         else:
             text = "\n\n".join(m["content"] for m in messages) + "\n\n"
         inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False)

@@ -102,7 +102,9 @@ def test_a_rerun_is_served_from_the_cache_without_a_request(
         first = run_suite(warehouse, "math_heldout", runner(server, EvalCache(cache_file)), limit=4)
         asked = len(server.requests)
         # A new process's cache: the same file, opened again.
-        second = run_suite(warehouse, "math_heldout", runner(server, EvalCache(cache_file)), limit=4)
+        second = run_suite(
+            warehouse, "math_heldout", runner(server, EvalCache(cache_file)), limit=4
+        )
         assert len(server.requests) == asked == 4
         # Other settings are another question: asked again.
         third = run_suite(
@@ -111,7 +113,9 @@ def test_a_rerun_is_served_from_the_cache_without_a_request(
         assert len(server.requests) == 8
     assert (first.score, first.cached, second.score, second.cached) == (1.0, 0, 1.0, 4)
     assert third.cached == 0
-    assert all(r["cached"] and r["latency_s"] == 0 for r in results(warehouse, second.run_id).values())
+    assert all(
+        r["cached"] and r["latency_s"] == 0 for r in results(warehouse, second.run_id).values()
+    )
 
 
 def test_429_then_success_is_retried(warehouse: Warehouse) -> None:
@@ -191,7 +195,9 @@ def test_compare_shows_the_metric_per_corpus_version(warehouse: Warehouse) -> No
     with FakeOpenAI(half_right) as server:
         for version in ("sft@v1", "sft@v2"):
             for model in ("base", "better"):
-                made = runner_for(f"openai:{server.base_url}#{model}", settings=QUICK, use_cache=False)
+                made = runner_for(
+                    f"openai:{server.base_url}#{model}", settings=QUICK, use_cache=False
+                )
                 run_suite(warehouse, "math_heldout", made, corpus_version=version, limit=4)
     runs = compare(warehouse)
     assert [(r.corpus_version, r.model.rsplit("#")[1], r.score) for r in runs] == [

@@ -73,7 +73,9 @@ def test_seeding_restores_a_table_someone_changed(warehouse: Warehouse) -> None:
 def test_get_benchmark_accepts_short_and_table_names() -> None:
     assert get_benchmark("humaneval") is HUMANEVAL
     assert get_benchmark("eval.humaneval") is HUMANEVAL
-    with pytest.raises(ConfigError, match="unknown benchmark 'mmlu'; known: \\['humaneval', 'math_heldout'\\]"):
+    with pytest.raises(
+        ConfigError, match="unknown benchmark 'mmlu'; known: \\['humaneval', 'math_heldout'\\]"
+    ):
         get_benchmark("mmlu")
 
 

@@ -47,6 +47,8 @@ def test_a_checkpoint_that_does_not_load_is_recorded_not_raised(
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
-    summary = run_suite(warehouse, "math_heldout", runner_for(str(broken), use_cache=False), limit=2)
+    summary = run_suite(
+        warehouse, "math_heldout", runner_for(str(broken), use_cache=False), limit=2
+    )
     assert (summary.items, summary.errors) == (2, 2)
     assert all(row["error"] for row in warehouse.read("eval.results").to_pylist())

@@ -10,9 +10,18 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from posttrain.platform.decontam import DecontamConfig, index_from_warehouse, reference_from_benchmark
+from posttrain.platform.decontam import (
+    DecontamConfig,
+    index_from_warehouse,
+    reference_from_benchmark,
+)
 from posttrain.platform.decontam.references import build_index
-from posttrain.platform.evals import BENCHMARKS, benchmark_tables, load_math_heldout, seed_eval_tables
+from posttrain.platform.evals import (
+    BENCHMARKS,
+    benchmark_tables,
+    load_math_heldout,
+    seed_eval_tables,
+)
 from posttrain.platform.evals.suites import get_suite
 from posttrain.platform.warehouse import Warehouse
 
