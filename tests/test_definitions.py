@@ -417,6 +417,7 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
         "bronze/records": "posttrain-bronze",
         "lineage/sources": "posttrain-bronze",
         "eval/humaneval": "posttrain-eval",
+        "eval/math_heldout": "posttrain-eval",
         "silver/conversations": "posttrain-silver",
         "silver/rejections": "posttrain-silver",
         "gold/sft": "posttrain-gold",
