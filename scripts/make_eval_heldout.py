@@ -80,25 +80,18 @@ def candidates() -> list[dict[str, str]]:
 
 
 def held_out(items: list[dict[str, str]], texts: list[str]) -> list[dict[str, str]]:
-    """The items no training text shares a decontamination n-gram with.
+    """The items that share no decontamination n-gram with any training text.
 
-    A match names only the best item per text, so hit items are removed and the rest
-    matched again until nothing is hit.
+    The training texts are indexed and the items matched against them: whether an n-gram
+    is indexed depends only on its own tokens, so this is the relation silver checks, in
+    one pass.
     """
-    remaining = list(items)
-    while True:
-        data = pa.table(
-            {
-                "item_id": [str(k) for k in range(len(remaining))],
-                "text": [f"{i['question']}\n{i['solution']}" for i in remaining],
-            }
-        )
-        index = build_index([reference_set("candidates", data, ["text"])], DecontamConfig())
-        matches = index.match(texts)
-        hit = {int(index.item_id(int(k))) for k in matches.item[matches.matched > 0]}
-        if not hit:
-            return remaining
-        remaining = [item for k, item in enumerate(remaining) if k not in hit]
+    training = pa.table(
+        {"item_id": [str(k) for k in range(len(texts))], "text": texts},
+    )
+    index = build_index([reference_set("training", training, ["text"])], DecontamConfig())
+    matches = index.match([f"{i['question']}\n{i['solution']}" for i in items])
+    return [item for item, hits in zip(items, matches.matched, strict=True) if hits == 0]
 
 
 def build() -> str:

@@ -69,19 +69,6 @@ def test_a_new_version_runs_its_configured_evals_and_shows_the_comparison(
     assert "sft@v1" in comparison.md_str and "data:image/png;base64," in comparison.md_str
 
 
-def test_without_configured_evals_the_job_only_records_statistics(tmp_path: Path) -> None:
-    wh = Warehouse(WarehouseSettings.local(tmp_path))
-    build(wh, range(2))
-    v.create_version(wh, "sft", "v1")
-    result = corpus_version_job.execute_in_process(
-        run_config=run_config("sft", "v1"),
-        resources={"warehouse": WarehouseResource(home=str(tmp_path))},
-    )
-    assert result.success
-    assert result.output_for_node("corpus_version_evals") == []
-    assert not wh.exists("eval.results")
-
-
 def test_the_evals_section_is_typed(tmp_path: Path) -> None:
     (tmp_path / "posttrain.yaml").write_text(
         "evals:\n  on_corpus_version:\n    - {corpus: sft, suites: [], model: x}\n"

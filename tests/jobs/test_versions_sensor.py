@@ -81,3 +81,6 @@ def test_the_job_records_the_versions_rows_by_source_license_and_reason(tmp_path
         if e.event_type_value == "ASSET_OBSERVATION"
     }
     assert "gold/sft" in observed
+    # No evals configured in the home's posttrain.yaml: none ran, nothing was written.
+    assert result.output_for_node("corpus_version_evals") == []
+    assert not wh.exists("eval.results")

@@ -135,13 +135,20 @@ def runner_for(
 class _Transient(Exception):
     """Worth another try: 429, 5xx, a dropped or refused connection."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, connect: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.connect = connect
 
 
 class _Failed(Exception):
     """This item failed for good (timeout, 4xx, malformed or oversized response)."""
+
+
+class _Unreachable(_Failed):
+    """Every attempt of this item failed to connect."""
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -168,6 +175,10 @@ class OpenAIRunner:
         self._settings = settings or GenerationSettings()
         self.cache = cache
         self.requests = 0  # HTTP requests sent, retries included
+        # Set once an item gave up on connecting to an endpoint that never answered: the
+        # other items then fail at once instead of each waiting out its retries.
+        self._unreachable: str | None = None
+        self._answered = False
 
     @property
     def model(self) -> str:
@@ -197,9 +208,15 @@ class OpenAIRunner:
             hit = self.cache.get(key)
             if hit is not None:
                 return Completion(hit, cached=True)
+        if self._unreachable is not None:
+            return Completion(None, f"endpoint unreachable: {self._unreachable}")
         started = time.monotonic()
         try:
             output = self._ask(client, messages)
+        except _Unreachable as exc:
+            if not self._answered:
+                self._unreachable = str(exc)
+            return Completion(None, str(exc), time.monotonic() - started)
         except _Failed as exc:
             return Completion(None, str(exc), time.monotonic() - started)
         except Exception as exc:  # a bug in one item's handling must not lose the run
@@ -228,7 +245,8 @@ class OpenAIRunner:
         try:
             payload = retrying(self._post, client, body)
         except _Transient as exc:
-            raise _Failed(f"gave up after {s.retries + 1} attempts: {exc}") from None
+            kind = _Unreachable if exc.connect else _Failed
+            raise kind(f"gave up after {s.retries + 1} attempts: {exc}") from None
         return self._parse(payload)
 
     def _wait(self, state: RetryCallState) -> float:
@@ -248,6 +266,7 @@ class OpenAIRunner:
         url = f"{self.base_url}/chat/completions"
         try:
             with client.stream("POST", url, json=body, timeout=s.timeout_s) as response:
+                self._answered = True
                 if response.status_code == 429 or response.status_code >= 500:
                     raise _Transient(f"HTTP {response.status_code}", _retry_after(response))
                 received = bytearray()
@@ -268,6 +287,8 @@ class OpenAIRunner:
                 return bytes(received)
         except httpx.TimeoutException:
             raise _Failed(f"timed out after {s.timeout_s:g} s") from None
+        except httpx.ConnectError as exc:  # refused, no route, unknown host
+            raise _Transient(f"{type(exc).__name__}: {exc}", connect=True) from None
         except httpx.TransportError as exc:
             raise _Transient(f"{type(exc).__name__}: {exc}") from None
 

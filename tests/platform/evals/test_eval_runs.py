@@ -172,10 +172,14 @@ def test_timeout_malformed_endless_and_cut_outputs_are_per_item_errors(
 def test_an_unreachable_endpoint_records_every_item_as_an_error(warehouse: Warehouse) -> None:
     with FakeOpenAI(lambda body, seen: Reply.text("")) as server:
         base_url = server.base_url  # the port is free again once the server is gone
-    dead = runner_for(f"openai:{base_url}#m", settings=QUICK, use_cache=False)
-    summary = run_suite(warehouse, "math_heldout", dead, limit=3)
-    assert (summary.items, summary.errors, summary.score) == (3, 3, 0.0)
+    settings = QUICK.model_copy(update={"concurrency": 2})
+    dead = runner_for(f"openai:{base_url}#m", settings=settings, use_cache=False)
+    assert isinstance(dead, OpenAIRunner)
+    summary = run_suite(warehouse, "math_heldout", dead, limit=12)
+    assert (summary.items, summary.errors, summary.score) == (12, 12, 0.0)
     assert all("ConnectError" in r["error"] for r in results(warehouse, summary.run_id).values())
+    # The items in flight when the first gave up retried; the others did not wait it out.
+    assert dead.requests <= 2 * (QUICK.retries + 1)
 
 
 @pytest.mark.parametrize(
