@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from posttrain.jobs.evals import eval_comparison_job
 from posttrain.jobs.outcomes import outcomes_loop, outcomes_sensor
 from posttrain.jobs.versions import corpus_version_job, corpus_versions_sensor
 
@@ -45,5 +46,6 @@ jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     gold_pipeline,
     corpus_version_job,
     outcomes_loop,
+    eval_comparison_job,
 ]
 sensors: list[dg.SensorDefinition] = [corpus_versions_sensor, outcomes_sensor]

@@ -10,10 +10,12 @@ import pytest
 from fake_openai import FakeOpenAI, Reply, prompt_of
 from versions_data import build
 
+from posttrain.definitions import defs
+from posttrain.jobs.evals import eval_comparison_job
 from posttrain.jobs.versions import corpus_version_job
 from posttrain.platform import versions as v
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.evals import load_math_heldout
+from posttrain.platform.evals import load_math_heldout, run_suite, runner_for
 from posttrain.platform.settings import load_settings
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 from posttrain.resources import WarehouseResource
@@ -81,3 +83,24 @@ def test_the_evals_section_is_typed(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="lmit"):
         load_settings(tmp_path)
+
+
+def test_the_comparison_job_shows_cli_runs_on_the_results_asset(tmp_path: Path) -> None:
+    wh = Warehouse(WarehouseSettings.local(tmp_path))
+    with FakeOpenAI(answer) as server:
+        runner = runner_for(f"openai:{server.base_url}#m", use_cache=False)
+        run_suite(wh, "math_heldout", runner, corpus_version="sft@v7", limit=2)
+    assert "eval_comparison_job" in {job.name for job in defs.jobs or []}
+    result = eval_comparison_job.execute_in_process(
+        resources={"warehouse": WarehouseResource(home=str(tmp_path))}
+    )
+    assert result.success and result.output_for_node("eval_comparison") == 1
+    (observation,) = [
+        e.asset_observation_data.asset_observation
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    ]
+    assert observation.asset_key.to_user_string() == "eval/results"
+    comparison = observation.metadata["comparison"]
+    assert isinstance(comparison, dg.MarkdownMetadataValue)
+    assert "sft@v7" in comparison.md_str
