@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +77,14 @@ def _items(
     return data.to_pylist(), snapshot_id
 
 
+def _text(value: str | None) -> str | None:
+    """``value`` as valid UTF-8: an endpoint may send lone surrogates (``"\\ud800"`` in
+    JSON), which Arrow refuses to store; one such output must not lose the run."""
+    if value is None:
+        return None
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
 def _score(
     suite: Suite, row: dict[str, Any], completion: Completion
 ) -> tuple[float, str | None, str | None]:
@@ -127,6 +135,7 @@ def run_suite(
     except Exception as exc:  # e.g. a checkpoint that does not load: every item says why
         error = f"runner failed: {type(exc).__name__}: {exc}"
         completions = [Completion(None, error) for _ in prompts]
+    completions = [replace(c, output=_text(c.output), error=_text(c.error)) for c in completions]
     with ThreadPoolExecutor(SCORING_WORKERS, "posttrain-eval-score") as pool:
         scored = list(pool.map(lambda rc: _score(chosen, *rc), zip(rows, completions, strict=True)))
     settings = runner.settings.canonical_json()
@@ -138,9 +147,9 @@ def run_suite(
                 "suite": chosen.name,
                 "metric": chosen.metric,
                 "score": score,
-                "detail": detail,
+                "detail": _text(detail),
                 "output": completion.output,
-                "error": error,
+                "error": _text(error),
                 "latency_s": completion.latency_s,
                 "cached": completion.cached,
                 "model": runner.model,

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +25,11 @@ from posttrain.platform.evals.benchmark import EVAL_NAMESPACE, Benchmark
 from posttrain.platform.evals.humaneval import HUMANEVAL
 from posttrain.platform.evals.math_heldout import MATH_HELDOUT
 from posttrain.platform.evals.registry import register_benchmark
+from posttrain.platform.rl.sandbox import SandboxLimits, run_python
 from posttrain.platform.rl.verifiers import (
     ExactSpec,
     ExactVerifier,
     PythonTestsSpec,
-    PythonTestsVerifier,
     VerifierResult,
 )
 
@@ -72,14 +73,28 @@ def ask_humaneval(row: Row) -> list[Message]:
 
 
 def score_humaneval(row: Row, output: str) -> VerifierResult:
-    """pass@1: the output (whole function or body) passes the item's tests in the sandbox."""
+    """pass@1: the output (whole function or body) passes the item's tests in the sandbox.
+
+    Exit status 0 is not enough: the program must also print a fresh random token after
+    ``check`` returns, so an output that ends the process early (``sys.exit(0)`` at import
+    or inside the function) fails. A program that reads its own source could still find
+    the token: the sandbox bounds what untrusted code can do, not what it can claim.
+    """
     spec = PythonTestsSpec(
         prefix=row["prompt"],
         tests=row["test"],
         entry_point=row["entry_point"],
         timeout_s=HUMANEVAL_TIMEOUT_S,
     )
-    return PythonTestsVerifier(spec).verify(output)
+    token = secrets.token_hex(16)
+    program = spec.program(output) + f"\nprint({token!r})\n"
+    limits = SandboxLimits(timeout_s=spec.timeout_s, memory_mb=spec.memory_mb)
+    result = run_python(program, limits)
+    if not result.ok:
+        return VerifierResult.of(False, f"tests failed: {result.explain(limits)}")
+    if result.stdout.rstrip().rsplit("\n", 1)[-1] != token:
+        return VerifierResult.of(False, "tests failed: the program ended before check() returned")
+    return VerifierResult.of(True, f"tests passed in {result.seconds:.2f} s")
 
 
 MATH_INSTRUCTION = "{question}\n\nShow your working, then end with a line `**Answer:** ...`."

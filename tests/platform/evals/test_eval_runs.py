@@ -217,3 +217,29 @@ def test_compare_shows_the_metric_per_corpus_version(warehouse: Warehouse) -> No
     markdown = comparison_markdown(runs)
     assert "| math_heldout | exact_match | 0.500 | 4 | 0 |" in markdown
     assert "](data:image/png;base64,iVBORw0KGgo" in markdown  # a PNG, embedded
+
+
+def test_an_output_that_exits_early_does_not_pass_humaneval(warehouse: Warehouse) -> None:
+    def exit_zero(body: dict[str, Any], seen: int) -> Reply:
+        row = humaneval_item(body)
+        code = f"import sys\nsys.exit(0)\n{row['prompt']}    return None\n"
+        if row["item_id"] == "HumanEval/1":  # or from inside the function, when called
+            code = f"{row['prompt']}    raise SystemExit(0)\n"
+        return Reply.text(f"```python\n{code}```")
+
+    with FakeOpenAI(exit_zero) as server:
+        summary = run_suite(warehouse, "humaneval", runner(server, None), limit=2)
+    assert (summary.score, summary.errors) == (0.0, 0)
+    details = {r["detail"] for r in results(warehouse, summary.run_id).values()}
+    assert details == {"tests failed: the program ended before check() returned"}
+
+
+def test_an_output_with_lone_surrogates_is_stored_not_lost(warehouse: Warehouse) -> None:
+    def surrogate(body: dict[str, Any], seen: int) -> Reply:
+        return Reply.text(f"\ud800 **Answer:** {math_item(body)['answer']} \udfff")
+
+    with FakeOpenAI(surrogate) as server:
+        summary = run_suite(warehouse, "math_heldout", runner(server, None), limit=2)
+    assert (summary.items, summary.score, summary.errors) == (2, 1.0, 0)
+    outputs = [r["output"] for r in results(warehouse, summary.run_id).values()]
+    assert all(o.startswith("? **Answer:**") for o in outputs)
