@@ -120,6 +120,13 @@ def comparison_markdown(runs: list[RunScore]) -> str:
     return "\n".join(lines) + f"\n\n![metric per corpus version](data:image/png;base64,{image})\n"
 
 
+def _short_model(model: str) -> str:
+    """``openai:URL#NAME`` → ``NAME``; a checkpoint path → its last folder."""
+    if "#" in model:
+        return model.rsplit("#", 1)[1]
+    return model.rstrip("/").rsplit("/", 1)[-1]
+
+
 _PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
 
@@ -135,7 +142,7 @@ def plot_png(runs: list[RunScore], *, width: int = 720, height: int = 360) -> by
             versions.append(label)
     series: dict[str, dict[str, float]] = {}
     for run in runs:  # later runs of the same point win: the newest score is shown
-        name = f"{run.suite} {run.metric} · {run.model.rsplit('/', 1)[-1]}"
+        name = f"{run.suite} {run.metric} · {_short_model(run.model)}"
         series.setdefault(name, {})[run.corpus_version or NO_VERSION] = run.score
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
