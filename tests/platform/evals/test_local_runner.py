@@ -13,6 +13,9 @@ from posttrain.platform.evals.runners import GenerationSettings
 from posttrain.platform.gold.tokenize import load_tokenizer
 from posttrain.platform.warehouse import Warehouse
 
+# Imports torch and runs a model: the other torch tests (TRL) are slow too.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
