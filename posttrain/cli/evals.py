@@ -113,14 +113,33 @@ def compare(
             "--latest", help="Newest run per suite, model, experiment and corpus version only."
         ),
     ] = False,
+    by_version: Annotated[
+        bool,
+        typer.Option(
+            "--by-version",
+            help="One row per suite and model, one column per corpus version (newest run).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
     home: HomeOption = None,
 ) -> None:
     """Metrics across checkpoints and corpus versions: one row per eval run."""
-    from posttrain.platform.evals.compare import NO_VERSION
+    from posttrain.platform.evals.compare import NO_VERSION, pivot
     from posttrain.platform.evals.compare import compare as compare_runs
 
     runs = compare_runs(open_warehouse(home), suites=suite, models=model, latest=latest)
+    if by_version and not as_json and runs:
+        matrix = pivot(runs)
+        grid = RichTable(title="score per corpus version (newest run)")
+        for column in ("suite", "metric", "model"):
+            grid.add_column(column)
+        for version in matrix.versions:
+            grid.add_column(version, justify="right")
+        for suite_name, metric, model_name, scores in matrix.rows:
+            cells = [f"{scores[v]:.3f}" if v in scores else "" for v in matrix.versions]
+            grid.add_row(suite_name, metric, model_name, *cells)
+        console.print(grid)
+        return
     if as_json:
         console.print_json(json.dumps([run.__dict__ for run in runs], default=str), highlight=False)
         return

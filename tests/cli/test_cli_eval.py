@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,19 @@ def test_run_then_compare_prints_the_scores_per_model_and_version(
     assert len(rows) == 4
     assert "1.000" in rows[0] and "sft@v1" in rows[0] and "#good" in rows[0]
     assert "0.500" in rows[2] and "sft@v2" in rows[2]
+    assert run(["eval", "compare", "--by-version", *home]) == 0
+    grid = capsys.readouterr().out
+    lines = grid.splitlines()
+
+    def cells(marker: str) -> list[str]:
+        (line,) = [line for line in lines if marker in line]
+        return [cell.strip() for cell in re.split("[│┃]", line)[1:-1]]
+
+    # Columns: suite, metric, model, then the versions in order of their first run; the
+    # cached re-run above recorded no version ("-").
+    assert cells("┃ suite")[3:] == ["sft@v1", "sft@v2", "-"]
+    assert cells("#good")[3:] == ["1.000", "", ""]
+    assert cells("#meh")[3:] == ["0.500", "0.500", "0.500"]
 
 
 def test_a_run_where_every_item_failed_exits_1(

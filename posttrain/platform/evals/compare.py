@@ -102,6 +102,26 @@ def compare(
     return runs
 
 
+@dataclass(frozen=True)
+class Pivot:
+    """Scores as a matrix: one row per suite and model, one column per corpus version."""
+
+    versions: list[str]
+    rows: list[tuple[str, str, str, dict[str, float]]]  # suite, metric, model, version → score
+
+
+def pivot(runs: list[RunScore]) -> Pivot:
+    """The newest score of each suite × model × corpus version (``-``: no version)."""
+    versions: list[str] = []
+    cells: dict[tuple[str, str, str], dict[str, float]] = {}
+    for run in runs:  # oldest first: a newer run of the same cell overwrites
+        version = run.corpus_version or NO_VERSION
+        if version not in versions:
+            versions.append(version)
+        cells.setdefault((run.suite, run.metric, run.model), {})[version] = run.score
+    return Pivot(versions, [(*key, scores) for key, scores in sorted(cells.items())])
+
+
 def comparison_markdown(runs: list[RunScore]) -> str:
     """The runs as a Markdown table, with the metric-per-version plot embedded as a PNG."""
     if not runs:
