@@ -14,7 +14,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM ?= true
 
-.PHONY: help install demo test test-fast ui bench lint typecheck data clean
+.PHONY: help install demo demo-capture test test-fast ui bench lint typecheck data clean
 
 help:  ## Show the commands.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ install: $(STAMP)  ## Create .venv and install the pinned dependencies (requirem
 demo: install  ## Materialize the whole asset graph on the shipped sample data.
 	$(BIN)/python -m posttrain.demo
 
+demo-capture: install  ## Capture demo: an agent through the proxy, late rewards, a new version.
+	$(BIN)/python -m posttrain.demo_capture
+
 test: install  ## Run the test suite.
 	$(BIN)/pytest
 
@@ -40,6 +43,7 @@ test-fast: install  ## Run the tests that start neither Ray nor Dagster runs.
 
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 	@mkdir -p $(POSTTRAIN_DAGSTER_STORAGE)
+	$(BIN)/python -m posttrain.instance
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install  ## Run the benchmarks (prints ratios against peer tools).
@@ -50,6 +54,7 @@ bench: install  ## Run the benchmarks (prints ratios against peer tools).
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/show_memory.py
 	$(BIN)/python bench/versions.py
+	$(BIN)/python bench/proxy_overhead.py
 
 lint: install  ## ruff + mypy.
 	$(BIN)/ruff check posttrain tests bench scripts

@@ -19,7 +19,12 @@ from posttrain.assets.rl import gold_rl_prompts, silver_rollouts
 from posttrain.assets.silver import silver_tables
 from posttrain.assets.versions import corpus_versions
 from posttrain.jobs import jobs, sensors
-from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
+from posttrain.resources import (
+    RayResource,
+    TokenizerResource,
+    WarehouseResource,
+    WorkspaceReaderResource,
+)
 
 all_assets = [
     bronze_records,
@@ -51,6 +56,8 @@ defs = dg.Definitions(
         "warehouse": WarehouseResource(),
         "ray": RayResource(),
         "tokenizer": TokenizerResource(),
+        # Reads for one workspace (its token), scoped like `posttrain query --token`.
+        "workspace_reader": WorkspaceReaderResource(),
     },
     executor=dg.in_process_executor,
 )

@@ -37,6 +37,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, model_validator
 
+from posttrain.platform.capture.config import CaptureSettings
+from posttrain.platform.capture.otlp import OtlpSettings
+from posttrain.platform.capture.proxy import ProxySettings
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.outcomes.policy import LateArrivalPolicy
@@ -57,6 +60,7 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "POSTTRAIN_EXECUTOR": ("executor", "kind"),
     "POSTTRAIN_RAY_ADDRESS": ("executor", "ray_address"),
     "POSTTRAIN_RAY_NUM_CPUS": ("executor", "num_cpus"),
+    "POSTTRAIN_PROXY_UPSTREAM": ("proxy", "upstream_url"),
 }
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -247,6 +251,9 @@ class _SettingsFile(FrozenConfig):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     evals: EvalSettings = Field(default_factory=EvalSettings)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
 
 
 class Settings(FrozenConfig):
@@ -258,6 +265,9 @@ class Settings(FrozenConfig):
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     evals: EvalSettings = Field(default_factory=EvalSettings)
     file: Path | None = None
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
 
 
 def settings_file(home: str | Path | None = None) -> Path | None:
@@ -392,4 +402,7 @@ def load_settings(home: str | Path | None = None) -> Settings:
         file=file,
         outcomes=parsed.outcomes,
         evals=parsed.evals,
+        capture=parsed.capture,
+        proxy=parsed.proxy,
+        otlp=parsed.otlp,
     )
