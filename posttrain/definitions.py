@@ -11,7 +11,7 @@ import dagster as dg
 
 from posttrain.assets.bronze import bronze_records
 from posttrain.assets.erasures import erasures
-from posttrain.assets.evals import eval_assets
+from posttrain.assets.evals import eval_assets, eval_results
 from posttrain.assets.experiments import checkpoints_table, experiments_table
 from posttrain.assets.gold import gold_sft, gold_sft_packed
 from posttrain.assets.outcomes import bronze_outcomes, lineage_filtered_snapshots, silver_labeled
@@ -51,6 +51,7 @@ external_assets = [
     row_notes,
     experiments_table,
     checkpoints_table,
+    eval_results,
 ]
 
 defs = dg.Definitions(

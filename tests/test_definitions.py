@@ -30,6 +30,7 @@ EXTERNAL = {
     "lineage/row_notes",
     "lineage/experiments",
     "lineage/checkpoints",
+    "eval/results",
 }
 
 
@@ -44,6 +45,8 @@ def test_every_table_is_an_asset_in_its_layer_group() -> None:
         "bronze/records": "bronze",
         "lineage/sources": "bronze",
         "eval/humaneval": "eval",
+        "eval/math_heldout": "eval",
+        "eval/results": "evals",
         "silver/conversations": "silver",
         "silver/rejections": "silver",
         "gold/sft": "gold",
@@ -72,16 +75,17 @@ def test_layers_depend_on_the_layer_below() -> None:
         spec.key.to_user_string(): {dep.asset_key.to_user_string() for dep in spec.deps}
         for spec in defs.resolve_all_asset_specs()
     }
-    assert deps["silver/conversations"] == {"bronze/records", "eval/humaneval"}
+    benchmarks = {"eval/humaneval", "eval/math_heldout"}
+    assert deps["silver/conversations"] == {"bronze/records", *benchmarks}
     assert deps["gold/sft"] == {"silver/conversations", "silver/rollouts"}
     assert deps["gold/sft_packed"] == {"gold/sft"}
-    preference_inputs = {"bronze/records", "bronze/outcomes", "eval/humaneval"}
+    preference_inputs = {"bronze/records", "bronze/outcomes", *benchmarks}
     assert deps["silver/preferences"] == preference_inputs
     assert deps["silver/preference_rejections"] == preference_inputs
     # silver/rollouts writes the rollout pairs of silver.preferences, which gold.dpo takes.
     assert deps["gold/dpo"] == {"silver/preferences", "silver/rollouts"}
     assert deps["gold/rl_prompts"] == {"silver/conversations", "eval/humaneval"}
-    rollout_inputs = {"bronze/records", "gold/rl_prompts", "silver/conversations", "eval/humaneval"}
+    rollout_inputs = {"bronze/records", "gold/rl_prompts", "silver/conversations", *benchmarks}
     for table in ("silver/rollouts", "silver/rollout_rejections"):
         assert deps[table] == rollout_inputs
 
@@ -109,8 +113,9 @@ print(json.dumps({
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
     deps = json.loads(result.stdout.strip().splitlines()[-1])
-    assert deps["silver/conversations"] == ["bronze/records", "eval/humaneval", "eval/tiny"]
-    assert deps["silver/rejections"] == ["bronze/records", "eval/humaneval", "eval/tiny"]
+    expected = ["bronze/records", "eval/humaneval", "eval/math_heldout", "eval/tiny"]
+    assert deps["silver/conversations"] == expected
+    assert deps["silver/rejections"] == expected
 
 
 def test_every_eval_asset_is_an_input_of_silver() -> None:
@@ -118,7 +123,8 @@ def test_every_eval_asset_is_an_input_of_silver() -> None:
         spec.key.to_user_string(): {dep.asset_key.to_user_string() for dep in spec.deps}
         for spec in defs.resolve_all_asset_specs()
     }
-    evals = {key for key in deps if key.startswith("eval/")}
+    # eval/results holds scores, not benchmark items: nothing is decontaminated against it.
+    evals = {key for key in deps if key.startswith("eval/")} - {"eval/results"}
     assert evals == {table_key(table).to_user_string() for table in benchmark_tables()}
     assert evals <= deps["silver/conversations"]
 
@@ -438,6 +444,7 @@ def test_writers_of_each_layer_share_one_concurrency_pool() -> None:
         "bronze/records": "posttrain-bronze",
         "lineage/sources": "posttrain-bronze",
         "eval/humaneval": "posttrain-eval",
+        "eval/math_heldout": "posttrain-eval",
         "silver/conversations": "posttrain-silver",
         "silver/rejections": "posttrain-silver",
         "gold/sft": "posttrain-gold",

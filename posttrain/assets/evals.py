@@ -1,4 +1,5 @@
-"""``eval/*``: benchmark items, scored against and kept out of training data."""
+"""``eval/*``: benchmark items, scored against and kept out of training data, and
+``eval/results``, the scores of every eval run."""
 
 import dagster as dg
 
@@ -11,6 +12,10 @@ from posttrain.assets._support import (
     table_spec,
 )
 from posttrain.platform.evals import BENCHMARKS, Benchmark, seed_benchmark
+from posttrain.platform.evals.compare import compare, comparison_markdown
+from posttrain.platform.evals.suites import SUITES
+from posttrain.platform.schemas import TableName
+from posttrain.platform.warehouse import Warehouse
 from posttrain.resources import WarehouseResource
 
 
@@ -51,3 +56,34 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
 
 
 eval_assets = [benchmark_asset(benchmark) for benchmark in BENCHMARKS.values()]
+
+
+# ``eval.results`` is written by eval runs (``posttrain eval run``, the versions sensor's
+# job, experiment launches), never materialized by Dagster: an external asset whose
+# materialization events carry the comparison across checkpoints and corpus versions.
+eval_results = table_spec(
+    TableName.EVAL_RESULTS,
+    group="evals",
+    deps=sorted({suite.table for suite in SUITES.values()}),
+)
+
+
+def comparison_metadata(wh: Warehouse, snapshot_id: int | None) -> dict[str, dg.MetadataValue]:
+    """The eval comparison as asset metadata: a Markdown table with the plot, and counts."""
+    runs = compare(wh, snapshot_id=snapshot_id)
+    return {
+        "comparison": dg.MetadataValue.md(comparison_markdown(runs)),
+        "runs": dg.MetadataValue.int(len(runs)),
+        "snapshot_id": dg.MetadataValue.text(str(snapshot_id)),
+        "scores": dg.MetadataValue.json(
+            {
+                run.run_id: {
+                    "suite": run.suite,
+                    "score": round(run.score, 4),
+                    "model": run.model,
+                    "corpus_version": run.corpus_version,
+                }
+                for run in runs
+            }
+        ),
+    }

@@ -20,6 +20,7 @@ from posttrain.cli import (  # noqa: F401  (registers commands)
     decontam,
     dedup,
     doctor,
+    evals,
     experiments,
     export,
     ingest,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from posttrain.jobs.capture import capture_sensor
+from posttrain.jobs.evals import eval_comparison_job
 from posttrain.jobs.experiments import experiment_job, experiments_sensor
 from posttrain.jobs.outcomes import outcomes_loop, outcomes_sensor
 from posttrain.jobs.versions import corpus_version_job, corpus_versions_sensor
@@ -48,6 +49,7 @@ jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     corpus_version_job,
     outcomes_loop,
     experiment_job,
+    eval_comparison_job,
 ]
 sensors: list[dg.SensorDefinition] = [
     corpus_versions_sensor,

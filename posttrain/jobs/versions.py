@@ -3,14 +3,19 @@
 The sensor's cursor is the snapshot id of ``lineage.corpus_versions`` it saw last; a tick
 that finds a newer snapshot reads the versions added since and requests one run per new
 version, with run key ``corpus@version`` so that no tick ever starts the same work twice.
-Until evals land, the job computes the version's summary statistics (rows per table, by
-source, license and rejection reason) and records them as run and asset metadata.
+The job records the version's summary statistics (rows per table, by source, license and
+rejection reason) as run and asset metadata, and runs the evals configured for the corpus
+(``evals.on_corpus_version`` in ``posttrain.yaml``, see
+:class:`~posttrain.platform.settings.EvalSettings`), whose comparison becomes a
+materialization of ``eval/results``.
 """
 
 import dagster as dg
 
 from posttrain.assets._support import table_key
+from posttrain.assets.evals import comparison_metadata
 from posttrain.platform.schemas import TableName
+from posttrain.platform.settings import load_settings
 from posttrain.platform.version_stats import Breakdown, version_summary
 from posttrain.platform.versions import CREATE, events, get_version
 from posttrain.resources.warehouse import WarehouseResource
@@ -63,12 +68,71 @@ def corpus_version_stats(
     )
 
 
+@dg.op(description="Run the eval suites configured for the corpus (evals.on_corpus_version).")
+def corpus_version_evals(
+    context: dg.OpExecutionContext, config: VersionConfig, warehouse: WarehouseResource
+) -> dg.Output[list[dict[str, object]]]:
+    from posttrain.platform.evals.cache import CACHE_FILE, EvalCache
+    from posttrain.platform.evals.run import run_suite
+    from posttrain.platform.evals.runners import GenerationSettings, runner_for
+    from posttrain.platform.evals.suites import get_suite
+
+    settings = load_settings(warehouse.home)
+    configured = settings.evals.for_corpus(config.corpus)
+    label = f"{config.corpus}@{config.version}"
+    if not configured:
+        context.log.info(f"no evals configured for corpus {config.corpus!r} (evals: in settings)")
+        return dg.Output([], metadata={"corpus_version": dg.MetadataValue.text(label)})
+    for entry in configured:  # a bad suite name fails before any model is asked
+        for suite in entry.suites:
+            get_suite(suite)
+    wh = warehouse.open()
+    cache = EvalCache(settings.home / CACHE_FILE)
+    summaries = []
+    for entry in configured:
+        runner = runner_for(
+            entry.model,
+            settings=GenerationSettings(
+                max_tokens=entry.max_tokens,
+                timeout_s=entry.timeout_s,
+                concurrency=entry.concurrency,
+            ),
+            cache=cache,
+        )
+        for suite in entry.suites:
+            summary = run_suite(wh, suite, runner, corpus_version=label, limit=entry.limit)
+            context.log.info(summary.line())
+            summaries.append(summary)
+    snapshot_id = summaries[-1].results_snapshot_id
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=table_key(TableName.EVAL_RESULTS),
+            metadata={
+                "corpus_version": dg.MetadataValue.text(label),
+                **comparison_metadata(wh, snapshot_id),
+            },
+        )
+    )
+    rows = [s.as_dict() for s in summaries]
+    return dg.Output(
+        rows,
+        metadata={
+            "corpus_version": dg.MetadataValue.text(label),
+            "scores": dg.MetadataValue.json(
+                {f"{s.suite} · {s.model}": round(s.score, 4) for s in summaries}
+            ),
+            "errors": dg.MetadataValue.int(sum(s.errors for s in summaries)),
+        },
+    )
+
+
 @dg.job(
-    description="Summary statistics of a new corpus version (its evals, once they land).",
+    description="Summary statistics and the configured evals of a new corpus version.",
     tags={"posttrain/kind": "corpus-version"},
 )
 def corpus_version_job() -> None:
     corpus_version_stats()
+    corpus_version_evals()
 
 
 def run_key(corpus: str, version: str) -> str:
@@ -99,9 +163,8 @@ def corpus_versions_sensor(
             run_key=run_key(e.corpus or "", e.version or ""),
             run_config=dg.RunConfig(
                 ops={
-                    "corpus_version_stats": VersionConfig(
-                        corpus=e.corpus or "", version=e.version or ""
-                    )
+                    op: VersionConfig(corpus=e.corpus or "", version=e.version or "")
+                    for op in ("corpus_version_stats", "corpus_version_evals")
                 }
             ),
             tags={"posttrain/corpus": e.corpus or "", "posttrain/version": e.version or ""},

@@ -603,6 +603,38 @@ CHECKPOINTS = pa.schema(
     ]
 )
 
+EVAL_MATH_HELDOUT = pa.schema(
+    [
+        _required("item_id", pa.string(), "Problem id, e.g. math-heldout-0001."),
+        _optional("question", pa.string(), "The word problem or calculation given to the model."),
+        _optional("solution", pa.string(), "A worked solution ending in **Answer:** ..."),
+        _optional("answer", pa.string(), "The final answer an output must match exactly."),
+    ]
+)
+
+EVAL_RESULTS = pa.schema(
+    [
+        _required("run_id", pa.string(), "The eval run (one suite, one model, one call)."),
+        # Not ``item_id``: decontamination reads every eval.* table with an item_id column
+        # as benchmark items, and model outputs are not benchmark text.
+        _required("item", pa.string(), "The suite item scored: item_id of its eval table."),
+        _optional("suite", pa.string(), "Suite name, e.g. humaneval or math_heldout."),
+        _optional("metric", pa.string(), "What score measures, e.g. pass@1 or exact_match."),
+        _optional("score", pa.float64(), "The item's score in [0, 1]; 0 when error is set."),
+        _optional("detail", pa.string(), "Why the scorer gave that score, one line."),
+        _optional("output", pa.string(), "The model's output (possibly cut, see error)."),
+        _optional("error", pa.string(), "Why no complete output was scored (null: none)."),
+        _optional("latency_s", pa.float64(), "Seconds the model took (0 on a cache hit)."),
+        _optional("cached", pa.bool_(), "The output came from the eval cache."),
+        _optional("model", pa.string(), "Checkpoint path or openai:BASE_URL#MODEL endpoint."),
+        _optional("experiment_id", pa.string(), "The experiment whose checkpoint this is."),
+        _optional("corpus_version", pa.string(), "Corpus version evaluated for, e.g. sft@v3."),
+        _optional("suite_snapshot_id", pa.int64(), "Snapshot of the suite's eval table read."),
+        _optional("settings", pa.string(), "Generation settings as JSON (max tokens...)."),
+        _optional("created_at", TIMESTAMP_TYPE, "When the run started (UTC)."),
+    ]
+)
+
 
 # Namespace of the tables ``posttrain snapshot --as NAME`` freezes (``snapshots.<name>``).
 SNAPSHOTS_NAMESPACE = "snapshots"
@@ -635,6 +667,8 @@ class TableName(StrEnum):
     LINEAGE_ROW_NOTES = "lineage.row_notes"
     LINEAGE_EXPERIMENTS = "lineage.experiments"
     LINEAGE_CHECKPOINTS = "lineage.checkpoints"
+    EVAL_MATH_HELDOUT = "eval.math_heldout"
+    EVAL_RESULTS = "eval.results"
 
 
 @dataclass(frozen=True)
@@ -807,6 +841,20 @@ TABLES: dict[str, TableSpec] = {
             CHECKPOINTS,
             ("checkpoint_id",),
             "A trained checkpoint, with the experiment and manifest it came from.",
+        ),
+        TableSpec(
+            TableName.EVAL_MATH_HELDOUT,
+            EVAL_MATH_HELDOUT,
+            ("item_id",),
+            "Held-out math-tutor problems scored by exact match; also a decontamination reference.",
+            {DECONTAM_COLUMNS_PROPERTY: "question,solution"},
+        ),
+        TableSpec(
+            TableName.EVAL_RESULTS,
+            EVAL_RESULTS,
+            ("run_id", "item"),
+            "One scored item of one eval run: output, score, latency or error, with the "
+            "model, experiment and corpus version it was run for.",
         ),
     ]
 }

@@ -21,6 +21,9 @@ file itself never holds one)::
         s3.endpoint: http://minio:9000
     executor:
       ray_address: ray://head:10001
+    evals:                      # see EvalSettings
+      on_corpus_version:
+        - {corpus: sft, suites: [humaneval], model: "openai:http://gpu:8000/v1#m"}
 """
 
 from __future__ import annotations
@@ -218,11 +221,49 @@ class ViewerSettings(FrozenConfig):
     ``transformers:/path/to/model`` or ``openai:http://host:8000/v1#model-name``."""
 
 
+class CorpusEval(FrozenConfig):
+    """Eval suites the versions sensor runs on ``model`` for each new version of ``corpus``.
+
+    Results land in ``eval.results`` with ``corpus_version`` ``CORPUS@VERSION``.
+    """
+
+    corpus: str = Field(min_length=1, description="Corpus name (e.g. sft), or * for every one.")
+    suites: tuple[str, ...] = Field(min_length=1, description="Suite names, e.g. humaneval.")
+    model: str = Field(
+        min_length=1, description="openai:BASE_URL#MODEL or a checkpoint folder (runner_for)."
+    )
+    limit: int | None = Field(default=None, ge=1, description="First N items of each suite.")
+    max_tokens: int = Field(default=512, ge=1, description="Output token limit per item.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Wall time per request.")
+    concurrency: int = Field(default=4, ge=1, description="Requests in flight.")
+
+
+class EvalSettings(FrozenConfig):
+    """The ``evals:`` section: which evals run on their own.
+
+    Example::
+
+        evals:
+          on_corpus_version:
+            - corpus: sft
+              suites: [humaneval, math_heldout]
+              model: openai:http://127.0.0.1:8000/v1#qwen2.5-0.5b-instruct
+              limit: 50
+    """
+
+    on_corpus_version: tuple[CorpusEval, ...] = ()
+
+    def for_corpus(self, corpus: str) -> list[CorpusEval]:
+        """The evals configured for new versions of ``corpus``."""
+        return [e for e in self.on_corpus_version if e.corpus in (corpus, "*")]
+
+
 class _SettingsFile(FrozenConfig):
     warehouse: _WarehouseFileSettings = Field(default_factory=_WarehouseFileSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     viewer: ViewerSettings = Field(default_factory=ViewerSettings)
+    evals: EvalSettings = Field(default_factory=EvalSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
@@ -235,6 +276,7 @@ class Settings(FrozenConfig):
     executor: ExecutorSettings
     home: Path
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
+    evals: EvalSettings = Field(default_factory=EvalSettings)
     file: Path | None = None
     viewer: ViewerSettings = Field(default_factory=ViewerSettings)
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
@@ -374,6 +416,7 @@ def load_settings(home: str | Path | None = None) -> Settings:
         file=file,
         outcomes=parsed.outcomes,
         viewer=parsed.viewer,
+        evals=parsed.evals,
         capture=parsed.capture,
         proxy=parsed.proxy,
         otlp=parsed.otlp,

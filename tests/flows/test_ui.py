@@ -97,6 +97,8 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
         "bronze/records": "bronze",
         "lineage/sources": "bronze",
         "eval/humaneval": "eval",
+        "eval/math_heldout": "eval",
+        "eval/results": "evals",
         "silver/conversations": "silver",
         "silver/rejections": "silver",
         "gold/sft": "gold",
@@ -120,6 +122,7 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
         "lineage/filtered_snapshots",
         "lineage/corpus_versions",
         "lineage/erasures",
+        "eval/results",
     }
     checked = {"/".join(node["assetKey"]["path"]) for node in nodes if node["hasAssetChecks"]}
     assert checked == set(groups) - external

@@ -64,7 +64,10 @@ def test_the_job_records_the_versions_rows_by_source_license_and_reason(tmp_path
     v.create_version(wh, "sft", "v1")
     result = corpus_version_job.execute_in_process(
         run_config=dg.RunConfig(
-            ops={"corpus_version_stats": {"config": {"corpus": "sft", "version": "v1"}}}
+            ops={
+                op: {"config": {"corpus": "sft", "version": "v1"}}
+                for op in ("corpus_version_stats", "corpus_version_evals")
+            }
         ),
         resources={"warehouse": WarehouseResource(home=str(tmp_path))},
     )
@@ -78,3 +81,6 @@ def test_the_job_records_the_versions_rows_by_source_license_and_reason(tmp_path
         if e.event_type_value == "ASSET_OBSERVATION"
     }
     assert "gold/sft" in observed
+    # No evals configured in the home's posttrain.yaml: none ran, nothing was written.
+    assert result.output_for_node("corpus_version_evals") == []
+    assert not wh.exists("eval.results")

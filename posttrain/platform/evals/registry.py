@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.evals.benchmark import EVAL_NAMESPACE, Benchmark, seed_benchmark
 from posttrain.platform.evals.humaneval import HUMANEVAL
+from posttrain.platform.evals.math_heldout import MATH_HELDOUT
 from posttrain.platform.warehouse import Warehouse
 
-BENCHMARKS: dict[str, Benchmark] = {HUMANEVAL.name: HUMANEVAL}
+BENCHMARKS: dict[str, Benchmark] = {HUMANEVAL.name: HUMANEVAL, MATH_HELDOUT.name: MATH_HELDOUT}
 
 
 def register_benchmark(benchmark: Benchmark) -> None:

@@ -55,7 +55,7 @@ def test_seed_humaneval_writes_the_table_with_its_decontam_columns(warehouse: Wa
 def test_seeding_twice_adds_no_snapshot(warehouse: Warehouse) -> None:
     first = seed_humaneval(warehouse)
     second = seed_eval_tables(warehouse)
-    assert second == {"eval.humaneval": first}
+    assert second["eval.humaneval"] == first
     assert len(warehouse.table("eval.humaneval").snapshots()) == 1
 
 
@@ -73,7 +73,9 @@ def test_seeding_restores_a_table_someone_changed(warehouse: Warehouse) -> None:
 def test_get_benchmark_accepts_short_and_table_names() -> None:
     assert get_benchmark("humaneval") is HUMANEVAL
     assert get_benchmark("eval.humaneval") is HUMANEVAL
-    with pytest.raises(ConfigError, match="unknown benchmark 'mmlu'; known: \\['humaneval'\\]"):
+    with pytest.raises(
+        ConfigError, match="unknown benchmark 'mmlu'; known: \\['humaneval', 'math_heldout'\\]"
+    ):
         get_benchmark("mmlu")
 
 
