@@ -101,7 +101,9 @@ def dedup_run(table: pa.Table, executor: Executor, repeats: int) -> dict[str, An
 
     seconds, result = _best(
         repeats,
-        lambda: deduplicate(table, DEDUP, executor, text_column="text", batch_rows=DEDUP_BATCH_ROWS),
+        lambda: deduplicate(
+            table, DEDUP, executor, text_column="text", batch_rows=DEDUP_BATCH_ROWS
+        ),
     )
     split = min((phases() for _ in range(repeats)), key=lambda p: p["map_s"] + p["driver_s"])
     return {
@@ -125,8 +127,10 @@ def ray_scaling(dedup_mb: float, tokenize_mb: float, repeats: int) -> dict[str, 
     docs = pq.read_table(dedup_bench.build_corpus(dedup_mb))
     conversations = tokenize_bench.build_corpus(tokenize_mb)
     text_mb = sum(len(t.encode()) for t in docs["text"].to_pylist()) / 1e6
-    print(f"dedup corpus: {docs.num_rows:,} docs, {text_mb:.1f} MB; "
-          f"tokenize corpus: {conversations.num_rows:,} conversations")
+    print(
+        f"dedup corpus: {docs.num_rows:,} docs, {text_mb:.1f} MB; "
+        f"tokenize corpus: {conversations.num_rows:,} conversations"
+    )
     local = InProcessExecutor()
     baseline = {
         "dedup": dedup_run(docs, local, 1),
@@ -145,8 +149,9 @@ def ray_scaling(dedup_mb: float, tokenize_mb: float, repeats: int) -> dict[str, 
             print(f"  {executor.describe()}")
             # Warm-up, untimed: the workers import the stages and load the tokenizer.
             deduplicate(docs.slice(0, 256), DEDUP, executor, text_column="text", batch_rows=64)
-            tokenize_conversations(conversations.slice(0, 256), TokenizeConfig(), executor,
-                                   batch_rows=64)
+            tokenize_conversations(
+                conversations.slice(0, 256), TokenizeConfig(), executor, batch_rows=64
+            )
             results[f"ray_{workers}"] = {
                 "dedup": dedup_run(docs, executor, repeats),
                 "tokenize": tokenize_run(conversations, executor, repeats),
@@ -181,8 +186,13 @@ def commit_latency(commits: int) -> dict[str, float]:
                 table = warehouse.table(TableName.EVAL_HUMANEVAL.value)
                 arrow = table.schema().as_arrow()
                 rows = pa.table(
-                    {f.name: pa.nulls(2, f.type) if f.name not in batch.column_names
-                     else batch[f.name] for f in arrow}, schema=arrow
+                    {
+                        f.name: pa.nulls(2, f.type)
+                        if f.name not in batch.column_names
+                        else batch[f.name]
+                        for f in arrow
+                    },
+                    schema=arrow,
                 )
                 times = []
                 for _ in range(commits):
@@ -201,24 +211,39 @@ def object_store(megabytes: int) -> dict[str, float]:
 
     rng = np.random.default_rng(7)
     rows = megabytes * 1_000_000 // 64
-    table = pa.table({"a": rng.integers(0, 2**62, rows), "b": rng.random(rows),
-                      "c": rng.integers(0, 2**62, rows), "d": rng.random(rows),
-                      "e": rng.integers(0, 2**62, rows), "f": rng.random(rows),
-                      "g": rng.integers(0, 2**62, rows), "h": rng.random(rows)})
+    table = pa.table(
+        {
+            "a": rng.integers(0, 2**62, rows),
+            "b": rng.random(rows),
+            "c": rng.integers(0, 2**62, rows),
+            "d": rng.random(rows),
+            "e": rng.integers(0, 2**62, rows),
+            "f": rng.random(rows),
+            "g": rng.integers(0, 2**62, rows),
+            "h": rng.random(rows),
+        }
+    )
     s3 = start_s3()
     out: dict[str, float] = {}
     try:
         s3.create_bucket("bench")
         remote = fs.S3FileSystem(
-            endpoint_override=s3.endpoint, region=s3.region, access_key=s3.access_key_id,
-            secret_key=s3.secret_access_key, scheme="http",
+            endpoint_override=s3.endpoint,
+            region=s3.region,
+            access_key=s3.access_key_id,
+            secret_key=s3.secret_access_key,
+            scheme="http",
         )
         with tempfile.TemporaryDirectory() as tmp:
-            targets = {"local": (fs.LocalFileSystem(), f"{tmp}/t.parquet"),
-                       "s3": (remote, "bench/t.parquet")}
+            targets = {
+                "local": (fs.LocalFileSystem(), f"{tmp}/t.parquet"),
+                "s3": (remote, "bench/t.parquet"),
+            }
             for name, (filesystem, path) in targets.items():
-                write_s, _ = _best(2, lambda: pq.write_table(
-                    table, path, filesystem=filesystem, compression="none"))
+                write_s, _ = _best(
+                    2,
+                    lambda: pq.write_table(table, path, filesystem=filesystem, compression="none"),
+                )
                 size = filesystem.get_file_info(path).size / 1e6
                 read_s, _ = _best(2, lambda: pq.read_table(path, filesystem=filesystem))
                 out[f"{name}_write_mb_s"] = size / write_s
@@ -243,8 +268,12 @@ def main() -> None:
     scaling = ray_scaling(args.dedup_mb, args.tokenize_mb, args.repeats)
     commits = commit_latency(args.commits)
     store = object_store(args.s3_mb)
-    report = {"ray": scaling, "commit_ms": commits, "object_store": store,
-              "load": os.getloadavg()[0]}
+    report = {
+        "ray": scaling,
+        "commit_ms": commits,
+        "object_store": store,
+        "load": os.getloadavg()[0],
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
 
@@ -253,27 +282,35 @@ def main() -> None:
     for stage in ("dedup", "tokenize"):
         one, two = scaling["ray_1"][stage]["seconds"], scaling["ray_2"][stage]["seconds"]
         local = scaling["in_process"][stage]["seconds"]
-        print(f"  {stage:9s} in-process {local:6.2f} s | 1 worker {one:6.2f} s | "
-              f"2 workers {two:6.2f} s | scaling {one / two:.2f}x of 2.0")
+        print(
+            f"  {stage:9s} in-process {local:6.2f} s | 1 worker {one:6.2f} s | "
+            f"2 workers {two:6.2f} s | scaling {one / two:.2f}x of 2.0"
+        )
     for key in ("ray_1", "ray_2"):
         d = scaling[key]["dedup"]
-        print(f"  dedup {key}: fingerprints {d['map_s']:.2f} s (workers), graph "
-              f"{d['driver_s']:.2f} s (driver), {docs / d['seconds']:,.0f} docs/s, "
-              f"{mb / d['seconds']:.1f} MB/s")
+        print(
+            f"  dedup {key}: fingerprints {d['map_s']:.2f} s (workers), graph "
+            f"{d['driver_s']:.2f} s (driver), {docs / d['seconds']:,.0f} docs/s, "
+            f"{mb / d['seconds']:.1f} MB/s"
+        )
     sig = scaling["ray_1"]["dedup"]["signature_bytes"] / docs
     print(f"  driver-held fingerprints: {sig:,.0f} bytes per document")
     tokens = scaling["ray_2"]["tokenize"]["tokens"]
     for key in ("ray_1", "ray_2"):
         print(f"  tokenize {key}: {tokens / scaling[key]['tokenize']['seconds']:,.0f} tokens/s")
     print("  outputs byte-identical in-process / 1 worker / 2 workers: yes")
-    print(f"\nIceberg commit latency, median of {args.commits} appends: "
-          f"Postgres {commits['postgres']:.1f} ms, SQLite {commits['sqlite']:.1f} ms, "
-          f"ratio {commits['postgres'] / commits['sqlite']:.2f}x")
-    print(f"\nObject store, {args.s3_mb} MB Parquet: write S3(moto) {store['s3_write_mb_s']:.0f} "
-          f"MB/s vs local {store['local_write_mb_s']:.0f} MB/s "
-          f"({store['s3_write_mb_s'] / store['local_write_mb_s']:.2f}x); read "
-          f"{store['s3_read_mb_s']:.0f} vs {store['local_read_mb_s']:.0f} MB/s "
-          f"({store['s3_read_mb_s'] / store['local_read_mb_s']:.2f}x)")
+    print(
+        f"\nIceberg commit latency, median of {args.commits} appends: "
+        f"Postgres {commits['postgres']:.1f} ms, SQLite {commits['sqlite']:.1f} ms, "
+        f"ratio {commits['postgres'] / commits['sqlite']:.2f}x"
+    )
+    print(
+        f"\nObject store, {args.s3_mb} MB Parquet: write S3(moto) {store['s3_write_mb_s']:.0f} "
+        f"MB/s vs local {store['local_write_mb_s']:.0f} MB/s "
+        f"({store['s3_write_mb_s'] / store['local_write_mb_s']:.2f}x); read "
+        f"{store['s3_read_mb_s']:.0f} vs {store['local_read_mb_s']:.0f} MB/s "
+        f"({store['s3_read_mb_s'] / store['local_read_mb_s']:.2f}x)"
+    )
 
 
 if __name__ == "__main__":
