@@ -42,23 +42,21 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import dedup as dedup_bench  # noqa: E402  (the benchmarks' shared corpora)
-import tokenization as tokenize_bench  # noqa: E402
+import dedup as dedup_bench
+import tokenization as tokenize_bench
 
-from posttrain.platform.dedup import DedupConfig, deduplicate  # noqa: E402
-from posttrain.platform.dedup.dedup import _fingerprint, _nodes  # noqa: E402
-from posttrain.platform.dedup.graph import build_graph  # noqa: E402
-from posttrain.platform.dedup.outcome import decide  # noqa: E402
-from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor  # noqa: E402
-from posttrain.platform.gold.tokenize import TokenizeConfig, tokenize_conversations  # noqa: E402
-from posttrain.platform.lineage import Lineage  # noqa: E402
-from posttrain.platform.local_stack import (  # noqa: E402
+from posttrain.platform.dedup import DedupConfig, deduplicate
+from posttrain.platform.dedup.dedup import _fingerprint, _nodes
+from posttrain.platform.dedup.graph import build_graph
+from posttrain.platform.dedup.outcome import decide
+from posttrain.platform.execution import Executor, InProcessExecutor, RayExecutor
+from posttrain.platform.gold.tokenize import TokenizeConfig, tokenize_conversations
+from posttrain.platform.local_stack import (
     start_postgres,
     start_ray_cluster,
     start_s3,
 )
-from posttrain.platform.schemas import TableName  # noqa: E402
-from posttrain.platform.warehouse import Warehouse, WarehouseSettings  # noqa: E402
+from posttrain.platform.warehouse import Warehouse, WarehouseSettings
 
 DEDUP = DedupConfig()
 DEDUP_BATCH_ROWS = 1024
@@ -167,64 +165,61 @@ def ray_scaling(dedup_mb: float, tokenize_mb: float, repeats: int) -> dict[str, 
     return results
 
 
+def _median_commit_ms(settings: WarehouseSettings, commits: int) -> float:
+    """Median wall time of one pyiceberg append (one catalog commit) of a 2-row batch."""
+    schema = pa.schema([pa.field("n", pa.int64(), nullable=False)])
+    warehouse = Warehouse(settings)
+    warehouse.catalog.create_namespace("bench")
+    table = warehouse.catalog.create_table("bench.commits", schema=schema)
+    rows = pa.table({"n": [1, 2]}, schema=schema)
+    times = []
+    for _ in range(commits):
+        started = time.perf_counter()
+        table.append(rows)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
 def commit_latency(commits: int) -> dict[str, float]:
-    batch = pa.table({"item_id": ["a", "b"], "question": ["x", "y"]})
-    out: dict[str, float] = {}
+    """Postgres SQL catalog against SQLite, both over a local warehouse folder."""
     postgres = start_postgres(databases=("bench",))
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            catalogs = {
-                "sqlite": WarehouseSettings.local(Path(tmp) / "sqlite"),
-                "postgres": WarehouseSettings(
-                    catalog_uri=postgres.url("bench"),
-                    warehouse=(Path(tmp) / "pg-warehouse").as_uri(),
+            return {
+                "sqlite": _median_commit_ms(WarehouseSettings.local(Path(tmp) / "sqlite"), commits),
+                "postgres": _median_commit_ms(
+                    WarehouseSettings(
+                        catalog_uri=postgres.url("bench"),
+                        warehouse=(Path(tmp) / "pg-warehouse").as_uri(),
+                    ),
+                    commits,
                 ),
             }
-            for name, settings in catalogs.items():
-                warehouse = Warehouse(settings)
-                warehouse.ensure_table(TableName.EVAL_HUMANEVAL.value)
-                table = warehouse.table(TableName.EVAL_HUMANEVAL.value)
-                arrow = table.schema().as_arrow()
-                rows = pa.table(
-                    {
-                        f.name: pa.nulls(2, f.type)
-                        if f.name not in batch.column_names
-                        else batch[f.name]
-                        for f in arrow
-                    },
-                    schema=arrow,
-                )
-                times = []
-                for _ in range(commits):
-                    started = time.perf_counter()
-                    warehouse.append(TableName.EVAL_HUMANEVAL.value, rows, Lineage("bench"))
-                    times.append(time.perf_counter() - started)
-                out[name] = statistics.median(times) * 1000
     finally:
         postgres.stop()
-    return out
+
+
+def _throughput(table: pa.Table, filesystem: Any, path: str) -> tuple[float, float]:
+    """Best-of-2 write and read MB/s of ``table`` as uncompressed Parquet at ``path``."""
+    write_s, _ = _best(
+        2, lambda: pq.write_table(table, path, filesystem=filesystem, compression="none")
+    )
+    size = filesystem.get_file_info(path).size / 1e6
+    read_s, _ = _best(2, lambda: pq.read_table(path, filesystem=filesystem))
+    return size / write_s, size / read_s
 
 
 def object_store(megabytes: int) -> dict[str, float]:
+    """pyarrow's S3 filesystem against moto's S3 server, and the local disk."""
     import numpy as np
     from pyarrow import fs
 
     rng = np.random.default_rng(7)
     rows = megabytes * 1_000_000 // 64
     table = pa.table(
-        {
-            "a": rng.integers(0, 2**62, rows),
-            "b": rng.random(rows),
-            "c": rng.integers(0, 2**62, rows),
-            "d": rng.random(rows),
-            "e": rng.integers(0, 2**62, rows),
-            "f": rng.random(rows),
-            "g": rng.integers(0, 2**62, rows),
-            "h": rng.random(rows),
-        }
+        {f"c{i}": rng.integers(0, 2**62, rows) if i % 2 else rng.random(rows) for i in range(8)}
     )
     s3 = start_s3()
-    out: dict[str, float] = {}
     try:
         s3.create_bucket("bench")
         remote = fs.S3FileSystem(
@@ -235,22 +230,16 @@ def object_store(megabytes: int) -> dict[str, float]:
             scheme="http",
         )
         with tempfile.TemporaryDirectory() as tmp:
-            targets = {
-                "local": (fs.LocalFileSystem(), f"{tmp}/t.parquet"),
-                "s3": (remote, "bench/t.parquet"),
-            }
-            for name, (filesystem, path) in targets.items():
-                write_s, _ = _best(
-                    2,
-                    lambda: pq.write_table(table, path, filesystem=filesystem, compression="none"),
-                )
-                size = filesystem.get_file_info(path).size / 1e6
-                read_s, _ = _best(2, lambda: pq.read_table(path, filesystem=filesystem))
-                out[f"{name}_write_mb_s"] = size / write_s
-                out[f"{name}_read_mb_s"] = size / read_s
+            local_w, local_r = _throughput(table, fs.LocalFileSystem(), f"{tmp}/t.parquet")
+            s3_w, s3_r = _throughput(table, remote, "bench/t.parquet")
     finally:
         s3.stop()
-    return out
+    return {
+        "local_write_mb_s": local_w,
+        "local_read_mb_s": local_r,
+        "s3_write_mb_s": s3_w,
+        "s3_read_mb_s": s3_r,
+    }
 
 
 def main() -> None:

@@ -50,8 +50,7 @@ in_process_or_multiprocess_executor = dg.ExecutorDefinition(
     ),
     executor_creation_fn=dg.multi_or_in_process_executor.executor_creation_fn,
     requirements=dg.multi_or_in_process_executor.get_requirements,
-    description="In-process (one Ray runtime per run) unless the run config selects "
-    "multiprocess.",
+    description="In-process (one Ray runtime per run) unless the run config selects multiprocess.",
 )
 
 defs = dg.Definitions(

@@ -38,7 +38,7 @@ from typing import Any
 
 from posttrain.platform.errors import PosttrainError
 
-START_TIMEOUT_S = 90.0
+START_TIMEOUT_S = 150.0
 STOP_TIMEOUT_S = 5.0
 
 
@@ -426,6 +426,7 @@ def _ray_node(args: list[str], log: Path, auth: dict[str, str]) -> subprocess.Po
                 "--block",
                 "--node-ip-address=127.0.0.1",
                 "--disable-usage-stats",
+                "--include-log-monitor=false",
                 *ports,
                 *args,
             ],
