@@ -126,7 +126,11 @@ def flow(
 
 
 def test_the_run_succeeds_with_every_check_passing(flow: Flow) -> None:
-    failures = [e.message for e in flow.result.all_events if e.is_failure]
+    failures = [
+        f"{e.step_key}: {e.message} {getattr(e.event_specific_data, 'error', '')}"
+        for e in flow.result.all_events
+        if e.is_failure or getattr(e.event_specific_data, "error", None)
+    ]
     assert flow.result.success, failures
     evaluations = flow.result.get_asset_check_evaluations()
     assert evaluations
