@@ -43,6 +43,7 @@ test-fast: install  ## Run the tests that start neither Ray nor Dagster runs.
 
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 	@mkdir -p $(POSTTRAIN_DAGSTER_STORAGE)
+	$(BIN)/python -m posttrain.instance
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install  ## Run the benchmarks (prints ratios against peer tools).

@@ -387,6 +387,7 @@ def cli_main(megabytes: float, repeats: int) -> None:
         f"(sha256 {digest}); {corpus.relative_to(REPO)}",
         flush=True,
     )
+    print(f"machine: {_load()} at the start", flush=True)
     with tempfile.TemporaryDirectory(prefix="posttrain-bench-") as tmp:
         folder = Path(tmp)
         ours, theirs, ratios = [], [], []
@@ -417,6 +418,13 @@ def cli_main(megabytes: float, repeats: int) -> None:
         f"{', '.join(f'{r:.1f}x' for r in ratios)}; median {statistics.median(ratios):.1f}x "
         "(target >= 8x)"
     )
+    print(f"machine: {_load()} at the end")
+
+
+def _load() -> str:
+    """CPUs and load average: other processes slow both tools, the CLI's threads more."""
+    one, five, _ = os.getloadavg()
+    return f"{os.cpu_count()} CPUs, load average {one:.1f} (1 min), {five:.1f} (5 min)"
 
 
 # ---- report --------------------------------------------------------------------------

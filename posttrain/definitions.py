@@ -22,7 +22,12 @@ from posttrain.assets.rl import gold_rl_prompts, silver_rollouts
 from posttrain.assets.silver import silver_tables
 from posttrain.assets.versions import corpus_versions
 from posttrain.jobs import jobs, sensors
-from posttrain.resources import RayResource, TokenizerResource, WarehouseResource
+from posttrain.resources import (
+    RayResource,
+    TokenizerResource,
+    WarehouseResource,
+    WorkspaceReaderResource,
+)
 
 all_assets = [
     bronze_records,
@@ -61,6 +66,8 @@ defs = dg.Definitions(
         "warehouse": WarehouseResource(),
         "ray": RayResource(),
         "tokenizer": TokenizerResource(),
+        # Reads for one workspace (its token), scoped like `posttrain query --token`.
+        "workspace_reader": WorkspaceReaderResource(),
     },
     executor=in_process_or_multiprocess_executor,
 )

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from posttrain.cli._app import console
 from posttrain.cli.tables import tables_view
+from posttrain.instance import prepare_instance
 from posttrain.platform.query import run_query
 from posttrain.platform.settings import load_settings, project_root
 from posttrain.platform.warehouse import Warehouse
@@ -67,6 +68,7 @@ def main() -> int:
     settings = load_settings()  # a bad settings file fails here, before the run writes
     started = time.monotonic()
     instance = dg.DagsterInstance.get()
+    prepare_instance(instance)
     console.rule("posttrain demo: materializing bronze → silver → gold → DPO pairs → RL prompts")
     # The RL and preference corpora read bronze, silver and the eval tables, so their jobs
     # run once those are built; RL first, since its rollout pairs go into silver.preferences

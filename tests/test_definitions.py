@@ -187,6 +187,13 @@ def test_outcomes_sensor_runs_the_outcomes_loop_and_ships_stopped() -> None:
     }
 
 
+def test_the_capture_sensor_observes_bronze_and_runs_by_default() -> None:
+    sensor = defs.resolve_sensor_def("capture_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert not sensor.has_jobs  # it only records observations, it starts no run
+    assert sensor.minimum_interval_seconds == 30
+
+
 def test_preference_assets_materialize_with_checks_and_margin_histogram(tmp_path: Path) -> None:
     from posttrain.platform.evals import seed_humaneval
     from posttrain.platform.ingest.bronze import ingest
@@ -231,7 +238,7 @@ def test_preference_assets_materialize_with_checks_and_margin_histogram(tmp_path
 
 def test_resources_default_to_the_embedded_warehouse_and_local_ray() -> None:
     resources = defs.resources or {}
-    assert set(resources) == {"warehouse", "ray", "tokenizer"}
+    assert set(resources) == {"warehouse", "ray", "tokenizer", "workspace_reader"}
     # Every field unset: the settings file or environment decide, else the embedded default.
     assert resources["ray"].address is None and resources["ray"].mode is None
     assert resources["ray"].executor_settings() == ExecutorSettings(kind="ray")

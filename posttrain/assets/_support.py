@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -166,3 +166,39 @@ def integrity_check_results(
             check_name="schema_matches",
         ),
     ]
+
+
+def table_result(
+    warehouse: Warehouse,
+    spec: TableSpec | str,
+    snapshot_id: int | None,
+    *,
+    metadata: dict[str, Any],
+    checks: Mapping[str, CheckOutcome] | None = None,
+    warnings: Mapping[str, CheckOutcome] | None = None,
+) -> dg.MaterializeResult:
+    """A table asset's materialization: ``metadata``, the table's own ``checks`` (blocking
+    errors) and ``warnings``, and the integrity checks read at ``snapshot_id``.
+
+    >>> table_result(wh, "gold.sft", report.snapshot_id, metadata=meta,  # doctest: +SKIP
+    ...              checks={"rows_match_silver": checks.sft_records(wh, at=at)})
+    """
+    name = _table(spec).name
+
+    def results(
+        outcomes: Mapping[str, CheckOutcome] | None, severity: dg.AssetCheckSeverity
+    ) -> list[dg.AssetCheckResult]:
+        return [
+            check_result(outcome, asset=name, check_name=check, severity=severity)
+            for check, outcome in (outcomes or {}).items()
+        ]
+
+    return dg.MaterializeResult(
+        asset_key=table_key(name),
+        metadata=metadata,
+        check_results=[
+            *results(checks, dg.AssetCheckSeverity.ERROR),
+            *integrity_check_results(warehouse, spec, snapshot_id),
+            *results(warnings, dg.AssetCheckSeverity.WARN),
+        ],
+    )

@@ -9,10 +9,10 @@ from pydantic import Field
 
 from posttrain.assets._support import (
     WRITER_POOLS,
-    integrity_check_results,
     integrity_check_specs,
     table_key,
     table_metadata,
+    table_result,
     table_spec,
 )
 from posttrain.platform.ingest.bronze import IngestReport, ingest
@@ -117,14 +117,6 @@ def bronze_records(
     )
     selected = context.selected_asset_keys
     if table_key(TABLE) in selected:
-        yield dg.MaterializeResult(
-            asset_key=table_key(TABLE),
-            metadata=metadata,
-            check_results=integrity_check_results(wh, TABLE, report.snapshot_id),
-        )
+        yield table_result(wh, TABLE, report.snapshot_id, metadata=metadata)
     if table_key(SOURCES) in selected:
-        yield dg.MaterializeResult(
-            asset_key=table_key(SOURCES),
-            metadata=sources,
-            check_results=integrity_check_results(wh, SOURCES, sources_snapshot),
-        )
+        yield table_result(wh, SOURCES, sources_snapshot, metadata=sources)

@@ -5,10 +5,9 @@ import dagster as dg
 from posttrain.assets._support import (
     WRITER_POOLS,
     Stopwatch,
-    integrity_check_results,
     integrity_check_specs,
-    table_key,
     table_metadata,
+    table_result,
     table_spec,
 )
 from posttrain.platform.evals import BENCHMARKS, Benchmark, seed_benchmark
@@ -30,8 +29,10 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
         with Stopwatch.run() as watch:
             snapshot_id = seed_benchmark(wh, benchmark)
         info = wh.info(table, snapshot_id)
-        return dg.MaterializeResult(
-            asset_key=table_key(table),
+        return table_result(
+            wh,
+            benchmark.spec,
+            snapshot_id,
             metadata=table_metadata(
                 wh,
                 table,
@@ -44,7 +45,6 @@ def benchmark_asset(benchmark: Benchmark) -> dg.AssetsDefinition:
                     "decontam_columns": ", ".join(benchmark.text_columns),
                 },
             ),
-            check_results=integrity_check_results(wh, benchmark.spec, snapshot_id),
         )
 
     return seed

@@ -5,11 +5,10 @@ from pydantic import Field
 
 from posttrain.assets._support import (
     WRITER_POOLS,
-    check_result,
-    integrity_check_results,
     integrity_check_specs,
     table_key,
     table_metadata,
+    table_result,
     table_spec,
 )
 from posttrain.platform import checks
@@ -70,8 +69,10 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
     contamination = checks.contamination_at_most(
         wh, SFT, silver_decontam, config.max_contamination_rate, at=at
     )
-    return dg.MaterializeResult(
-        asset_key=table_key(SFT),
+    return table_result(
+        wh,
+        SFT,
+        report.snapshot_id,
         metadata=table_metadata(
             wh,
             SFT,
@@ -81,11 +82,10 @@ def gold_sft(config: GoldSftBuildConfig, warehouse: WarehouseResource) -> dg.Mat
             rows_processed=report.rows,
             bytes_processed=report.input_bytes,
         ),
-        check_results=[
-            check_result(checks.sft_records(wh, at=at), asset=SFT, check_name="rows_match_silver"),
-            check_result(contamination, asset=SFT, check_name="contamination_within_bounds"),
-            *integrity_check_results(wh, SFT, report.snapshot_id),
-        ],
+        checks={
+            "rows_match_silver": checks.sft_records(wh, at=at),
+            "contamination_within_bounds": contamination,
+        },
     )
 
 
@@ -134,8 +134,10 @@ def gold_sft_packed(
     floor = config.min_efficiency if stats.packs > 1 else 0.0
     efficiency = checks.share_at_least("pack capacity holding real tokens", stats.efficiency, floor)
     at: dict[str, int | None] = {SFT: report.sft_snapshot_id, SFT_PACKED: report.snapshot_id}
-    return dg.MaterializeResult(
-        asset_key=table_key(SFT_PACKED),
+    return table_result(
+        wh,
+        SFT_PACKED,
+        report.snapshot_id,
         metadata=table_metadata(
             wh,
             SFT_PACKED,
@@ -156,25 +158,13 @@ def gold_sft_packed(
                 **{f"packing/{k}": v for k, v in stats.as_metadata().items()},
             },
         ),
-        check_results=[
-            check_result(
-                checks.packs_cover_records(
-                    wh, report.dropped_record_ids, at=at, pack_key=report.pack_key
-                ),
-                asset=SFT_PACKED,
-                check_name="every_record_packed_once",
+        checks={
+            "every_record_packed_once": checks.packs_cover_records(
+                wh, report.dropped_record_ids, at=at, pack_key=report.pack_key
             ),
-            check_result(
-                checks.packs_fit(wh, config.seq_length, at=at, pack_key=report.pack_key),
-                asset=SFT_PACKED,
-                check_name="packs_fit_seq_length",
+            "packs_fit_seq_length": checks.packs_fit(
+                wh, config.seq_length, at=at, pack_key=report.pack_key
             ),
-            *integrity_check_results(wh, SFT_PACKED, report.snapshot_id),
-            check_result(
-                efficiency,
-                asset=SFT_PACKED,
-                check_name="packing_efficiency",
-                severity=dg.AssetCheckSeverity.WARN,
-            ),
-        ],
+        },
+        warnings={"packing_efficiency": efficiency},
     )

@@ -7,10 +7,10 @@ from pydantic import Field
 from posttrain.assets._support import (
     WRITER_POOLS,
     check_result,
-    integrity_check_results,
     integrity_check_specs,
     table_key,
     table_metadata,
+    table_result,
     table_spec,
 )
 from posttrain.platform.checks import schema_matches
@@ -118,22 +118,15 @@ def silver_preferences(
         },
     )
     return (
-        dg.MaterializeResult(
-            asset_key=table_key(PREFERENCES),
+        table_result(
+            wh,
+            PREFERENCES,
+            report.snapshot_id,
             metadata=pairs,
-            check_results=[
-                check_result(
-                    pref_checks.preferences_conserved(wh, at),
-                    asset=PREFERENCES,
-                    check_name="rows_conserved",
-                ),
-                check_result(
-                    pref_checks.sides_differ(wh, PREFERENCES, at),
-                    asset=PREFERENCES,
-                    check_name="chosen_differs",
-                ),
-                *integrity_check_results(wh, PREFERENCES, report.snapshot_id),
-            ],
+            checks={
+                "rows_conserved": pref_checks.preferences_conserved(wh, at),
+                "chosen_differs": pref_checks.sides_differ(wh, PREFERENCES, at),
+            },
         ),
         dg.MaterializeResult(
             asset_key=table_key(PREFERENCE_REJECTIONS),
@@ -186,8 +179,10 @@ def gold_dpo(warehouse: WarehouseResource) -> dg.MaterializeResult:
         else {}
     )
     margins = [m for m in wh.column(DPO, "margin", at=at).to_pylist() if m is not None]
-    return dg.MaterializeResult(
-        asset_key=table_key(DPO),
+    return table_result(
+        wh,
+        DPO,
+        report.snapshot_id,
         metadata=table_metadata(
             wh,
             DPO,
@@ -200,15 +195,8 @@ def gold_dpo(warehouse: WarehouseResource) -> dg.MaterializeResult:
                 "margin_histogram": dg.MetadataValue.md(pref_checks.margin_histogram(margins)),
             },
         ),
-        check_results=[
-            check_result(
-                pref_checks.prompts_clean(wh, DPO, decontam, at),
-                asset=DPO,
-                check_name="prompts_not_contaminated",
-            ),
-            check_result(
-                pref_checks.sides_differ(wh, DPO, at), asset=DPO, check_name="chosen_differs"
-            ),
-            *integrity_check_results(wh, DPO, report.snapshot_id),
-        ],
+        checks={
+            "prompts_not_contaminated": pref_checks.prompts_clean(wh, DPO, decontam, at),
+            "chosen_differs": pref_checks.sides_differ(wh, DPO, at),
+        },
     )

@@ -9,11 +9,10 @@ from pydantic import Field
 
 from posttrain.assets._support import (
     WRITER_POOLS,
-    check_result,
-    integrity_check_results,
     integrity_check_specs,
     table_key,
     table_metadata,
+    table_result,
     table_spec,
 )
 from posttrain.platform import checks
@@ -81,8 +80,10 @@ def gold_rl_prompts(
     reasons: dict[str, int] = {}
     for rejection in report.rejections:
         reasons[rejection.reason] = reasons.get(rejection.reason, 0) + 1
-    prompts: dg.MaterializeResult = dg.MaterializeResult(
-        asset_key=table_key(RL_PROMPTS),
+    prompts = table_result(
+        wh,
+        RL_PROMPTS,
+        report.snapshot_id,
         metadata=table_metadata(
             wh,
             RL_PROMPTS,
@@ -99,13 +100,12 @@ def gold_rl_prompts(
                 "rejections": len(report.rejections),
             },
         ),
-        check_results=[
-            check_result(verified, asset=RL_PROMPTS, check_name="verifiers_pass_references"),
-            *integrity_check_results(wh, RL_PROMPTS, report.snapshot_id),
-        ],
+        checks={"verifiers_pass_references": verified},
     )
-    rejections: dg.MaterializeResult = dg.MaterializeResult(
-        asset_key=table_key(RL_REJECTIONS),
+    rejections = table_result(
+        wh,
+        RL_REJECTIONS,
+        report.rejections_snapshot_id,
         metadata=table_metadata(
             wh,
             RL_REJECTIONS,
@@ -115,7 +115,6 @@ def gold_rl_prompts(
             bytes_processed=0,
             extra={"reasons": dg.MetadataValue.json(reasons)},
         ),
-        check_results=integrity_check_results(wh, RL_REJECTIONS, report.rejections_snapshot_id),
     )
     return prompts, rejections
 
@@ -199,8 +198,10 @@ def silver_rollouts(
             extra={"config_hash": settings.config_hash(), **extra},
         )
 
-    rollouts: dg.MaterializeResult = dg.MaterializeResult(
-        asset_key=table_key(ROLLOUTS),
+    rollouts = table_result(
+        wh,
+        ROLLOUTS,
+        report.snapshot_ids[ROLLOUTS],
         metadata=metadata(
             ROLLOUTS,
             {
@@ -217,23 +218,15 @@ def silver_rollouts(
                 "preferences_snapshot_id": str(report.snapshot_ids[PREFERENCES]),
             },
         ),
-        check_results=[
-            check_result(
-                checks.rollouts_conserved(wh, at=at),
-                asset=ROLLOUTS,
-                check_name="rollouts_conserved",
-            ),
-            *integrity_check_results(wh, ROLLOUTS, report.snapshot_ids[ROLLOUTS]),
-        ],
+        checks={"rollouts_conserved": checks.rollouts_conserved(wh, at=at)},
     )
-    rejections: dg.MaterializeResult = dg.MaterializeResult(
-        asset_key=table_key(ROLLOUT_REJECTIONS),
+    rejections = table_result(
+        wh,
+        ROLLOUT_REJECTIONS,
+        report.snapshot_ids[ROLLOUT_REJECTIONS],
         metadata=metadata(
             ROLLOUT_REJECTIONS,
             {"rejected_by_reason": dg.MetadataValue.json(report.rejected_by_reason)},
-        ),
-        check_results=integrity_check_results(
-            wh, ROLLOUT_REJECTIONS, report.snapshot_ids[ROLLOUT_REJECTIONS]
         ),
     )
     return rollouts, rejections

@@ -6,11 +6,10 @@ from pydantic import Field
 
 from posttrain.assets._support import (
     WRITER_POOLS,
-    check_result,
-    integrity_check_results,
     integrity_check_specs,
     table_key,
     table_metadata,
+    table_result,
     table_spec,
 )
 from posttrain.platform import checks
@@ -150,34 +149,19 @@ def silver_tables(
         "duplicates among new records", duplicates, report.rows_in, config.max_dedup_ratio
     )
     return (
-        dg.MaterializeResult(
-            asset_key=table_key(CONVERSATIONS),
+        table_result(
+            wh,
+            CONVERSATIONS,
+            at[CONVERSATIONS],
             metadata=conversations,
-            check_results=[
-                check_result(
-                    checks.rows_conserved(wh, at=at),
-                    asset=CONVERSATIONS,
-                    check_name="rows_conserved",
-                ),
-                *integrity_check_results(wh, CONVERSATIONS, at[CONVERSATIONS]),
-            ],
+            checks={"rows_conserved": checks.rows_conserved(wh, at=at)},
         ),
-        dg.MaterializeResult(
-            asset_key=table_key(REJECTIONS),
+        table_result(
+            wh,
+            REJECTIONS,
+            at[REJECTIONS],
             metadata=rejections,
-            check_results=[
-                check_result(
-                    checks.duplicates_point_to_kept(wh, at=at),
-                    asset=REJECTIONS,
-                    check_name="duplicates_point_to_kept",
-                ),
-                *integrity_check_results(wh, REJECTIONS, at[REJECTIONS]),
-                check_result(
-                    dedup_rate,
-                    asset=REJECTIONS,
-                    check_name="dedup_ratio_within_bounds",
-                    severity=dg.AssetCheckSeverity.WARN,
-                ),
-            ],
+            checks={"duplicates_point_to_kept": checks.duplicates_point_to_kept(wh, at=at)},
+            warnings={"dedup_ratio_within_bounds": dedup_rate},
         ),
     )

@@ -23,10 +23,12 @@ from posttrain.cli import (  # noqa: F401  (registers commands)
     export,
     ingest,
     outcomes,
+    serve,
     sources,
     tables,
     verify,
     versions,
+    workspace,
 )
 from posttrain.cli._app import app, err_console
 from posttrain.platform.errors import PosttrainError

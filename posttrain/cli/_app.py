@@ -151,3 +151,31 @@ def warehouse_settings(home: Path | None) -> WarehouseSettings:
             f"--home {home} is a file, not a warehouse folder (catalog.db + warehouse/)"
         )
     return load_settings(home).warehouse
+
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        help="A workspace API token (pt_...): read only that workspace's rows. "
+        "Default: $POSTTRAIN_TOKEN; without one, the local warehouse is read whole.",
+        envvar="POSTTRAIN_TOKEN",
+        show_envvar=False,
+    ),
+]
+
+
+def reading_workspace(token: str | None, home: Path | None) -> str | None:
+    """The workspace a read is scoped to (``None``: no token, the whole warehouse).
+
+    Raises:
+        AccessError: the token is malformed, unknown, revoked, or its role cannot read.
+    """
+    if not token:
+        return None
+    from posttrain.platform.access import Permission, principal_from_token
+
+    principal = principal_from_token(load_settings(home).home, token)
+    assert principal is not None
+    principal.require(Permission.READ)
+    return principal.name

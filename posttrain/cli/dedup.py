@@ -56,6 +56,38 @@ HELP = (
 )
 
 
+def _skip_pandas_probe() -> None:
+    """Spare the command pyarrow's import of pandas (about 0.5 s of its start-up).
+
+    The first time pyarrow converts anything (``pa.array``, a Python scalar), it imports
+    pandas only to ask whether the object is a pandas one; nothing this command converts
+    is. That first probe is made to find no pandas: pyarrow then answers "not pandas"
+    without importing it, and still imports pandas later if it is really needed
+    (``to_pandas`` retries). ``Array.to_numpy`` would import it anyway: dedup avoids it
+    (:mod:`posttrain.platform.dedup._numpy`).
+    """
+    import sys
+
+    import numpy as np
+    import pyarrow as pa
+
+    class NoPandas:
+        def find_spec(self, name: str, *_: object) -> None:
+            if name == "pandas":
+                raise ImportError("pandas is not needed here")
+
+    if "pandas" in sys.modules:
+        return
+    blocker = NoPandas()
+    sys.meta_path.insert(0, blocker)
+    try:
+        # Both converters probe: numpy's (in Python) and Python objects' (in C++, once).
+        pa.array(np.zeros(1, dtype=np.int64))
+        pa.scalar("")  # type inference probes too
+    finally:
+        sys.meta_path.remove(blocker)
+
+
 def _record_ids(records: RecordsFile, id_column: str | None) -> pa.Array:
     """String ids: from ``id_column``, or the zero-padded line (JSONL) or row number."""
     import pyarrow as pa
@@ -83,6 +115,8 @@ def _record_ids(records: RecordsFile, id_column: str | None) -> pa.Array:
             found=str(table.schema.field(id_column).type),
         )
     ids = table[id_column].combine_chunks().cast(pa.string())
+    if not ids.null_count and pc.count_distinct(ids).as_py() == len(ids):
+        return ids  # the common case, without group_by (its engine imports pandas: 0.5 s)
     counts = pa.table({"id": ids}).group_by("id").aggregate([("id", "count")])
     repeated = counts.filter(pc.greater(counts["id_count"], 1))
     if repeated.num_rows or ids.null_count:
@@ -219,6 +253,8 @@ def dedup(
 ) -> None:
     # Heavy imports here, not at the top: they would slow every other command's start-up.
     import pyarrow as pa
+
+    _skip_pandas_probe()
 
     from posttrain.cli._progress import rich_progress
     from posttrain.platform.dedup import deduplicate

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table as RichTable
 
-from posttrain.cli._app import HomeOption, app, console, open_warehouse, warehouse_settings
+from posttrain.cli._app import (
+    HomeOption,
+    TokenOption,
+    app,
+    console,
+    open_warehouse,
+    reading_workspace,
+    warehouse_settings,
+)
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.listing import TableInfo, embedded_table_infos
 
@@ -109,6 +117,7 @@ def show(
     columns: Annotated[
         str | None, typer.Option(help="Comma-separated columns to show (default: all).")
     ] = None,
+    token: TokenOption = None,
     home: HomeOption = None,
 ) -> None:
     """Print the first rows of a table (or of TABLE@REF), optionally filtered."""
@@ -116,8 +125,17 @@ def show(
     from posttrain.platform.versions import resolve
 
     warehouse = _open_existing(home)
+    workspace = reading_workspace(token, home)
     selected = tuple(c.strip() for c in columns.split(",")) if columns else None
     name, snapshot_id = resolve(warehouse, table)
+    if workspace is not None:
+        if "workspace" not in warehouse.table(name).schema().column_names:
+            raise ConfigError(
+                f"{name} has no workspace column, so a workspace token cannot `show` it; "
+                "use `posttrain query --token ...` (scoped views)"
+            )
+        mine = f"workspace = '{workspace}'"  # a checked name: letters, digits, - and _
+        where = f"({where}) and {mine}" if where else mine
     if snapshot_id is None:
         console.print(f"{table} is empty.")
         return
@@ -141,9 +159,10 @@ def query(
             "--at gold.sft@v3; repeatable. Other tables read their current snapshot.",
         ),
     ] = None,
+    token: TokenOption = None,
     home: HomeOption = None,
 ) -> None:
-    """Run SQL (DuckDB) over the Iceberg tables.
+    """Run SQL (DuckDB) over the Iceberg tables (with --token, only that workspace's rows).
 
     Example: posttrain query "select reason, count(*) n from silver.rejections group by 1"
     """
@@ -153,8 +172,9 @@ def query(
     if output not in ("table", "json", "csv"):
         raise ConfigError(f"--format {output!r}: choose table, json or csv")
     warehouse = _open_existing(home)
+    workspace = reading_workspace(token, home)
     pinned = dict(resolve(warehouse, spec) for spec in at or [])
-    result = run_query(warehouse, sql, at=pinned)
+    result = run_query(warehouse, sql, at=pinned, workspace=workspace)
     if output == "json":
         for row in result.to_pylist():
             typer.echo(json.dumps(row, default=str, ensure_ascii=False))

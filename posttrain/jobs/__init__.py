@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from posttrain.jobs.capture import capture_sensor
 from posttrain.jobs.outcomes import outcomes_loop, outcomes_sensor
 from posttrain.jobs.versions import corpus_version_job, corpus_versions_sensor
 
@@ -46,4 +47,4 @@ jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     corpus_version_job,
     outcomes_loop,
 ]
-sensors: list[dg.SensorDefinition] = [corpus_versions_sensor, outcomes_sensor]
+sensors: list[dg.SensorDefinition] = [corpus_versions_sensor, outcomes_sensor, capture_sensor]

@@ -190,28 +190,12 @@ def rows_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> Chec
     bronze = _bronze_ids(warehouse, rollouts=False, at=at)
     kept = _ids(warehouse, TableName.SILVER_CONVERSATIONS, at=at)
     rejected = _ids(warehouse, TableName.SILVER_REJECTIONS, at=at)
-    accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept
     figures: dict[str, MetadataValue] = {
         "bronze_rows": len(bronze),
         "silver_rows": len(kept),
         "rejected_rows": len(rejected),
     }
-    missing = pc.filter(bronze, pc.invert(pc.is_in(bronze, value_set=accounted)))
-    unknown = pc.filter(accounted, pc.invert(pc.is_in(accounted, value_set=bronze)))
-    both = pc.filter(kept, pc.is_in(kept, value_set=rejected))
-    problems = []
-    if len(missing):
-        problems.append(
-            f"{len(missing):,} bronze records in neither table, e.g. {_sample(missing)}"
-        )
-    if len(unknown):
-        problems.append(f"{len(unknown):,} silver rows not in bronze, e.g. {_sample(unknown)}")
-    if len(both):
-        problems.append(f"{len(both):,} records both kept and rejected, e.g. {_sample(both)}")
-    if len(bronze) != len(accounted):
-        problems.append(
-            f"bronze {len(bronze):,} != silver {len(kept):,} + rejections {len(rejected):,}"
-        )
+    problems = _conservation_problems(bronze, kept, rejected, records="records", kept_as="silver")
     if problems:
         return _failed("; ".join(problems), figures)
     return CheckOutcome(
@@ -219,6 +203,32 @@ def rows_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> Chec
         f"bronze {len(bronze):,} = silver {len(kept):,} + rejections {len(rejected):,}",
         figures,
     )
+
+
+def _conservation_problems(
+    bronze: pa.Array, kept: pa.Array, rejected: pa.Array, *, records: str, kept_as: str
+) -> list[str]:
+    """What breaks "every bronze id is kept or rejected, once": empty when nothing does."""
+    accounted = pa.concat_arrays([kept, rejected]) if len(kept) + len(rejected) else kept
+    missing = pc.filter(bronze, pc.invert(pc.is_in(bronze, value_set=accounted)))
+    unknown = pc.filter(accounted, pc.invert(pc.is_in(accounted, value_set=bronze)))
+    both = pc.filter(kept, pc.is_in(kept, value_set=rejected))
+    problems = []
+    if len(missing):
+        problems.append(
+            f"{len(missing):,} bronze {records} in neither table, e.g. {_sample(missing)}"
+        )
+    if len(unknown):
+        problems.append(
+            f"{len(unknown):,} {kept_as} rows not bronze {records}, e.g. {_sample(unknown)}"
+        )
+    if len(both):
+        problems.append(f"{len(both):,} {records} both kept and rejected, e.g. {_sample(both)}")
+    if len(bronze) != len(accounted):
+        problems.append(
+            f"bronze {len(bronze):,} != {kept_as} {len(kept):,} + rejections {len(rejected):,}"
+        )
+    return problems
 
 
 def _bronze_ids(warehouse: Warehouse, *, rollouts: bool, at: Snapshots | None) -> pa.Array:
@@ -235,25 +245,14 @@ def rollouts_conserved(warehouse: Warehouse, *, at: Snapshots | None = None) -> 
     bronze = _bronze_ids(warehouse, rollouts=True, at=at)
     kept = _ids(warehouse, TableName.SILVER_ROLLOUTS, at=at)
     rejected = _ids(warehouse, TableName.SILVER_ROLLOUT_REJECTIONS, at=at)
-    accounted = pa.concat_arrays([kept, rejected])
     figures: dict[str, MetadataValue] = {
         "bronze_rollouts": len(bronze),
         "rollouts": len(kept),
         "rejected": len(rejected),
     }
-    missing = pc.filter(bronze, pc.invert(pc.is_in(bronze, value_set=accounted)))
-    unknown = pc.filter(accounted, pc.invert(pc.is_in(accounted, value_set=bronze)))
-    problems = []
-    if len(missing):
-        problems.append(
-            f"{len(missing):,} bronze rollouts in neither table, e.g. {_sample(missing)}"
-        )
-    if len(unknown):
-        problems.append(f"{len(unknown):,} rows not bronze rollouts, e.g. {_sample(unknown)}")
-    if len(bronze) != len(accounted):
-        problems.append(
-            f"bronze {len(bronze):,} != rollouts {len(kept):,} + rejections {len(rejected):,}"
-        )
+    problems = _conservation_problems(
+        bronze, kept, rejected, records="rollouts", kept_as="rollouts"
+    )
     if problems:
         return _failed(
             "; ".join(problems),

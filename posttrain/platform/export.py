@@ -16,9 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
 import hashlib
 import json
 import os
@@ -31,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from posttrain.platform.errors import ConfigError, ExportError
+from posttrain.platform.json_values import json_default
 from posttrain.platform.refs import PinnedSnapshot, TableRef, arrow_schema, resolve, stream_batches
 from posttrain.platform.schemas import column_doc
 from posttrain.platform.warehouse import Warehouse
@@ -229,25 +227,12 @@ def _write_parquet(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: P
     return rows
 
 
-def _json_default(value: object) -> object:
-    # JSON has no bytes, timestamps or decimals: the closest loss-free text for each.
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
 def _write_jsonl(batches: Iterator[pa.RecordBatch], path: Path) -> int:
     rows = 0
     with path.open("w", encoding="utf-8", newline="\n") as sink:
         for batch in batches:
             lines = [
-                json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+                json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=json_default)
                 for row in batch.to_pylist()
             ]
             if lines:

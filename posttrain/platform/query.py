@@ -46,6 +46,7 @@ __all__ = [
     "parse_row_filter",
     "run_query",
     "table_data",
+    "workspace_data",
 ]
 
 # Set when the connection is created; ``lock_configuration`` then forbids any ``SET`` that
@@ -94,16 +95,88 @@ def table_data(table: Table, snapshot_id: int | None = None) -> ds.Dataset | pa.
     return ds.dataset(paths, schema=schema, format=_PARQUET)
 
 
+# Tables every workspace may read whole: public benchmark items (the eval.* namespace).
+PUBLIC_NAMESPACES = ("eval",)
+
+
+def workspace_data(
+    warehouse: Warehouse,
+    name: str,
+    workspace: str,
+    *,
+    at: Mapping[str, int | None] | None = None,
+) -> pa.Table | None:
+    """The rows of ``name`` that belong to ``workspace``, or ``None`` when the table cannot
+    be scoped to one (it is then hidden from the workspace).
+
+    A table with a ``workspace`` column keeps that workspace's rows; one with only a
+    ``record_id`` keeps the rows of the workspace's ``bronze.records``; ``eval.*`` is public.
+    """
+    from pyiceberg.expressions import EqualTo, In, Reference
+    from pyiceberg.expressions.literals import literal
+
+    loaded = warehouse.table(name)
+    columns = loaded.schema().column_names
+    snapshot = at.get(name) if at is not None and name in at else _current(loaded)
+    if name.split(".", 1)[0] in PUBLIC_NAMESPACES:
+        scoped: BooleanExpression = AlwaysTrue()
+    elif "workspace" in columns:
+        scoped = EqualTo(term=Reference("workspace"), value=literal(workspace))
+    elif "record_id" in columns:
+        ids = workspace_record_ids(warehouse, workspace, at=at)
+        if not ids:
+            return loaded.schema().as_arrow().empty_table()
+        scoped = In(term=Reference("record_id"), values={literal(i) for i in ids})
+    else:
+        return None
+    if snapshot is None:
+        return loaded.schema().as_arrow().empty_table()
+    return loaded.scan(row_filter=scoped, snapshot_id=snapshot).to_arrow()
+
+
+def _current(table: Table) -> int | None:
+    snapshot = table.current_snapshot()
+    return snapshot.snapshot_id if snapshot else None
+
+
+def workspace_record_ids(
+    warehouse: Warehouse, workspace: str, *, at: Mapping[str, int | None] | None = None
+) -> set[str]:
+    """The ``record_id`` of every ``bronze.records`` row of ``workspace``."""
+    from pyiceberg.expressions import EqualTo, Reference
+    from pyiceberg.expressions.literals import literal
+
+    from posttrain.platform.schemas import TableName
+
+    bronze = TableName.BRONZE_RECORDS
+    if not warehouse.exists(bronze):
+        return set()
+    loaded = warehouse.table(bronze)
+    snapshot = at.get(bronze) if at is not None and bronze in at else _current(loaded)
+    if snapshot is None:
+        return set()
+    ids = loaded.scan(
+        row_filter=EqualTo(term=Reference("workspace"), value=literal(workspace)),
+        selected_fields=("record_id",),
+        snapshot_id=snapshot,
+    ).to_arrow()["record_id"]
+    return set(ids.to_pylist())
+
+
 def connect(
     warehouse: Warehouse,
     tables: Iterable[str] | None = None,
     *,
     at: Mapping[str, int | None] | None = None,
+    workspace: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A sandboxed DuckDB connection with a view per table (all tables unless ``tables``).
 
     Each view reads the snapshot that was current when the connection opened, or the one
-    ``at`` pins for it (``posttrain query --at gold.sft@v3``; ``None``: empty).
+    ``at`` pins for it (``posttrain query --at gold.sft@v3``; ``None``: empty). With
+    ``workspace``, each view holds only that workspace's rows (:func:`workspace_data`) and
+    tables that cannot be scoped are not registered at all: the connection never holds
+    another workspace's rows, so no SQL can reach them.
     """
     con = duckdb.connect(config=dict(SANDBOX))
     names = list(tables) if tables is not None else warehouse.table_names()
@@ -111,8 +184,13 @@ def connect(
         namespace, short = name.split(".", 1)
         staging = f"__posttrain_{namespace}_{short}"
         loaded = warehouse.table(name)
-        if at is not None and name in at and at[name] is None:
-            data: ds.Dataset | pa.Table = loaded.schema().as_arrow().empty_table()
+        if workspace is not None:
+            scoped = workspace_data(warehouse, name, workspace, at=at)
+            if scoped is None:
+                continue
+            data: ds.Dataset | pa.Table = scoped
+        elif at is not None and name in at and at[name] is None:
+            data = loaded.schema().as_arrow().empty_table()
         else:
             data = table_data(loaded, at.get(name) if at is not None else None)
         con.register(staging, data)
@@ -162,11 +240,16 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 
 def run_query(
-    warehouse: Warehouse, sql: str, *, at: Mapping[str, int | None] | None = None
+    warehouse: Warehouse,
+    sql: str,
+    *,
+    at: Mapping[str, int | None] | None = None,
+    workspace: str | None = None,
 ) -> pa.Table:
     """Run one read-only ``SELECT`` against all tables and return the result as Arrow.
 
-    ``at`` pins some tables to a snapshot (see :func:`posttrain.platform.versions.resolve`).
+    ``at`` pins some tables to a snapshot (see :func:`posttrain.platform.versions.resolve`);
+    ``workspace`` scopes every table to that workspace's rows (see :func:`connect`).
 
     Raises:
         QueryRefusedError: the SQL is not a single ``SELECT``.
@@ -178,14 +261,21 @@ def run_query(
         check_read_only(con, sql)
     finally:
         con.close()
-    con = connect(warehouse, at=at)
+    con = connect(warehouse, at=at, workspace=workspace)
     try:
         return con.sql(sql).to_arrow_table()
     except duckdb.Error as exc:
-        known = ", ".join(warehouse.table_names()) or "none"
+        known = ", ".join(_view_names(con)) or "none"
         raise QueryError(f"{_one_line(exc)} (tables: {known})") from None
     finally:
         con.close()
+
+
+def _view_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "select schema_name || '.' || view_name from duckdb_views() where not internal"
+    ).fetchall()
+    return sorted(str(row[0]) for row in rows)
 
 
 def parse_row_filter(table: Table, text: str | None, option: str = "--where") -> BooleanExpression:

@@ -393,6 +393,11 @@ BRONZE_OUTCOMES = pa.schema(
             "Pairwise preferences (kind preference): the record that record_id was preferred "
             "over; silver.preferences pairs the two (origin judgment, margin = value).",
         ),
+        _optional(
+            "workspace",
+            pa.string(),
+            "Workspace of a captured signal (posttrain serve); null for file ingests.",
+        ),
     ]
 )
 

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, model_validator
 
+from posttrain.platform.capture.config import CaptureSettings
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.outcomes.policy import LateArrivalPolicy
@@ -231,6 +232,7 @@ class _SettingsFile(FrozenConfig):
     warehouse: _WarehouseFileSettings = Field(default_factory=_WarehouseFileSettings)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
 
 
 class Settings(FrozenConfig):
@@ -241,6 +243,7 @@ class Settings(FrozenConfig):
     home: Path
     outcomes: LateArrivalPolicy = Field(default_factory=LateArrivalPolicy)
     file: Path | None = None
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
 
 
 def settings_file(home: str | Path | None = None) -> Path | None:
@@ -385,4 +388,5 @@ def load_settings(home: str | Path | None = None) -> Settings:
         home=root,
         file=file,
         outcomes=parsed.outcomes,
+        capture=parsed.capture,
     )

@@ -74,12 +74,20 @@ class StepResult:
     @property
     def rejected_by_reason(self) -> dict[str, int]:
         """Count of rejected rows per reason code."""
-        if self.rejected.num_rows == 0:
-            return {}
-        counts = self.rejected.group_by("reason").aggregate([("reason", "count")])
-        return dict(
-            zip(counts["reason"].to_pylist(), counts["reason_count"].to_pylist(), strict=True)
-        )
+        return counts_by(self.rejected, "reason")
+
+
+def counts_by(table: pa.Table, column: str) -> dict[str, int]:
+    """How many rows of ``table`` hold each value of ``column``, sorted by value.
+
+    >>> counts_by(pa.table({"reason": ["empty", "dedup", "empty"]}), "reason")
+    {'dedup': 1, 'empty': 2}
+    """
+    if table.num_rows == 0:
+        return {}
+    grouped = table.group_by(column).aggregate([(column, "count")])
+    pairs = zip(grouped[column].to_pylist(), grouped[f"{column}_count"].to_pylist(), strict=True)
+    return dict(sorted(pairs))
 
 
 class Stage(Protocol):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -270,7 +271,8 @@ def _read_jsonl(path: Path, *, strict: bool) -> RecordsFile:
 def _conform_messages(
     table: pa.Table, path: Path, *, strict: bool
 ) -> tuple[pa.Table, pa.Array, list[BadLine]]:
-    numbers = pa.array(range(1, table.num_rows + 1), pa.int64())
+    # From numpy, not range(): pyarrow imports pandas to inspect a Python sequence (0.6 s).
+    numbers = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))
     if _MESSAGES not in table.column_names or table.schema.field(_MESSAGES).type == MESSAGES_TYPE:
         return table, numbers, []
     conformed = []
@@ -305,7 +307,9 @@ def _read(path: str | Path, *, strict: bool) -> RecordsFile:
     if kind == "jsonl":
         return _read_jsonl(source, strict=strict)
     try:
-        table = pq.read_table(source)
+        # ParquetFile, not read_table: read_table goes through pyarrow.dataset, whose import
+        # pulls in pandas (0.6 s of a dedup command's start-up) for one local file.
+        table = pq.ParquetFile(source).read()
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputFormatError(source, "a Parquet file", found=str(exc)) from None
     table, numbers, bad = _conform_messages(table, source, strict=strict)

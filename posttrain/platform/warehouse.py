@@ -426,6 +426,31 @@ class Warehouse:
 
         return self._commit(name, attempt, ANY_SNAPSHOT)
 
+    def append_once(
+        self, name: str, data: pa.Table, lineage: Lineage, batch_key: str, batch_id: str
+    ) -> int | None:
+        """Append ``data`` unless a snapshot of ``name`` already records ``batch_key`` =
+        ``batch_id`` in its summary (a replayed batch); ``lineage`` must carry that property.
+
+        Checked on the metadata each attempt commits on, so a commit that landed before a
+        crash (or a retry after an ambiguous failure) is never appended twice. Returns the
+        new snapshot id, or ``None`` when the batch was there already.
+        """
+        if lineage.properties.get(batch_key) != batch_id:
+            raise ValueError(f"lineage must carry {batch_key}={batch_id}")
+        conformed = self._conform(name, data)
+
+        def attempt(table: Table) -> int | None:
+            for snapshot in table.metadata.snapshots:
+                summary = snapshot.summary
+                if summary is not None and summary.additional_properties.get(batch_key) == batch_id:
+                    return None
+            if conformed.num_rows:
+                table.append(conformed, snapshot_properties=lineage.summary())
+            return _current_id(table)
+
+        return self._commit(name, attempt, ANY_SNAPSHOT)
+
     def overwrite(
         self,
         name: str,

@@ -53,3 +53,21 @@ def test_tables_on_the_embedded_catalog_imports_no_heavy_library(tmp_path: Path)
         "try:\n    main()\nexcept SystemExit:\n    pass"
     )
     assert _modules_after(code).isdisjoint(HEAVY)
+
+
+def test_dedup_imports_no_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas (half a second) on its first conversion unless told not to."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "texts.parquet"
+    pq.write_table(pa.table({"text": ["one two three four five"] * 2}), source)
+    code = (
+        "import sys\nfrom posttrain.cli import main\n"
+        f"sys.argv = ['posttrain', 'dedup', {str(source)!r}, "
+        f"'--out', {str(tmp_path / 'out.parquet')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    modules = _modules_after(code)
+    assert "rensa" in modules  # it did run
+    assert "pandas" not in modules

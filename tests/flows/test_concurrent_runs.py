@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from posttrain.instance import prepare_instance
 from posttrain.platform import checks
 from posttrain.platform.evals import seed_humaneval
 from posttrain.platform.ingest.bronze import ingest
@@ -40,9 +41,9 @@ def test_two_silver_runs_at_once_serialize_and_build_silver_once(tmp_path: Path)
         "POSTTRAIN_HOME": str(home),
     }
     os.environ["POSTTRAIN_DAGSTER_STORAGE"] = env["POSTTRAIN_DAGSTER_STORAGE"]
-    try:  # create the instance's storage once, so the two runs do not race to create it
-        with dg.DagsterInstance.from_config(str(dagster_home)):
-            pass
+    try:  # create the instance's storage and pools once, so the runs do not race to
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            prepare_instance(instance)
     finally:
         del os.environ["POSTTRAIN_DAGSTER_STORAGE"]
     command = [

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from posttrain.platform.dedup._numpy import to_numpy
 from posttrain.platform.dedup.config import DedupConfig
 from posttrain.platform.dedup.fingerprints import FingerprintStep, fingerprint_schema
 from posttrain.platform.dedup.graph import DuplicateGraph, Nodes, build_graph, exact_codes
@@ -145,7 +146,7 @@ def _signature_rows(
     column: pa.ChunkedArray | pa.Array, num_perm: int
 ) -> tuple[np.ndarray, np.ndarray]:
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    valid = array.is_valid().to_numpy(zero_copy_only=False)
+    valid = to_numpy(array.is_valid())
     if len(array) == 0:
         return np.zeros((0, num_perm), dtype=np.uint32), valid
     data = np.frombuffer(array.buffers()[1], dtype="<u4")

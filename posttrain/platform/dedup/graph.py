@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from posttrain.platform.dedup._numpy import to_numpy
 from posttrain.platform.dedup.clusters import cluster_roots
 from posttrain.platform.dedup.config import DedupConfig
 from posttrain.platform.dedup.lsh import candidate_pairs, verify
@@ -52,7 +53,7 @@ def exact_codes(hashes: pa.Array) -> np.ndarray:
     if len(hashes) == 0:
         return np.zeros(0, dtype=np.int64)
     encoded = pc.fill_null(pc.dictionary_encode(hashes).indices, -1)
-    codes: np.ndarray = encoded.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes: np.ndarray = to_numpy(encoded).astype(np.int64)
     return codes
 
 

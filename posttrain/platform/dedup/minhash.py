@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import rensa
 import xxhash
 
+from posttrain.platform.dedup._numpy import to_numpy
 from posttrain.platform.dedup.config import DedupConfig
 from posttrain.platform.dedup.normalize import NORMALIZATION_VERSION
 
@@ -54,7 +55,7 @@ def word_hashes(flat_words: pa.Array) -> np.ndarray:
     distinct = encoded.dictionary.to_pylist()
     digest = xxhash.xxh3_64_intdigest
     table = np.fromiter((digest(word.encode()) for word in distinct), np.uint64, len(distinct))
-    hashes: np.ndarray = table[encoded.indices.to_numpy()]
+    hashes: np.ndarray = table[to_numpy(encoded.indices)]
     return hashes
 
 
@@ -86,18 +87,22 @@ def shingle_hashes(
         for width in range(1, ngram + 1):
             if width > 1:
                 shift = width - 1
-                window[:-shift] = window[:-shift] * _SHINGLE_MULTIPLIER + hashes[shift:]
+                head = window[:-shift]
+                np.multiply(head, _SHINGLE_MULTIPLIER, out=head)
+                np.add(head, hashes[shift:], out=head)
             if width < ngram:
                 done = short & (lengths == width)
                 short_shingle[done] = window[text_starts[done]]
+    # Windows that run past a text's end into the next text (its last ngram - 1) are
+    # dropped; a short text keeps its first window, which then holds all of its words.
+    keep = np.ones(len(window), dtype=bool)
+    tails = offsets[1:, None] - np.arange(1, ngram, dtype=offsets.dtype)
+    keep[tails[tails >= text_starts[:, None]]] = False
+    keep[text_starts[short]] = True
     counts = np.where(lengths >= ngram, lengths - ngram + 1, short.astype(np.int64))
     shingle_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(counts, out=shingle_offsets[1:])
-    # Windows that run past a text's end into the next text are never selected.
-    positions = np.repeat(text_starts, counts) + (
-        np.arange(shingle_offsets[-1]) - np.repeat(shingle_offsets[:-1], counts)
-    )
-    selected = window[positions]
+    selected = window[keep]
     selected[shingle_offsets[:-1][short]] = short_shingle[short]
     with np.errstate(over="ignore"):
         return _mix(selected), shingle_offsets
@@ -139,7 +144,7 @@ def decode_signatures(
     first value that is not of ``config``'s scheme."""
     width = SCHEME_ID_BYTES + 4 * config.num_perm
     values = stored.combine_chunks() if isinstance(stored, pa.ChunkedArray) else stored
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    valid = to_numpy(values.is_valid())
     lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
     wrong_length = np.flatnonzero(valid & (np.nan_to_num(lengths) != width))
     if len(wrong_length):

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from posttrain.platform.dedup._ascii import ascii_normal_form, ascii_words
+from posttrain.platform.dedup._numpy import to_numpy
 
 NORMALIZATION_VERSION = 1
 
@@ -57,25 +58,26 @@ def _unicode_words(normalized: pa.Array) -> pa.ListArray:
     spaced = pc.replace_substring_regex(normalized, pattern=_PUNCTUATION_RUN, replacement=" ")
     split = pc.split_pattern(spaced, pattern=" ")
     flat = pc.list_flatten(split)
-    non_empty = pc.not_equal(flat, "")
+    # Lengths, not a comparison with "": converting a Python literal makes pyarrow import
+    # pandas (see ._numpy).
+    non_empty = to_numpy(pc.binary_length(flat)) > 0
     counts = np.bincount(
-        pc.list_parent_indices(split).filter(non_empty).to_numpy(zero_copy_only=False),
-        minlength=len(normalized),
+        to_numpy(pc.list_parent_indices(split))[non_empty], minlength=len(normalized)
     )
     offsets = np.zeros(len(normalized) + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), flat.filter(non_empty))
+    return pa.ListArray.from_arrays(pa.array(offsets), flat.filter(pa.array(non_empty)))
 
 
 def non_ascii_rows(texts: pa.Array) -> np.ndarray:
     """Positions of the texts that contain a non-ASCII character (nulls count as ASCII)."""
     is_ascii = pc.fill_null(pc.string_is_ascii(texts), True)
-    rows: np.ndarray = np.flatnonzero(~is_ascii.to_numpy(zero_copy_only=False))
+    rows: np.ndarray = np.flatnonzero(~to_numpy(is_ascii))
     return rows
 
 
 def _flat(lists: pa.ListArray) -> tuple[pa.Array, np.ndarray]:
-    offsets = lists.offsets.to_numpy().astype(np.int64)
+    offsets = to_numpy(lists.offsets).astype(np.int64)
     return lists.values.slice(offsets[0], offsets[-1] - offsets[0]), offsets - offsets[0]
 
 

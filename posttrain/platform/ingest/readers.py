@@ -30,11 +30,8 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import codecs
 import contextlib
-import datetime as dt
-import decimal
 import gzip
 import io
 import json
@@ -61,6 +58,7 @@ from posttrain.platform.ingest.formats import (
     majority_format,
     matching_formats,
 )
+from posttrain.platform.json_values import json_default
 
 RAW_RECORDS = pa.schema(
     [
@@ -309,23 +307,10 @@ def _json_array_records(path: Path, ftype: FileType) -> Iterator[tuple[int, byte
 # -- rows: Parquet and Arrow ---------------------------------------------------------------
 
 
-def _json_default(value: Any) -> Any:
-    """JSON form of the Parquet values :mod:`json` does not know."""
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    raise TypeError(f"cannot represent {type(value).__name__} as JSON")
-
-
 def canonical_json(row: dict[str, Any]) -> str:
     """A Parquet row as JSON with sorted keys and no insignificant whitespace."""
     return json.dumps(
-        row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
+        row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=json_default
     )
 
 

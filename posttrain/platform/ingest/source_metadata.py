@@ -216,3 +216,18 @@ def apply_source_metadata(rows: pa.Table, metadata: Mapping[str, SourceMetadata]
         values = pc.if_else(pc.is_null(at), rows[name], pc.take(current, at))
         rows = rows.set_column(rows.column_names.index(name), field, values)
     return rows
+
+
+def register_source(warehouse: Warehouse, source: str, workspace: str, description: str) -> bool:
+    """Record ``source`` as belonging to ``workspace`` if it has no metadata yet (capture
+    calls this before its first flush of a source); returns whether a row was added."""
+    if source in source_metadata(warehouse):
+        return False
+    now = datetime.now(UTC)
+    _write(
+        warehouse,
+        SourceMetadata(source, workspace, _DEFAULTS.license, description, now),
+        "capture",
+        new=True,
+    )
+    return True

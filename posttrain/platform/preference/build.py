@@ -69,6 +69,7 @@ from posttrain.platform.silver.quality import QualityConfig, default_filters, ju
 from posttrain.platform.steps import (
     StepResult,
     as_table,
+    counts_by,
     empty_rejections,
     rejection_rows,
     rejections_of,
@@ -380,17 +381,6 @@ class PreferenceReport:
         }
 
 
-def _counts(table: pa.Table, column: str) -> dict[str, int]:
-    if table.num_rows == 0:
-        return {}
-    grouped = table.group_by(column).aggregate([(column, "count")])
-    return dict(
-        sorted(
-            zip(grouped[column].to_pylist(), grouped[f"{column}_count"].to_pylist(), strict=True)
-        )
-    )
-
-
 def build_preferences(
     warehouse: Warehouse,
     config: PreferenceConfig,
@@ -463,7 +453,7 @@ def build_preferences(
         records_rejected=record_level,
         candidates=expanded.kept.num_rows,
         kept=kept.num_rows,
-        rejected_by_reason=_counts(rejections, "reason"),
+        rejected_by_reason=counts_by(rejections, "reason"),
         margins=[m for m in kept["margin"].to_pylist() if m is not None],
         seconds=time.monotonic() - started,
         bronze_snapshot_id=bronze_snapshot,

@@ -48,7 +48,7 @@ from posttrain.platform.schemas import SILVER_CONVERSATIONS, SILVER_REJECTIONS, 
 from posttrain.platform.silver.parse import ParseStep
 from posttrain.platform.silver.quality import QualityConfig, QualityStep
 from posttrain.platform.silver.redact import RedactionConfig, RedactStep
-from posttrain.platform.steps import Chain, run_stages
+from posttrain.platform.steps import Chain, counts_by, run_stages
 from posttrain.platform.warehouse import Snapshots, Warehouse
 
 BRONZE = TableName.BRONZE_RECORDS
@@ -192,17 +192,6 @@ def _sorted(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table, [("record_id", "ascending")]))
 
 
-def _counts(table: pa.Table, column: str) -> dict[str, int]:
-    if table.num_rows == 0:
-        return {}
-    grouped = table.group_by(column).aggregate([(column, "count")])
-    return dict(
-        sorted(
-            zip(grouped[column].to_pylist(), grouped[f"{column}_count"].to_pylist(), strict=True)
-        )
-    )
-
-
 def _redaction_totals(kept: pa.Table) -> dict[str, int]:
     if kept.num_rows == 0 or "redactions" not in kept.column_names:
         return {}
@@ -297,7 +286,7 @@ def build_silver(
         mode=mode,
         rows_in=counter[0],
         kept=conversations.num_rows,
-        rejected_by_reason=_counts(rejections, "reason"),
+        rejected_by_reason=counts_by(rejections, "reason"),
         contamination=summarize_contamination(
             rejections.filter(pc.equal(rejections["reason"], "contaminated")), counter[0]
         ),

@@ -29,6 +29,12 @@ def test_exact_hashes_are_equal_for_equal_normal_forms_and_null_without_text() -
     assert len(first) == 32 and empty is None
 
 
+def test_exact_hashes_of_a_slice_with_nulls_follow_each_row() -> None:
+    texts = normal_form(pa.array(["skip", "b", None, "", "a", "b"])).slice(1)
+    whole = exact_hashes(normal_form(pa.array(["b", "a"]))).to_pylist()
+    assert exact_hashes(texts).to_pylist() == [whole[0], None, None, whole[1], whole[0]]
+
+
 def _shingles(word_hashes: list[int], lengths: list[int], ngram: int) -> list[list[int]]:
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     flat, shingle_offsets = shingle_hashes(np.array(word_hashes, dtype=np.uint64), offsets, ngram)

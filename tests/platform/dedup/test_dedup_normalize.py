@@ -87,3 +87,17 @@ def test_normal_form_of_a_sliced_array_ignores_the_rows_outside_the_slice() -> N
     assert normal_form(array.slice(1, 1)).to_pylist() == ["kept row"]
     flat, offsets = words(normal_form(array).slice(1, 1))
     assert flat.to_pylist() == ["kept", "row"] and offsets.tolist() == [0, 2]
+
+
+def test_a_word_never_runs_from_one_text_into_the_next() -> None:
+    # The texts are adjacent in one buffer; "ab" + "cd" must not become "abcd".
+    flat, offsets = words(normal_form(pa.array(["x ab", "cd y", "z"]).slice(0, 3)))
+    assert flat.to_pylist() == ["x", "ab", "cd", "y", "z"]
+    assert offsets.tolist() == [0, 2, 4, 5]
+
+
+def test_words_of_a_slice_are_those_of_its_own_texts() -> None:
+    texts = pa.array(["skip me", "Hello,  World", None, "again"]).slice(1, 3)
+    flat, offsets = words(normal_form(texts))
+    assert flat.to_pylist() == ["hello", "world", "again"]
+    assert offsets.tolist() == [0, 2, 2, 3]

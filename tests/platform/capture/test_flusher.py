@@ -1,0 +1,62 @@
+"""The flusher: a segment lands once per table, even when it is flushed again after a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from posttrain.platform.capture.flusher import BATCH_KEY, capture_flushes, flush_segment
+from posttrain.platform.capture.wal import WriteAheadLog, encode_entry
+from posttrain.platform.schemas import TableName
+from posttrain.platform.warehouse import Warehouse
+
+
+def _entries() -> bytes:
+    record = {
+        "k": "r1",
+        "t": "r",
+        "at": 1_700_000_000_000_000,
+        "row": {
+            "record_id": "r1",
+            "payload": '{"messages": []}',
+            "source": "alpha/capture",
+            "source_uri": "capture://alpha/sessions/s1",
+            "workspace": "alpha",
+            "format": "openai",
+        },
+    }
+    outcome = {
+        "k": "o1",
+        "t": "o",
+        "at": 1_700_000_000_000_000,
+        "row": {
+            "outcome_id": "x1",
+            "record_id": "r1",
+            "kind": "reward",
+            "value": 1.0,
+            "source": "alpha/capture",
+            "event_id": "o1",
+            "workspace": "alpha",
+        },
+    }
+    return b"".join(encode_entry(json.dumps(e).encode()) for e in (record, outcome))
+
+
+def test_a_segment_flushed_twice_lands_once(tmp_path: Path, warehouse: Warehouse) -> None:
+    wal = WriteAheadLog(tmp_path / "wal")
+    wal.append_sync(_entries(), 2)
+    wal.close()
+    (segment,) = WriteAheadLog.segments(wal)
+    events, first = flush_segment(warehouse, segment)
+    # A crash between the commit and the trim: the restarted service flushes it again.
+    again = flush_segment(warehouse, segment)[1]
+    assert events == 2 and all(first.values())
+    assert again == {TableName.BRONZE_RECORDS: None, TableName.BRONZE_OUTCOMES: None}
+    assert warehouse.info(TableName.BRONZE_RECORDS).rows == 1
+    assert warehouse.info(TableName.BRONZE_OUTCOMES).rows == 1
+    summary = warehouse.snapshot_summary(TableName.BRONZE_OUTCOMES)
+    assert summary[BATCH_KEY] == segment.stem and summary["posttrain.stage"] == "capture"
+    (flush,) = capture_flushes(warehouse, TableName.BRONZE_RECORDS)
+    assert (flush.batch_id, flush.rows) == (segment.stem, 1)
+    sources = warehouse.read(TableName.LINEAGE_SOURCES).to_pylist()
+    assert [(s["source"], s["workspace"]) for s in sources] == [("alpha/capture", "alpha")]
