@@ -14,7 +14,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM ?= true
 
-.PHONY: help install demo demo-capture test test-fast ui bench lint typecheck data clean
+.PHONY: help install demo demo-capture demo-scale test test-fast ui bench lint typecheck data clean
 
 help:  ## Show the commands.
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ demo: install  ## Materialize the whole asset graph on the shipped sample data.
 
 demo-capture: install  ## Capture demo: an agent through the proxy, late rewards, a new version.
 	$(BIN)/python -m posttrain.demo_capture
+
+demo-scale: install  ## The demo on local Postgres + S3 server + Ray cluster (started, then stopped).
+	$(BIN)/python -m posttrain.demo_scale
 
 test: install  ## Run the test suite.
 	$(BIN)/pytest
@@ -55,6 +58,7 @@ bench: install  ## Run the benchmarks (prints ratios against peer tools).
 	$(BIN)/python bench/show_memory.py
 	$(BIN)/python bench/versions.py
 	$(BIN)/python bench/proxy_overhead.py
+	$(BIN)/python bench/scale.py
 
 lint: install  ## ruff + mypy.
 	$(BIN)/ruff check posttrain tests bench scripts

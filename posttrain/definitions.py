@@ -1,8 +1,11 @@
 """The one Dagster ``Definitions`` of posttrain: it only composes.
 
-Why the in-process executor: the heavy stages already fan out over Ray, so running each
-asset in its own subprocess would only start one Ray runtime per step and fight it for
-the same cores. One process per run keeps one Ray runtime for the whole run.
+Why the in-process executor by default: the heavy stages already fan out over Ray, so
+running each asset in its own subprocess would only start one Ray runtime per step and
+fight it for the same cores. One process per run keeps one Ray runtime for the whole run.
+A run that wants one process per step (a Ray cluster configured, so steps only connect
+to it; independent assets in parallel) asks for it in its run config:
+``execution: {config: {multiprocess: {max_concurrent: 4}}}``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,19 @@ external_assets = [
     eval_results,
 ]
 
+# Dagster's multi_or_in_process_executor with the other default: in-process unless a run's
+# config selects multiprocess.
+in_process_or_multiprocess_executor = dg.ExecutorDefinition(
+    name="in_process_or_multiprocess",
+    config_schema=dg.Field(
+        dg.multi_or_in_process_executor.config_schema.config_type,
+        default_value={"in_process": {}},
+    ),
+    executor_creation_fn=dg.multi_or_in_process_executor.executor_creation_fn,
+    requirements=dg.multi_or_in_process_executor.get_requirements,
+    description="In-process (one Ray runtime per run) unless the run config selects multiprocess.",
+)
+
 defs = dg.Definitions(
     assets=[*all_assets, *external_assets],
     jobs=jobs,
@@ -65,5 +81,12 @@ defs = dg.Definitions(
         # Reads for one workspace (its token), scoped like `posttrain query --token`.
         "workspace_reader": WorkspaceReaderResource(),
     },
-    executor=dg.in_process_executor,
+    executor=in_process_or_multiprocess_executor,
 )
+
+
+def resolve_job(name: str) -> dg.JobDefinition:
+    """The job ``name`` with its resources bound: a reconstructable entry point for runs
+    launched in other processes (``dg.build_reconstructable_job("posttrain.definitions",
+    "resolve_job", reconstructable_kwargs={"name": ...})``)."""
+    return defs.resolve_job_def(name)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from services import postgres, ray_cluster, s3  # noqa: F401  (real services, for any test)
 
 from posttrain.platform.settings import ENV_VARS, SETTINGS_ENV
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings

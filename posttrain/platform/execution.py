@@ -154,6 +154,7 @@ class RayExecutor(Executor):
             raise ConfigError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self._ray = ray
         self._max_in_flight = max_in_flight
+        self._address = address
         self._started_here = False
         self._watchdog: subprocess.Popen[bytes] | None = None
         if not ray.is_initialized():
@@ -171,6 +172,14 @@ class RayExecutor(Executor):
             if not address:  # a local runtime must not outlive this process, even on kill -9
                 self._watchdog = ray_watchdog.start()
         self._remote_apply = ray.remote(_apply)
+
+    def describe(self) -> str:
+        """Where the tasks run, in one line: the cluster's address, nodes and CPUs."""
+        nodes = [node for node in self._ray.nodes() if node.get("Alive")]  # type: ignore[no-untyped-call]
+        cpus = sum(int(node.get("Resources", {}).get("CPU", 0)) for node in nodes)
+        gcs = self._ray.get_runtime_context().gcs_address
+        where = "Ray cluster" if self._address else "Ray runtime"
+        return f"{where} at {gcs}: {len(nodes)} node(s), {cpus} CPU(s)"
 
     @property
     def parallelism(self) -> int:

@@ -62,7 +62,15 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "POSTTRAIN_RAY_NUM_CPUS": ("executor", "num_cpus"),
     "POSTTRAIN_VIEWER_URL": ("viewer", "base_url"),
     "POSTTRAIN_PROXY_UPSTREAM": ("proxy", "upstream_url"),
+    # Where an S3-compatible warehouse is (MinIO, moto, another region): pyiceberg's S3
+    # file IO properties. Credentials are not settings: the standard AWS chain finds them.
+    "POSTTRAIN_S3_ENDPOINT": ("warehouse", "properties.s3.endpoint"),
+    "POSTTRAIN_S3_REGION": ("warehouse", "properties.s3.region"),
 }
+
+# Catalog property names whose values are secrets: shown as ``***`` wherever settings are
+# printed (reprs, dumps for messages, error text).
+_SECRET_PROPERTY = re.compile(r"secret|password|token|credential|session|private", re.IGNORECASE)
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -134,6 +142,23 @@ class WarehouseSettings(FrozenConfig):
         if self.catalog_uri is not None:
             props["uri"] = self.catalog_uri
         return props
+
+    def redacted(self) -> dict[str, Any]:
+        """These settings as a mapping fit to print: passwords and secret properties hidden."""
+        return {
+            "catalog_name": self.catalog_name,
+            "catalog_type": self.catalog_type,
+            "catalog_uri": redact_uri(self.catalog_uri) if self.catalog_uri else None,
+            "warehouse": self.warehouse,
+            "properties": {
+                key: "***" if _SECRET_PROPERTY.search(key) else value
+                for key, value in self.properties.items()
+            },
+        }
+
+    def __repr_args__(self) -> Any:
+        # pydantic's repr (and so str(), f-strings and tracebacks) shows the redacted form.
+        return list(self.redacted().items())
 
     def describe(self) -> str:
         """Catalog and location in one line, passwords hidden (for messages and logs)."""
@@ -340,12 +365,17 @@ def _expand_env(value: Any, path: Path, key: tuple[str, ...]) -> Any:
     return value
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    overrides: dict[str, dict[str, str]] = {}
+def _from_env(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {}
     for variable, (section, key) in ENV_VARS.items():
         value = environ.get(variable)
-        if value:
-            overrides.setdefault(section, {})[key] = value
+        if not value:
+            continue
+        values = overrides.setdefault(section, {})
+        if key.startswith("properties."):
+            values.setdefault("properties", {})[key.removeprefix("properties.")] = value
+        else:
+            values[key] = value
     return overrides
 
 
@@ -388,7 +418,13 @@ def load_settings(home: str | Path | None = None) -> Settings:
     merged: dict[str, Any] = dict(raw)
     for section, values in env.items():
         current = merged.get(section)
-        merged[section] = {**current, **values} if isinstance(current, dict) else values
+        if isinstance(current, dict):
+            updated = {**current, **values}
+            if isinstance(current.get("properties"), dict) and "properties" in values:
+                updated["properties"] = {**current["properties"], **values["properties"]}
+            merged[section] = updated
+        else:
+            merged[section] = values
     try:
         parsed = _SettingsFile.model_validate(merged)
     except ValidationError as exc:

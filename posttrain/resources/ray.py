@@ -57,5 +57,11 @@ class RayResource(dg.ConfigurableResource):
         return RayExecutor(address=chosen.ray_address, num_cpus=chosen.num_cpus, progress=progress)
 
     def executor_for(self, context: dg.AssetExecutionContext) -> Executor:
-        """An executor whose progress goes to the Dagster run log every few seconds."""
-        return self.executor(LogProgress(context.log.info, interval_s=5.0))
+        """An executor whose progress goes to the Dagster run log every few seconds.
+
+        The run log says where the tasks run (address, nodes, CPUs).
+        """
+        executor = self.executor(LogProgress(context.log.info, interval_s=5.0))
+        if isinstance(executor, RayExecutor):
+            context.log.info(f"heavy stages run on the {executor.describe()}")
+        return executor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from pydantic import Field, ValidationError
 
 from posttrain.platform.errors import ConfigError
@@ -19,6 +20,12 @@ class WarehouseResource(dg.ConfigurableResource):
     default (a SQLite catalog and a local warehouse folder under the home). The CLI
     resolves the same way, so both reach the same catalog. A field set here wins; see
     ``deploy/README.md`` for Postgres, REST and S3.
+
+    ``s3`` (a ``dagster_aws`` :class:`S3Resource`) gives pyiceberg's S3 file IO its
+    endpoint, region and credentials when they are Dagster configuration, secrets as
+    ``dg.EnvVar``: ``WarehouseResource(s3=S3Resource(aws_secret_access_key=
+    dg.EnvVar("LAKE_SECRET"), ...))``. Unset, the settings' ``s3.*`` properties and the
+    standard AWS credential chain (``AWS_*`` variables, instance role) apply.
     """
 
     home: str | None = Field(
@@ -40,6 +47,25 @@ class WarehouseResource(dg.ConfigurableResource):
         description="Extra pyiceberg catalog properties (s3.endpoint, ...), over the settings'.",
     )
 
+    s3: S3Resource | None = Field(
+        default=None,
+        description="dagster-aws S3 resource whose endpoint, region and credentials the "
+        "warehouse's S3 file IO uses; None = the settings and the AWS credential chain.",
+    )
+
+    def _s3_properties(self) -> dict[str, str]:
+        """pyiceberg ``s3.*`` properties from the fields set on :attr:`s3`."""
+        if self.s3 is None:
+            return {}
+        fields = {
+            "s3.endpoint": self.s3.endpoint_url,
+            "s3.region": self.s3.region_name,
+            "s3.access-key-id": self.s3.aws_access_key_id,
+            "s3.secret-access-key": self.s3.aws_secret_access_key,
+            "s3.session-token": self.s3.aws_session_token,
+        }
+        return {key: value for key, value in fields.items() if value}
+
     def settings(self) -> WarehouseSettings:
         """The resolved settings with the fields set on this resource laid over them."""
         resolved = load_settings(self.home).warehouse
@@ -54,8 +80,12 @@ class WarehouseResource(dg.ConfigurableResource):
         }
         if self.catalog_type not in (None, resolved.catalog_type) and self.catalog_uri is None:
             overrides["catalog_uri"] = None  # the resolved uri belongs to another catalog type
-        if self.properties:
-            overrides["properties"] = {**resolved.properties, **self.properties}
+        if self.properties or self.s3 is not None:
+            overrides["properties"] = {
+                **resolved.properties,
+                **self._s3_properties(),
+                **self.properties,
+            }
         if not overrides:
             return resolved
         try:
