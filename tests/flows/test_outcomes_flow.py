@@ -34,10 +34,10 @@ def _files(warehouse: Warehouse, snapshot_id: int) -> dict[str, bytes]:
 
 
 def _tick_and_run(home: Path, cursor: str | None) -> tuple[str | None, str]:
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         cursor=cursor, resources={"warehouse": WarehouseResource(home=str(home))}
-    )
-    result = outcomes_sensor(context)
+    ) as context:
+        result = outcomes_sensor(context)
     assert isinstance(result, dg.SensorResult)
     (request,) = result.run_requests or []
     run = run_assets(home, selection=["silver/labeled"], run_config=request.run_config)
@@ -73,12 +73,11 @@ def test_late_outcomes_reach_v2_through_the_sensor_and_v1_keeps_its_bytes(
     assert v1_rows.num_rows > 0 and all(n > 0 for n in v1_rows["num_outcomes"].to_pylist())
 
     late = ingest_outcome_file(warehouse, OUTCOMES / "late_batch.jsonl")
-    nothing = outcomes_sensor(
-        dg.build_sensor_context(
-            cursor=str(late.snapshot_id),
-            resources={"warehouse": WarehouseResource(home=str(home))},
-        )
-    )
+    with dg.build_sensor_context(
+        cursor=str(late.snapshot_id),
+        resources={"warehouse": WarehouseResource(home=str(home))},
+    ) as context:
+        nothing = outcomes_sensor(context)
     assert isinstance(nothing, dg.SkipReason)
     _, second_key = _tick_and_run(home, cursor)
 

@@ -23,8 +23,8 @@ def _tick_and_run(
     home: Path, instance: dg.DagsterInstance, cursor: str | None
 ) -> tuple[list[str], str | None]:
     resources = {"warehouse": WarehouseResource(home=str(home))}
-    context = dg.build_sensor_context(cursor=cursor, instance=instance, resources=resources)
-    result = corpus_versions_sensor(context)
+    with dg.build_sensor_context(cursor=cursor, instance=instance, resources=resources) as context:
+        result = corpus_versions_sensor(context)
     if isinstance(result, dg.SkipReason):
         return [], cursor
     assert isinstance(result, dg.SensorResult)

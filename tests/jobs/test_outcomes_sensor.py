@@ -13,10 +13,10 @@ from posttrain.resources import WarehouseResource
 
 
 def _tick(home: Path, cursor: str | None = None) -> dg.SensorResult | dg.SkipReason:
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         cursor=cursor, resources={"warehouse": WarehouseResource(home=str(home))}
-    )
-    return outcomes_sensor(context)  # type: ignore[no-any-return]
+    ) as context:
+        return outcomes_sensor(context)  # type: ignore[no-any-return]
 
 
 def _outcomes(home: Path, record_id: str) -> int | None:

@@ -15,12 +15,12 @@ from posttrain.resources import WarehouseResource
 
 
 def _tick(home: Path, cursor: str | None, instance: dg.DagsterInstance) -> dg.SensorResult:
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         cursor=cursor,
         instance=instance,
         resources={"warehouse": WarehouseResource(home=str(home))},
-    )
-    result = corpus_versions_sensor(context)
+    ) as context:
+        result = corpus_versions_sensor(context)
     assert isinstance(result, (dg.SensorResult, dg.SkipReason))
     return result  # type: ignore[return-value]
 
