@@ -115,6 +115,10 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
         "silver/preferences": "preference",
         "silver/preference_rejections": "preference",
         "gold/dpo": "preference",
+        "lineage/experiments": "experiments",
+        "lineage/checkpoints": "experiments",
+        "lineage/vibe_checks": "viewer",
+        "lineage/row_notes": "viewer",
     }
     # Tables written outside Dagster (CLI, Python API) have no materialization to check.
     external = {
@@ -123,6 +127,10 @@ def test_ui_serves_the_asset_graph_with_groups_and_checks(dagster_dev: tuple[int
         "lineage/corpus_versions",
         "lineage/erasures",
         "eval/results",
+        "lineage/experiments",
+        "lineage/checkpoints",
+        "lineage/vibe_checks",
+        "lineage/row_notes",
     }
     checked = {"/".join(node["assetKey"]["path"]) for node in nodes if node["hasAssetChecks"]}
     assert checked == set(groups) - external
