@@ -21,6 +21,14 @@ STAGE_KEY = "posttrain.stage"
 REPAIR_KEY = "posttrain.repair"
 
 
+def _git(*args: str) -> str:
+    """Output of ``git ARGS`` in the checkout posttrain runs from; raises if there is none."""
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=5
+    ).stdout.strip()
+
+
 @functools.cache
 def code_version() -> str:
     """Package version plus the git commit of the checkout, if there is one.
@@ -28,25 +36,21 @@ def code_version() -> str:
     A checkout with uncommitted changes is marked ``+dirty``: its output cannot be rebuilt
     from the commit alone.
     """
-    root = Path(__file__).resolve().parents[2]
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short=12", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return __version__
     return f"{__version__}+g{commit}{'.dirty' if dirty else ''}"
+
+
+@functools.cache
+def git_commit() -> str | None:
+    """The full commit of the checkout posttrain runs from, if it runs from one."""
+    try:
+        return _git("rev-parse", "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,13 @@ bytes (the checkpoint's ``stream_digest`` proves it).
 
 from __future__ import annotations
 
-import functools
 import getpass
 import json
 import secrets
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -29,7 +26,7 @@ from pyiceberg.expressions.literals import literal
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.experiments.config import ExperimentConfig
 from posttrain.platform.experiments.plan import Plan, manifest_id
-from posttrain.platform.lineage import Lineage, code_version
+from posttrain.platform.lineage import Lineage, code_version, git_commit
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.warehouse import ALL_ROWS, Warehouse
 
@@ -65,22 +62,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
-
-
-@functools.cache
-def git_sha() -> str | None:
-    """The full commit of the checkout posttrain runs from, if it runs from one."""
-    root = Path(__file__).resolve().parents[3]
-    try:
-        return subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -182,7 +163,7 @@ def freeze_manifest(
         eval_suites=list(config.evals),
         seed=config.seed,
         code_version=code_version(),
-        git_sha=git_sha(),
+        git_sha=git_commit(),
         package_versions=package_versions(),
         replay_of=replay_of,
         launched_by=launched_by or _user(),
