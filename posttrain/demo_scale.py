@@ -82,7 +82,8 @@ def main() -> int:
                 "POSTTRAIN_DAGSTER_STORAGE": str(root / "dagster-storage"),
             }
         )
-        pids = ", ".join(str(node.pid) for node in cluster.nodes)
+        head, *workers = cluster.nodes
+        pids = ", ".join(str(node.pid) for node in workers)
         where = [
             (
                 "Dagster instance (runs, events, schedules)",
@@ -96,8 +97,8 @@ def main() -> int:
             ("table data", f"s3://posttrain-lake/warehouse on the S3 server at {s3.endpoint}"),
             (
                 "dedup, decontamination, tokenization",
-                f"Ray cluster {cluster.address}: head (no CPU) + "
-                f"{len(cluster.worker_cpus)} worker processes ({pids})",
+                f"Ray cluster {cluster.address}: head (no CPU, pid {head.pid}) + "
+                f"{len(cluster.worker_cpus)} worker nodes (pids {pids})",
             ),
             ("Dagster runs (the drivers)", f"this process, pid {os.getpid()}"),
         ]
