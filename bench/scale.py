@@ -27,7 +27,7 @@ figures of this run; ``--from-json IN`` re-derives it from a saved run without m
 
 Usage:
     .venv/bin/python bench/scale.py [--dedup-mb 16] [--tokenize-mb 2] [--commits 30]
-        [--s3-mb 32] [--repeats 2] [--json OUT] [--projection MD] [--from-json IN]
+        [--s3-mb 16] [--repeats 2] [--json OUT] [--projection MD] [--from-json IN]
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ from posttrain.platform.gold.tokenize import TokenizeConfig
 from posttrain.platform.ingest.bronze import DEFAULT_COMMIT_ROWS
 
 DEDUP = DedupConfig()
-DEDUP_BATCH_ROWS = 256
-TOKENIZE_BATCH_ROWS = 256
+# Tasks of a few MB each: on a loaded machine, Ray's per-task cost swamps 256-row batches.
+DEDUP_BATCH_ROWS = 1024
+TOKENIZE_BATCH_ROWS = 512
 
 # The cluster shape of the projection. Prices are ASSUMPTIONS: AWS on-demand, Linux,
 # us-east-1, as listed on aws.amazon.com/ec2/pricing/on-demand in 2025; check them.
@@ -219,15 +220,12 @@ def ray_scaling(dedup_mb: float, tokenize_mb: float, repeats: int) -> dict[str, 
             executor = RayExecutor(address=cluster.address)
             print(f"  {executor.describe()}", flush=True)
             started = time.perf_counter()
-            # Warm-up, untimed: the workers import the stages and load the tokenizer.
-            for _ in range(workers):
-                _dedup_phases(docs.slice(0, 2 * DEDUP_BATCH_ROWS), executor)
-                tokenize_conversations(
-                    conversations.slice(0, 2 * TOKENIZE_BATCH_ROWS),
-                    TokenizeConfig(),
-                    executor,
-                    batch_rows=TOKENIZE_BATCH_ROWS,
-                )
+            # Warm-up, untimed, one whole pass: each node starts this job's worker process,
+            # which imports the stages and loads the tokenizer.
+            _dedup_phases(docs, executor)
+            tokenize_conversations(
+                conversations, TokenizeConfig(), executor, batch_rows=TOKENIZE_BATCH_ROWS
+            )
             results[f"ray_{workers}"] = {
                 "dedup": dedup_run(docs, executor, repeats),
                 "tokenize": tokenize_run(conversations, executor, repeats),
@@ -584,7 +582,7 @@ def main() -> None:
     parser.add_argument("--dedup-mb", type=float, default=16)
     parser.add_argument("--tokenize-mb", type=float, default=2)
     parser.add_argument("--commits", type=int, default=30)
-    parser.add_argument("--s3-mb", type=int, default=32)
+    parser.add_argument("--s3-mb", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--projection", type=Path, help="write the 1 TB projection here (.md)")
@@ -602,8 +600,12 @@ def main() -> None:
         print(f"load average {load_start} (1/5/15 min) on {os.cpu_count()} cores", flush=True)
         started = time.perf_counter()
         scaling = ray_scaling(args.dedup_mb, args.tokenize_mb, args.repeats)
+        mark = time.perf_counter()
         commits = commit_latency(args.commits)
+        print(f"  commit latency measured in {time.perf_counter() - mark:.0f} s", flush=True)
+        mark = time.perf_counter()
         store = object_store(args.s3_mb)
+        print(f"  object store measured in {time.perf_counter() - mark:.0f} s", flush=True)
         report = {
             "ray": scaling,
             "commit_ms": commits,

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 from abc import ABC, abstractmethod
@@ -112,7 +113,24 @@ class InProcessExecutor(Executor):
 
 
 def _apply(fn: BatchFn[Any], batch: pa.RecordBatch) -> Any:
+    _size_native_pools()
     return fn(batch)
+
+
+def _size_native_pools() -> None:
+    """Give the native thread pools of this Ray worker as many threads as its task has CPUs.
+
+    rensa's MinHash and tokenizers' ``encode_batch`` run on rayon's pool, which starts one
+    thread per core of the machine on first use: N one-CPU workers on an N-core node would
+    run N² threads, and a "1 CPU" worker would use every core. Set before the first batch
+    (rayon reads the variable once per process); an operator's own value is kept.
+    """
+    if "RAYON_NUM_THREADS" in os.environ:
+        return
+    import ray
+
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    os.environ["RAYON_NUM_THREADS"] = str(max(1, math.ceil(cpus)))
 
 
 def _compact(batch: pa.RecordBatch) -> pa.RecordBatch:

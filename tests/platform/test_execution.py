@@ -65,6 +65,26 @@ def test_ray_executor_returns_the_same_results_in_the_same_order(ray_runtime: No
     assert list(RayExecutor().map_batches(_double, batches, stage="double")) == expected
 
 
+def _rayon_threads(batch: pa.RecordBatch) -> str | None:
+    import os
+
+    return os.environ.get("RAYON_NUM_THREADS")
+
+
+@pytest.mark.slow
+def test_a_ray_task_sizes_native_thread_pools_to_its_one_cpu(ray_runtime: None) -> None:
+    import os
+    import sys
+
+    from ray import cloudpickle
+
+    if "RAYON_NUM_THREADS" in os.environ:
+        pytest.skip("RAYON_NUM_THREADS is set here: the workers inherit it and keep it")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests
+    seen = RayExecutor().map_batches(_rayon_threads, _batches([1] * 4), stage="threads")
+    assert set(seen) == {"1"}
+
+
 def test_threads_return_results_in_input_order_whatever_finishes_first() -> None:
     def slow_first(batch: pa.RecordBatch) -> int:
         value = int(batch.column(0)[0].as_py())
