@@ -60,9 +60,15 @@ from posttrain.platform.gold.tokenize import TokenizeConfig
 from posttrain.platform.ingest.bronze import DEFAULT_COMMIT_ROWS
 
 DEDUP = DedupConfig()
-# Tasks of a few MB each: on a loaded machine, Ray's per-task cost swamps 256-row batches.
-DEDUP_BATCH_ROWS = 1024
-TOKENIZE_BATCH_ROWS = 512
+# Equal batches, an even number of them (both workers get the same work), of a few MB
+# each (on a loaded machine Ray's per-task cost swamps small batches).
+DEDUP_BATCHES = 4
+TOKENIZE_BATCHES = 6
+
+
+def _rows(table: pa.Table, batches: int) -> int:
+    return -(-table.num_rows // batches)
+
 
 # The cluster shape of the projection. Prices are ASSUMPTIONS: AWS on-demand, Linux,
 # us-east-1, as listed on aws.amazon.com/ec2/pricing/on-demand in 2025; check them.
@@ -102,7 +108,7 @@ def _dedup_phases(table: pa.Table, executor: Executor) -> dict[str, float]:
     from posttrain.platform.dedup.published import PublishedIndex
 
     started = time.perf_counter()
-    fingerprints, _ = _fingerprint(table, "text", DEDUP, executor, DEDUP_BATCH_ROWS)
+    fingerprints, _ = _fingerprint(table, "text", DEDUP, executor, _rows(table, DEDUP_BATCHES))
     mapped = time.perf_counter()
     nodes = _nodes(fingerprints, PublishedIndex.empty(DEDUP), DEDUP)
     decide(nodes, build_graph(nodes, DEDUP), DEDUP)
@@ -121,7 +127,9 @@ def dedup_digest(table: pa.Table, executor: Executor) -> str:
     """Digest of one whole ``deduplicate``: its assignments and rejections."""
     from posttrain.platform.dedup import deduplicate
 
-    result = deduplicate(table, DEDUP, executor, text_column="text", batch_rows=DEDUP_BATCH_ROWS)
+    result = deduplicate(
+        table, DEDUP, executor, text_column="text", batch_rows=_rows(table, DEDUP_BATCHES)
+    )
     return _digest(result.assignments) + _digest(result.rejected)
 
 
@@ -136,7 +144,9 @@ def driver_memory(table: pa.Table) -> dict[str, float]:
     from posttrain.platform.dedup.outcome import decide
     from posttrain.platform.dedup.published import PublishedIndex
 
-    fingerprints, _ = _fingerprint(table, "text", DEDUP, InProcessExecutor(), DEDUP_BATCH_ROWS)
+    fingerprints, _ = _fingerprint(
+        table, "text", DEDUP, InProcessExecutor(), _rows(table, DEDUP_BATCHES)
+    )
     tracemalloc.start()
     try:
         nodes = _nodes(fingerprints, PublishedIndex.empty(DEDUP), DEDUP)
@@ -159,7 +169,9 @@ def tokenize_run(corpus: pa.Table, executor: Executor, repeats: int) -> dict[str
     config = TokenizeConfig()
     seconds, result = _best(
         repeats,
-        lambda: tokenize_conversations(corpus, config, executor, batch_rows=TOKENIZE_BATCH_ROWS),
+        lambda: tokenize_conversations(
+            corpus, config, executor, batch_rows=_rows(corpus, TOKENIZE_BATCHES)
+        ),
     )
     tokens = int(pc.sum(pc.list_value_length(result.kept.column("input_ids"))).as_py())
     return {"seconds": seconds, "tokens": tokens, "digest": _digest(result.kept)}
@@ -256,7 +268,10 @@ def ray_scaling(dedup_mb: float, tokenize_mb: float, repeats: int) -> dict[str, 
         # which imports the stages and loads the tokenizer.
         _dedup_phases(docs, executors["ray_2"])
         tokenize_conversations(
-            conversations, TokenizeConfig(), executors["ray_2"], batch_rows=TOKENIZE_BATCH_ROWS
+            conversations,
+            TokenizeConfig(),
+            executors["ray_2"],
+            batch_rows=_rows(conversations, TOKENIZE_BATCHES),
         )
         rounds: dict[str, list[dict[str, Any]]] = {key: [] for key in executors}
         for _ in range(repeats):
