@@ -129,7 +129,8 @@ def _size_native_pools() -> None:
         return
     import ray
 
-    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    context = ray.get_runtime_context()
+    cpus = context.get_assigned_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
     os.environ["RAYON_NUM_THREADS"] = str(max(1, math.ceil(cpus)))
 
 
