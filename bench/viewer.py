@@ -2,9 +2,12 @@
 
 Builds ``bronze.records`` with narrow rows (id, row index, source; pyarrow, one append per
 million rows) in a temporary warehouse per size, serves the viewer with uvicorn on
-127.0.0.1 and times full HTTP page loads (25 rows, rendered HTML) at random offsets, plus
-a filtered page (``source = 's1'``). The peer is DuckDB reading the same page straight
-from the snapshot's Parquet files (``LIMIT 25 OFFSET n``, no HTML), in the same run.
+127.0.0.1 and times full HTTP loads (25 rows, rendered HTML) of the first page, of pages at
+random deep offsets, of the first page of a filter (``source = 's1'``) and of a histogram
+(``source``, first load of each filter: histograms are cached per snapshot). The peer is
+DuckDB reading the same deep pages straight from the snapshot's Parquet files
+(``LIMIT 25 OFFSET n``, no HTML), in the same run. Tables get the warehouse's row-group
+size unless ``--row-group-rows`` says otherwise (1048576: pyiceberg's default).
 
     .venv/bin/python bench/viewer.py [--rows 10000 10000000] [--requests 40]
 """
@@ -87,9 +90,15 @@ def measure(rows: int, requests: int, row_group_rows: int | None) -> dict[str, t
         results: dict[str, tuple[float, float]] = {}
         with ServerThread(app) as server:
             base = f"{server.url}/t/{TABLE}"
+            # Each histogram a different filter: a repeated one would be served from cache.
+            histograms = [
+                f"{base}/hist?col=source&where=row_index%20%3E%3D%20{o}" for o in offsets[:10]
+            ]
             for label, urls in (
+                ("first page", [base] * requests),
                 ("page", [f"{base}?offset={o}" for o in offsets]),
                 ("filtered page", [f"{base}?where=source%20%3D%20%27s1%27&offset=0"] * requests),
+                ("histogram (source, filtered)", histograms),
             ):
                 urllib.request.urlopen(urls[0], timeout=120).read()  # warm: catalog, templates
                 times = []
@@ -119,7 +128,7 @@ def main() -> None:
         "--row-group-rows",
         type=int,
         default=None,
-        help="write.parquet.row-group-limit of the table (default: pyiceberg's, 1,048,576)",
+        help="write.parquet.row-group-limit of the table (default: the warehouse's)",
     )
     args = parser.parse_args()
     measured = {}

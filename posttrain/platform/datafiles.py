@@ -1,0 +1,200 @@
+"""Direct reads of a pinned snapshot's local Parquet data files.
+
+``posttrain show`` (:func:`posttrain.platform.query.head`) and the viewer's pages
+(:mod:`posttrain.platform.browse`) read a few rows at an offset without pyiceberg's scan,
+which opens every file and decodes whole row groups. A snapshot never changes and a data
+file is never rewritten in place, so a snapshot's plan (its files and their row counts, from
+the manifests) and each file's footer (rows per row group) are cached: finding the row
+group that holds row 9,000,000 is arithmetic on cached counts, and only that row group is
+decoded, up to the rows asked for. Tables with delete files, or on storage pyarrow cannot
+open by path, get ``None`` here and are read through pyiceberg.
+
+Example:
+    >>> files = snapshot_files(table, snapshot_id)  # doctest: +SKIP
+    >>> rows_at(files, table.schema().as_arrow(), offset=9_000_000, count=25)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.table import FileScanTask, Table
+
+__all__ = [
+    "READ_BUFFER_BYTES",
+    "DataFile",
+    "conform",
+    "footer",
+    "local_paths",
+    "matching_row_groups",
+    "open_parquet",
+    "rows_at",
+    "snapshot_files",
+]
+
+# Reads go without pre-buffering: pyarrow then reads a column chunk a buffer at a time
+# instead of whole row groups at once (one row group can hold a whole 300k-row ingest).
+READ_BUFFER_BYTES = 1 << 20
+# Rows decoded at a time while passing over the rows of a row group before an offset.
+_SKIP_BATCH_ROWS = 65_536
+_PARQUET = ds.ParquetFileFormat()
+_LOCAL = pafs.LocalFileSystem()
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One local data file of a snapshot and its row count (from the manifest)."""
+
+    path: str
+    rows: int
+
+
+def local_paths(tasks: list[FileScanTask]) -> list[str] | None:
+    """The local data files of ``tasks``, or ``None`` when pyiceberg must read them."""
+    paths = [task.file.file_path for task in tasks]
+    if any(task.delete_files for task in tasks) or not all(
+        path.startswith(("file://", "/")) for path in paths
+    ):
+        return None
+    return [path.removeprefix("file://") for path in paths]
+
+
+def snapshot_files(
+    table: Table, snapshot_id: int, expression: BooleanExpression | None = None
+) -> tuple[DataFile, ...] | None:
+    """The data files of snapshot ``snapshot_id`` whose statistics do not rule
+    ``expression`` out, in table order; ``None`` when pyiceberg must read them (delete
+    files, remote storage). Cached per snapshot and filter: a snapshot never changes."""
+    expression = expression if expression is not None else AlwaysTrue()
+    return _planned(
+        str(table.metadata.table_uuid), snapshot_id, repr(expression), _Carried(table, expression)
+    )
+
+
+class _Carried:
+    """Carries the table and filter through the plan cache without taking part in its key
+    (the key is the table's uuid, the snapshot id and the filter's text)."""
+
+    def __init__(self, table: Table, expression: BooleanExpression) -> None:
+        self.table = table
+        self.expression = expression
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Carried)
+
+
+@functools.lru_cache(maxsize=256)
+def _planned(
+    table_uuid: str, snapshot_id: int, expression: str, carried: _Carried
+) -> tuple[DataFile, ...] | None:
+    scan = carried.table.scan(row_filter=carried.expression, snapshot_id=snapshot_id)
+    tasks = list(scan.plan_files())
+    paths = local_paths(tasks)
+    if paths is None:
+        return None
+    return tuple(
+        DataFile(path, task.file.record_count) for path, task in zip(paths, tasks, strict=True)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def footer(path: str) -> pq.FileMetaData:
+    """The Parquet footer of a local data file (cached: Iceberg never rewrites a file)."""
+    return pq.read_metadata(path)
+
+
+def open_parquet(path: str) -> pq.ParquetFile:
+    """A local data file opened for reading a few pages at a time, with its cached footer."""
+    return pq.ParquetFile(
+        path, metadata=footer(path), buffer_size=READ_BUFFER_BYTES, pre_buffer=False
+    )
+
+
+def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
+    """``batch`` with exactly ``schema``'s columns: files written before a column was added
+    lack it (null), and a file's string type may be the large variant."""
+    arrays = [
+        batch.column(field.name).cast(field.type)
+        if field.name in batch.schema.names
+        else pa.nulls(batch.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def matching_row_groups(path: str, predicate: pc.Expression) -> list[int] | None:
+    """The row groups of a local file whose statistics do not rule ``predicate`` out
+    (``None``: all of them)."""
+    try:
+        fragment = _PARQUET.make_fragment(path, filesystem=_LOCAL)
+        return [row_group.id for row_group in fragment.subset(predicate).row_groups]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None  # e.g. the filter names a column this older file lacks
+
+
+def rows_at(files: Sequence[DataFile], schema: pa.Schema, offset: int, count: int) -> pa.Table:
+    """Rows ``offset`` to ``offset + count`` of ``files`` read in order (fewer at the end),
+    with ``schema``'s columns. Files and row groups before ``offset`` are passed over by
+    their counts; only the row groups that hold the rows are decoded, and only up to them."""
+    pieces: list[pa.Table] = []
+    for file in files:
+        if count <= 0:
+            break
+        if offset >= file.rows:
+            offset -= file.rows
+            continue
+        piece = _file_rows(file.path, schema, offset, count)
+        pieces.append(piece)
+        count -= piece.num_rows
+        offset = 0
+    return pa.concat_tables(pieces) if pieces else schema.empty_table()
+
+
+def _file_rows(path: str, schema: pa.Schema, offset: int, count: int) -> pa.Table:
+    metadata = footer(path)
+    groups: list[int] = []
+    covered = 0  # rows of ``groups`` from ``offset`` on
+    for index in range(metadata.num_row_groups):
+        rows = metadata.row_group(index).num_rows
+        if not groups and offset >= rows:
+            offset -= rows
+            continue
+        groups.append(index)
+        covered += rows - (offset if len(groups) == 1 else 0)
+        if covered >= count:
+            break
+    if not groups:
+        return schema.empty_table()
+    parquet = open_parquet(path)
+    present = set(parquet.schema_arrow.names)
+    batches = parquet.iter_batches(
+        # One batch when the rows before the page are few; large ones (sliced away in C++,
+        # not in a Python loop of small ones) when the row group is big.
+        batch_size=max(1, min(_SKIP_BATCH_ROWS, offset + count)),
+        row_groups=groups,
+        columns=[name for name in schema.names if name in present],
+        use_threads=False,
+    )
+    pieces: list[pa.Table] = []
+    for batch in batches:
+        if offset >= batch.num_rows:
+            offset -= batch.num_rows
+            continue
+        kept = batch.slice(offset, count)
+        offset = 0
+        pieces.append(conform(kept, schema))
+        count -= kept.num_rows
+        if count <= 0:
+            break
+    return pa.concat_tables(pieces) if pieces else schema.empty_table()
