@@ -5,7 +5,7 @@ million rows) in a temporary warehouse per size, serves the viewer with uvicorn 
 127.0.0.1 and times full HTTP loads (25 rows, rendered HTML) of the first page, of pages at
 random deep offsets, of the first page of a filter (``source = 's1'``) and of a histogram
 (``source``, first load of each filter: histograms are cached per snapshot). The peer is
-DuckDB reading the same deep pages straight from the snapshot's Parquet files
+DuckDB's own Parquet reader on the snapshot's data files, reading the same deep pages
 (``LIMIT 25 OFFSET n``, no HTML), in the same run. Tables get the warehouse's row-group
 size unless ``--row-group-rows`` says otherwise (1048576: pyiceberg's default).
 
@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from posttrain.platform.lineage import Lineage
-from posttrain.platform.query import table_data
+from posttrain.platform.datafiles import snapshot_files
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.settings import load_settings
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
@@ -108,8 +108,12 @@ def measure(rows: int, requests: int, row_group_rows: int | None) -> dict[str, t
                         response.read()
                     times.append(time.perf_counter() - start)
                 results[label] = _percentiles(times)
+        table = warehouse.table(TABLE)
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        files = [f.path for f in snapshot_files(table, snapshot.snapshot_id) or ()]
         con = duckdb.connect()
-        con.register("t", table_data(warehouse.table(TABLE)))
+        con.read_parquet(files).create_view("t")
         times = []
         for offset in offsets:
             start = time.perf_counter()
