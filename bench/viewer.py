@@ -103,10 +103,10 @@ def measure(rows: int, requests: int, row_group_rows: int | None) -> dict[str, t
                 urllib.request.urlopen(urls[0], timeout=120).read()  # warm: catalog, templates
                 times = []
                 for url in urls:
-                    start = time.perf_counter()
+                    began = time.perf_counter()
                     with urllib.request.urlopen(url, timeout=120) as response:
                         response.read()
-                    times.append(time.perf_counter() - start)
+                    times.append(time.perf_counter() - began)
                 results[label] = _percentiles(times)
         table = warehouse.table(TABLE)
         snapshot = table.current_snapshot()
@@ -116,9 +116,9 @@ def measure(rows: int, requests: int, row_group_rows: int | None) -> dict[str, t
         con.read_parquet(files).create_view("t")
         times = []
         for offset in offsets:
-            start = time.perf_counter()
+            began = time.perf_counter()
             con.sql(f"select * from t limit 25 offset {offset}").fetchall()
-            times.append(time.perf_counter() - start)
+            times.append(time.perf_counter() - began)
         results["duckdb page (peer, no HTML)"] = _percentiles(times)
         con.close()
         return results

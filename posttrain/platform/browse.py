@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In, Reference
 from pyiceberg.expressions.literals import literal
 from pyiceberg.expressions.visitors import bind, extract_field_ids
@@ -422,10 +423,7 @@ def _compute_histogram(
     if source is None or source not in names:
         raise QueryError(f"{pinned.name} has no column {column!r} for a histogram")
     values_parts: list[pa.Array] = []
-    scan = table.scan(
-        row_filter=expression, selected_fields=(source,), snapshot_id=pinned.snapshot_id
-    )
-    for batch in scan.to_arrow_batch_reader():
+    for batch in _column_batches(pinned, expression, source):
         array = batch.column(0)
         if column == "turns":
             array = pc.list_value_length(array)
@@ -455,6 +453,30 @@ def _compute_histogram(
         expr = f"{column} is null" if value is None else f"{column} = {_quote(str(value))}"
         bins.append((label, int(item["counts"]), expr if pushable else None))
     return Histogram(column, "categorical", bins, rows)
+
+
+def _column_batches(
+    pinned: PinnedSnapshot, expression: BooleanExpression, column: str
+) -> Iterator[pa.RecordBatch]:
+    """``column`` of the rows ``expression`` selects: from the snapshot's local files with
+    pyarrow's threaded scanner, which skips row groups by their statistics and reads the
+    filter's columns besides this one only (pyiceberg's scan when it cannot)."""
+    table = pinned.table
+    files = datafiles.snapshot_files(table, pinned.snapshot_id, expression)
+    if files is None:
+        scan = table.scan(
+            row_filter=expression, selected_fields=(column,), snapshot_id=pinned.snapshot_id
+        )
+        yield from scan.to_arrow_batch_reader()
+        return
+    bound = bind(table.schema(), expression, case_sensitive=True)
+    dataset = ds.dataset(
+        [file.path for file in files], schema=table.schema().as_arrow(), format="parquet"
+    )
+    yield from dataset.to_batches(
+        columns=[column],
+        filter=None if isinstance(bound, AlwaysTrue) else expression_to_pyarrow(bound),
+    )
 
 
 def _numeric(column: str, values: pa.Array, rows: int, pushable: bool, integer: bool) -> Histogram:
