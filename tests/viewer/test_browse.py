@@ -169,3 +169,16 @@ def test_new_tables_are_written_in_small_row_groups(warehouse: Warehouse) -> Non
     [task] = table.scan().plan_files()
     groups = pq.read_metadata(task.file.file_path.removeprefix("file://")).num_row_groups
     assert groups == 3  # 8,192 rows each: a deep page decodes at most one of them
+
+
+def test_a_page_of_files_written_before_a_column_was_added_shows_it_empty(
+    small_groups: Warehouse,
+) -> None:
+    from pyiceberg.types import StringType
+
+    table = small_groups.table(TableName.BRONZE_RECORDS)
+    with table.update_schema() as update:
+        update.add_column("added_later", StringType(), doc="a column newer than the files")
+    page = browse.read_page(small_groups, "bronze.records", offset=60, limit=3)
+    assert [row["added_later"] for row in page.rows] == [None, None, None]
+    assert [r["record_id"] for r in page.rows] == _all(small_groups)[60:63]
