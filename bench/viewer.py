@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from posttrain.platform.lineage import Lineage
 from posttrain.platform.datafiles import snapshot_files
+from posttrain.platform.lineage import Lineage
 from posttrain.platform.schemas import TABLES, TableName
 from posttrain.platform.settings import load_settings
 from posttrain.platform.warehouse import Warehouse, WarehouseSettings
