@@ -423,7 +423,7 @@ def _compute_histogram(
     if source is None or source not in names:
         raise QueryError(f"{pinned.name} has no column {column!r} for a histogram")
     values_parts: list[pa.Array] = []
-    for batch in _column_batches(pinned, expression, source):
+    for batch in _column_batches(pinned, expression, source, dictionary=column not in DERIVED):
         array = batch.column(0)
         if column == "turns":
             array = pc.list_value_length(array)
@@ -444,7 +444,9 @@ def _compute_histogram(
     pushable = column not in DERIVED
     if pa.types.is_integer(type_) or pa.types.is_floating(type_):
         return _numeric(column, values, rows, pushable, pa.types.is_integer(type_))
-    counts = pc.value_counts(values.cast(pa.string())).to_pylist()
+    counts = pc.value_counts(
+        values if pa.types.is_dictionary(type_) else values.cast(pa.string())
+    ).to_pylist()
     counts.sort(key=lambda item: (-item["counts"], str(item["values"])))
     bins: list[tuple[str, int, str | None]] = []
     for item in counts[:20]:
@@ -456,11 +458,13 @@ def _compute_histogram(
 
 
 def _column_batches(
-    pinned: PinnedSnapshot, expression: BooleanExpression, column: str
+    pinned: PinnedSnapshot, expression: BooleanExpression, column: str, *, dictionary: bool
 ) -> Iterator[pa.RecordBatch]:
     """``column`` of the rows ``expression`` selects: from the snapshot's local files with
     pyarrow's threaded scanner, which skips row groups by their statistics and reads the
-    filter's columns besides this one only (pyiceberg's scan when it cannot)."""
+    filter's columns besides this one only (pyiceberg's scan when it cannot). With
+    ``dictionary``, a string column comes dictionary-encoded as Parquet stores it (counting
+    its values then skips building a string per row)."""
     table = pinned.table
     files = datafiles.snapshot_files(table, pinned.snapshot_id, expression)
     if files is None:
@@ -470,9 +474,18 @@ def _column_batches(
         yield from scan.to_arrow_batch_reader()
         return
     bound = bind(table.schema(), expression, case_sensitive=True)
-    dataset = ds.dataset(
-        [file.path for file in files], schema=table.schema().as_arrow(), format="parquet"
-    )
+    schema = table.schema().as_arrow()
+    field = schema.field(column)
+    if dictionary and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+        schema = schema.set(
+            schema.get_field_index(column),
+            field.with_type(pa.dictionary(pa.int32(), field.type)),
+        )
+        read = ds.ParquetReadOptions(dictionary_columns=[column])
+        format_ = ds.ParquetFileFormat(read_options=read)
+    else:
+        format_ = ds.ParquetFileFormat()
+    dataset = ds.dataset([file.path for file in files], schema=schema, format=format_)
     yield from dataset.to_batches(
         columns=[column],
         filter=None if isinstance(bound, AlwaysTrue) else expression_to_pyarrow(bound),
