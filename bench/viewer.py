@@ -38,6 +38,8 @@ from viewer_server import ServerThread
 GOAL_MS = 300.0
 CHUNK = 1_000_000
 TABLE = TableName.BRONZE_RECORDS
+# The page loads the goal is about, at every size (histograms are aggregates).
+PAGES = ("first page", "page", "filtered page")
 
 
 def _chunk(start: int, rows: int) -> pa.Table:
@@ -147,7 +149,7 @@ def main() -> None:
         print(f"{label}: p50 at {large:,} / at {small:,} rows = {ratio:.2f}")
     viewer, peer = measured[large]["page"][0], measured[large]["duckdb page (peer, no HTML)"][0]
     print(f"viewer page vs DuckDB page at {large:,} rows: {viewer / max(peer, 1e-9):.2f}x")
-    worst = max(measured[large]["page"][1], measured[large]["filtered page"][1])
+    worst = max(measured[rows][label][1] for rows in measured for label in PAGES)
     print(
         f"goal: p99 < {GOAL_MS:.0f} ms — {'met' if worst < GOAL_MS else 'NOT met'} ({worst:.0f} ms)"
     )
