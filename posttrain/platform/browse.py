@@ -272,11 +272,22 @@ def page_of(
         wanted = known
     search = search.strip() if search else None
     filtered = bool((where and where.strip()) or search or extra is not None or keep is not None)
-    files = None if filtered else datafiles.snapshot_files(table, pinned.snapshot_id)
-    if files is not None:
+    read_schema = pa.schema([f for f in table.schema().as_arrow() if f.name in wanted])
+    located = not search and keep is None  # the page can be found by counts
+    files = datafiles.snapshot_files(table, pinned.snapshot_id, expression) if located else None
+    bound = bind(table.schema(), expression, case_sensitive=True)
+    if files is not None and isinstance(bound, AlwaysTrue):
         # Unfiltered: the page's rows are found by the row counts of files and row groups.
-        read_schema = pa.schema([f for f in table.schema().as_arrow() if f.name in wanted])
         rows = datafiles.rows_at(files, read_schema, offset, limit + 1).to_pylist()
+    elif files is not None:
+        # Filtered: matches before the page are counted on the filter's columns only.
+        filter_columns = {table.schema().find_column_name(i) for i in extract_field_ids(bound)}
+        filter_schema = pa.schema(
+            [f for f in table.schema().as_arrow() if f.name in filter_columns]
+        )
+        rows = datafiles.matching_rows_at(
+            files, read_schema, expression_to_pyarrow(bound), filter_schema, offset, limit + 1
+        ).to_pylist()
     else:
         need, pieces, got = offset + limit + 1, [], 0
         for data in _matching(pinned, expression, search, wanted, keep):

@@ -35,6 +35,7 @@ __all__ = [
     "footer",
     "local_paths",
     "matching_row_groups",
+    "matching_rows_at",
     "open_parquet",
     "rows_at",
     "snapshot_files",
@@ -198,3 +199,74 @@ def _file_rows(path: str, schema: pa.Schema, offset: int, count: int) -> pa.Tabl
         if count <= 0:
             break
     return pa.concat_tables(pieces) if pieces else schema.empty_table()
+
+
+def matching_rows_at(
+    files: Sequence[DataFile],
+    schema: pa.Schema,
+    predicate: pc.Expression,
+    filter_schema: pa.Schema,
+    offset: int,
+    count: int,
+) -> pa.Table:
+    """Matches ``offset`` to ``offset + count`` of ``predicate`` in ``files`` read in order,
+    with ``schema``'s columns. Matches before the offset are counted per row group on the
+    filter's columns only (``filter_schema``; counts cached per file and filter), so only
+    the row groups that hold the page are decoded whole."""
+    # The filter's columns are read with the shown ones, then dropped.
+    read = pa.schema([*schema, *(f for f in filter_schema if f.name not in schema.names)])
+    pieces: list[pa.Table] = []
+    for file in files:
+        if count <= 0:
+            break
+        counts = _match_counts(file.path, filter_schema, predicate)
+        for group, matches in enumerate(counts):
+            if count <= 0:
+                break
+            if offset >= matches:
+                offset -= matches
+                continue
+            parquet = open_parquet(file.path)
+            present = set(parquet.schema_arrow.names)
+            rows = parquet.read_row_group(
+                group, columns=[name for name in read.names if name in present], use_threads=False
+            )
+            kept = conform(rows, read).filter(predicate).slice(offset, count).select(schema.names)
+            pieces.append(kept)
+            count -= kept.num_rows
+            offset = 0
+    return pa.concat_tables(pieces) if pieces else schema.empty_table()
+
+
+def _match_counts(path: str, filter_schema: pa.Schema, predicate: pc.Expression) -> tuple[int, ...]:
+    return _cached_match_counts(path, str(predicate), _Predicate(filter_schema, predicate))
+
+
+class _Predicate:
+    """Carries a filter through the match-count cache, keyed by its text."""
+
+    def __init__(self, schema: pa.Schema, predicate: pc.Expression) -> None:
+        self.schema = schema
+        self.predicate = predicate
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Predicate)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_match_counts(path: str, predicate_text: str, carried: _Predicate) -> tuple[int, ...]:
+    """Matches per row group of one file (0 for a group its statistics rule out)."""
+    metadata = footer(path)
+    candidates = matching_row_groups(path, carried.predicate)
+    groups = range(metadata.num_row_groups) if candidates is None else candidates
+    counts = [0] * metadata.num_row_groups
+    parquet = open_parquet(path)
+    present = set(parquet.schema_arrow.names)
+    columns = [name for name in carried.schema.names if name in present]
+    for group in groups:
+        rows = parquet.read_row_group(group, columns=columns, use_threads=False)
+        counts[group] = conform(rows, carried.schema).filter(carried.predicate).num_rows
+    return tuple(counts)

@@ -182,3 +182,19 @@ def test_a_page_of_files_written_before_a_column_was_added_shows_it_empty(
     page = browse.read_page(small_groups, "bronze.records", offset=60, limit=3)
     assert [row["added_later"] for row in page.rows] == [None, None, None]
     assert [r["record_id"] for r in page.rows] == _all(small_groups)[60:63]
+
+
+def test_a_deep_filtered_page_across_row_groups_and_files_is_that_slice_of_the_matches(
+    small_groups: Warehouse,
+) -> None:
+    matches = [
+        r["record_id"]
+        for r in small_groups.read(TableName.BRONZE_RECORDS).to_pylist()
+        if r["source"] != "s1"
+    ]
+    for offset in (0, 4, 5, 30, 33, 60, 63, 200):
+        page = browse.read_page(
+            small_groups, "bronze.records", where="source != 's1'", offset=offset, limit=4
+        )
+        assert [r["record_id"] for r in page.rows] == matches[offset : offset + 4]
+        assert page.has_more == (offset + 4 < len(matches))
