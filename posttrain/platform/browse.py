@@ -7,9 +7,11 @@ planned, then row groups by their statistics, and only the row groups that hold 
 are decoded. Without a filter or search, the page is located by the row counts of the
 snapshot's files and row groups (:func:`posttrain.platform.datafiles.rows_at`, cached per
 snapshot) and only the row group that holds it is decoded, so page 400,000 of a
-10-million-row table costs what page 1 costs. A filter or full-text search counts matches
-from the first row group its statistics allow, batch by batch, and stops once the page is
-full: a deep filtered page costs in proportion to its offset.
+10-million-row table costs what page 1 costs. A filtered page is found the same way by
+the matches per row group, counted on the filter's columns only and cached per file and
+filter (:func:`posttrain.platform.datafiles.matching_rows_at`). A full-text search or a
+malformed-content flag cannot be counted so: it reads batch by batch from the start and
+stops once the page is full, so its cost grows with the offset.
 
 Example:
     >>> page = read_page(warehouse, "gold.sft@v1", where="source = 'math-tutor'", limit=20)
