@@ -20,6 +20,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -47,6 +48,9 @@ READ_BUFFER_BYTES = 1 << 20
 # Rows decoded at a time while passing over the rows of a row group before an offset.
 _SKIP_BATCH_ROWS = 65_536
 _PARQUET = ds.ParquetFileFormat()
+# Row groups read at once while counting a filter's matches, and the column naming them.
+_COUNT_GROUPS = 16
+_OWNER = "__posttrain_row_group"
 _LOCAL = pafs.LocalFileSystem()
 
 
@@ -266,7 +270,15 @@ def _cached_match_counts(path: str, predicate_text: str, carried: _Predicate) ->
     parquet = open_parquet(path)
     present = set(parquet.schema_arrow.names)
     columns = [name for name in carried.schema.names if name in present]
-    for group in groups:
-        rows = parquet.read_row_group(group, columns=columns, use_threads=False)
-        counts[group] = conform(rows, carried.schema).filter(carried.predicate).num_rows
+    groups = list(groups)
+    # A few row groups per read: fewer calls than one per group, memory still bounded.
+    for start in range(0, len(groups), _COUNT_GROUPS):
+        chunk = groups[start : start + _COUNT_GROUPS]
+        rows = conform(parquet.read_row_groups(chunk, columns=columns), carried.schema)
+        sizes = [metadata.row_group(group).num_rows for group in chunk]
+        owner = pa.array(np.repeat(np.arange(len(chunk)), sizes))
+        kept = rows.append_column(_OWNER, owner).filter(carried.predicate)
+        found = np.bincount(kept[_OWNER].to_numpy(), minlength=len(chunk))
+        for group, number in zip(chunk, found.tolist(), strict=True):
+            counts[group] = number
     return tuple(counts)
