@@ -17,6 +17,8 @@ Example:
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,38 +81,30 @@ def snapshot_files(
     ``expression`` out, in table order; ``None`` when pyiceberg must read them (delete
     files, remote storage). Cached per snapshot and filter: a snapshot never changes."""
     expression = expression if expression is not None else AlwaysTrue()
-    return _planned(
-        str(table.metadata.table_uuid), snapshot_id, repr(expression), _Carried(table, expression)
-    )
-
-
-class _Carried:
-    """Carries the table and filter through the plan cache without taking part in its key
-    (the key is the table's uuid, the snapshot id and the filter's text)."""
-
-    def __init__(self, table: Table, expression: BooleanExpression) -> None:
-        self.table = table
-        self.expression = expression
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Carried)
-
-
-@functools.lru_cache(maxsize=256)
-def _planned(
-    table_uuid: str, snapshot_id: int, expression: str, carried: _Carried
-) -> tuple[DataFile, ...] | None:
-    scan = carried.table.scan(row_filter=carried.expression, snapshot_id=snapshot_id)
-    tasks = list(scan.plan_files())
+    key = (str(table.metadata.table_uuid), snapshot_id, repr(expression))
+    with _PLANS_LOCK:
+        if key in _PLANS:
+            _PLANS.move_to_end(key)
+            return _PLANS[key]
+    tasks = list(table.scan(row_filter=expression, snapshot_id=snapshot_id).plan_files())
     paths = local_paths(tasks)
-    if paths is None:
-        return None
-    return tuple(
-        DataFile(path, task.file.record_count) for path, task in zip(paths, tasks, strict=True)
+    files = (
+        None
+        if paths is None
+        else tuple(DataFile(p, t.file.record_count) for p, t in zip(paths, tasks, strict=True))
     )
+    with _PLANS_LOCK:
+        _PLANS[key] = files
+        while len(_PLANS) > _MAX_PLANS:
+            _PLANS.popitem(last=False)
+    return files
+
+
+# Plans by (table uuid, snapshot id, filter text); only the file lists are kept, so the
+# cache holds no table metadata.
+_PLANS: OrderedDict[tuple[str, int, str], tuple[DataFile, ...] | None] = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+_MAX_PLANS = 256
 
 
 @functools.lru_cache(maxsize=1024)
