@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from experiment_data import SFT, add_sft_rows, fill, fill_pairs_and_prompts
@@ -66,7 +67,7 @@ def test_the_launch_scores_its_checkpoint_into_eval_results_with_its_lineage(
     manifest, checkpoint = result.manifest, result.checkpoint
     (outcome,) = result.evals
     assert (outcome.suite, outcome.ran, outcome.metrics["items"]) == ("math_heldout", True, 2)
-    rows = warehouse.read(TableName.EVAL_RESULTS).to_pylist()
+    rows = _results_of(warehouse, outcome.metrics["run_id"])
     assert len(rows) == 2
     # gold.sft as frozen at launch, and the reference that named its first snapshot.
     current, (_, pinned_first) = manifest.snapshots["gold.sft"], manifest.corpus_refs
@@ -83,6 +84,31 @@ def test_the_launch_scores_its_checkpoint_into_eval_results_with_its_lineage(
     }
     assert {row["model"] for row in rows} == {str(Path(checkpoint.path).resolve())}
     assert all(row["output"] is not None or row["error"] for row in rows)
+
+
+def test_the_jobs_eval_step_scores_the_trained_checkpoint_the_same_way(
+    sft_launch: tuple[Warehouse, LaunchResult],
+) -> None:
+    from posttrain.jobs.experiments import experiment_evals
+    from posttrain.resources.warehouse import WarehouseResource
+
+    warehouse, result = sft_launch
+    home = warehouse.settings.warehouse.removeprefix("file://").removesuffix("/warehouse")
+    checkpoint = {**result.checkpoint.__dict__, "created_at": str(result.checkpoint.created_at)}
+    output = experiment_evals(
+        result.manifest.as_dict(), checkpoint, warehouse=WarehouseResource(home=home)
+    )
+    (outcome,) = output.value
+    rows = _results_of(warehouse, outcome["metrics"]["run_id"])
+    assert len(rows) == 2
+    assert {(row["checkpoint_id"], row["experiment_id"]) for row in rows} == {
+        (result.checkpoint.checkpoint_id, result.manifest.experiment_id)
+    }
+
+
+def _results_of(warehouse: Warehouse, run_id: str) -> list[dict[str, Any]]:
+    rows = warehouse.read(TableName.EVAL_RESULTS).to_pylist()
+    return [row for row in rows if row["run_id"] == run_id]
 
 
 def test_the_checkpoint_stream_digest_is_what_a_replay_of_its_manifest_reads(
