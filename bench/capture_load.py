@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import socket
-import subprocess
 import multiprocessing as mp
 import os
+import socket
+import subprocess
 import sys
 import tempfile
 import threading

@@ -26,10 +26,10 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 # Longest client id, session id, turn id or source name accepted.
 MAX_ID_CHARS = 256
