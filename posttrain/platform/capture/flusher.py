@@ -127,12 +127,18 @@ def committed_batches(warehouse: Warehouse, name: str) -> set[str]:
     return found
 
 
-def flush_segment(warehouse: Warehouse, segment: Path) -> tuple[int, dict[str, int | None]]:
+def flush_segment(
+    warehouse: Warehouse, segment: Path, known_sources: set[str] | None = None
+) -> tuple[int, dict[str, int | None]]:
     """Commit one sealed segment to bronze (each table at most once).
+
+    ``known_sources``: sources already registered (by this process), skipped; the ones
+    this call registers are added to it (the check reads a table: not once per flush).
 
     Returns the segment's number of events, and the snapshot id per table written
     (``None``: the batch was committed already, by a run that crashed before the trim).
     """
+    known = set() if known_sources is None else known_sources
     batch_id = segment.stem
     records, outcomes, count = segment_tables(segment)
     written: dict[str, int | None] = {}
@@ -143,7 +149,9 @@ def flush_segment(warehouse: Warehouse, segment: Path) -> tuple[int, dict[str, i
             for source, workspace in sorted(
                 set(zip(rows["source"].to_pylist(), rows["workspace"].to_pylist(), strict=True))
             ):
-                register_source(warehouse, source, workspace, "captured by posttrain serve")
+                if source not in known:
+                    register_source(warehouse, source, workspace, "captured by posttrain serve")
+                    known.add(source)
         lineage = Lineage(STAGE, properties={BATCH_KEY: batch_id, EVENTS_KEY: str(rows.num_rows)})
         written[name] = warehouse.append_once(name, rows, lineage, BATCH_KEY, batch_id)
     return count, written
@@ -164,6 +172,7 @@ class Flusher:
         self._final_flush = True
         self.last_error: str | None = None
         self.last_snapshots: dict[str, int | None] = {}
+        self._sources: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="capture-flusher", daemon=True)
 
     def start(self) -> None:
@@ -184,7 +193,7 @@ class Flusher:
         flushed = 0
         for segment in self.wal.sealed():
             started = time.monotonic()
-            events, written = flush_segment(self.warehouse, segment)
+            events, written = flush_segment(self.warehouse, segment, self._sources)
             self.wal.trim(segment)
             flushed += events
             self.last_snapshots.update(written)
