@@ -110,8 +110,11 @@ def segment_tables(segment: Path) -> tuple[pa.Table, pa.Table, int]:
     batch_id = segment.stem
     entries = _entries(segment)
     is_record = pc.equal(entries["t"], "r")
-    records = entries.filter(is_record)
-    outcomes = entries.filter(pc.invert(is_record))
+    if pc.all(is_record).as_py() is not False:  # the usual segment: sessions and turns only
+        records, outcomes = entries, entries.slice(0, 0)
+    else:
+        records = entries.filter(is_record)
+        outcomes = entries.filter(pc.invert(is_record))
 
     def field(table: pa.Table, name: str) -> pa.ChunkedArray:
         return pc.struct_field(table["row"], name)
