@@ -1,4 +1,5 @@
-"""Two Dagster runs of the same assets at once serialize on the layer's concurrency pool."""
+"""Two Dagster runs of the same assets at once serialize on the layer's concurrency pool,
+or the later one fails before writing anything."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ SILVER = "silver/conversations,silver/rejections"
 IN_PROCESS = {"resources": {"ray": {"config": {"mode": "in_process"}}}}
 
 
-def test_two_silver_runs_at_once_serialize_and_build_silver_once(tmp_path: Path) -> None:
+def test_two_silver_runs_at_once_build_silver_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
     warehouse = Warehouse(WarehouseSettings.local(home))
     seed_humaneval(warehouse)
@@ -70,8 +71,16 @@ def test_two_silver_runs_at_once_serialize_and_build_silver_once(tmp_path: Path)
     ]
     logs = [run.communicate(timeout=600)[0] for run in runs]
 
-    assert [run.returncode for run in runs] == [0, 0], logs[0][-2000:] + logs[1][-2000:]
-    assert any("blocked by limit for pool posttrain-silver" in log for log in logs)
+    # The pool serializes them: the later run waits for the slot. Dagster's claim of a slot
+    # on the embedded SQLite storage is a select then an update with no row lock, so on a
+    # heavily loaded machine both runs can get it; then the silver commit's snapshot check
+    # refuses the later run before it writes anything. Either outcome is safe.
+    failed = [log for run, log in zip(runs, logs, strict=True) if run.returncode != 0]
+    if failed:
+        assert len(failed) == 1, logs[0][-2000:] + logs[1][-2000:]
+        assert "nothing was written, so re-running is safe" in failed[0], failed[0][-3000:]
+    else:
+        assert any("blocked by limit for pool posttrain-silver" in log for log in logs)
     # The later run found nothing new: silver was committed once, and conserves bronze.
     for name in ("silver.conversations", "silver.rejections"):
         assert len(warehouse.table(name).snapshots()) == 1

@@ -1,12 +1,14 @@
 """Build ``silver.preferences`` (and its rejections) from bronze, and ``gold.dpo`` from it.
 
-Two stages under the one stage contract (:func:`~posttrain.platform.steps.run_stages`,
+Three stages under the one stage contract (:func:`~posttrain.platform.steps.run_stages`,
 guarded, so a record that makes a stage raise is a ``stage_error`` rejection):
 
 1. :class:`ExpandStep`: a bronze record in a preference format → its candidate pairs, or
    a *record-level* rejection (``pair_id`` null): malformed, missing field, no pairs,
    unknown judged record.
-2. :class:`PairCheckStep`: each candidate pair → kept, or a *pair-level* rejection
+2. :class:`RedactPairsStep`: secrets in the prompt and both answers replaced by
+   silver's placeholders (the same detectors as ``silver.conversations``), counted.
+3. :class:`PairCheckStep`: each candidate pair → kept, or a *pair-level* rejection
    (``pair_id`` set): ``same_sides``, ``no_shared_prompt``, ``empty``, a side failing
    SFT's quality filters (``too_short``, ``too_long``, ``invalid_roles``, ...),
    ``contaminated`` (prompt or either answer shares n-grams with a benchmark).
@@ -31,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -66,6 +69,7 @@ from posttrain.platform.schemas import (
 )
 from posttrain.platform.silver.parse import parse_payload, undecodable_payload
 from posttrain.platform.silver.quality import QualityConfig, default_filters, judge_conversation
+from posttrain.platform.silver.redact import RedactionConfig, Redactor
 from posttrain.platform.steps import (
     StepResult,
     as_table,
@@ -99,6 +103,7 @@ class PreferenceConfig(FrozenConfig):
 
     pairing: PairingConfig = Field(default_factory=PairingConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
 
 
@@ -149,6 +154,34 @@ class ExpandStep:
             rejected=rejection_rows(refused),
             counters={"records_expanded": table.num_rows - len(refused), "pairs": len(rows)},
         )
+
+
+class RedactPairsStep:
+    """Candidate pairs with secrets redacted in ``prompt``, ``chosen`` and ``rejected``.
+
+    Every pair is kept; counters ``redactions.<kind>`` sum over the three sides. Runs
+    before the pair checks, so two answers that differ only by a secret become
+    ``same_sides``.
+    """
+
+    name = "redact pairs"
+    sides = ("prompt", "chosen", "rejected")
+
+    def __init__(self, config: RedactionConfig | None = None) -> None:
+        self.redactor = Redactor(config)
+
+    def __call__(self, batch: pa.RecordBatch | pa.Table) -> StepResult:
+        table = as_table(batch)
+        totals: Counter[str] = Counter()
+        for side in self.sides:
+            column, counts = self.redactor.redact_column(table.column(side))
+            table = table.set_column(
+                table.schema.get_field_index(side), table.schema.field(side), column
+            )
+            for row in counts:
+                totals.update(row)
+        counters = {f"redactions.{kind}": count for kind, count in sorted(totals.items())}
+        return StepResult(kept=table, rejected=empty_rejections(), counters=counters)
 
 
 def _blank(messages: Sequence[Message]) -> bool:
@@ -420,10 +453,13 @@ def build_preferences(
         kept_schema=CANDIDATES,
     )
     checked = run_stages(
-        PairCheckStep(config.quality, DecontamStep(index, config.decontam)),
+        [
+            RedactPairsStep(config.redaction),
+            PairCheckStep(config.quality, DecontamStep(index, config.decontam)),
+        ],
         expanded.kept,
         executor,
-        label="preferences: check pairs",
+        label="preferences: redact, check pairs",
         batch_rows=batch_rows,
         kept_schema=CANDIDATES,
     )

@@ -124,11 +124,22 @@ class NumericSpec(FrozenConfig):
         return value
 
 
-_REGEX_FLAGS = {"ignorecase": re.IGNORECASE, "multiline": re.MULTILINE, "dotall": re.DOTALL}
+_RE2_FLAGS = {"ignorecase": "i", "multiline": "m", "dotall": "s"}
 
 
 class RegexSpec(FrozenConfig):
-    """``pattern`` must match (``search`` anywhere, or ``fullmatch``) the target text."""
+    """``pattern`` must match (``search`` anywhere, or ``fullmatch``) the target text.
+
+    Patterns are RE2 (Arrow's regex engine), not Python ``re``: matching is linear in the
+    text, so no completion can make a reward hang (``(a+)+$`` on a long run of ``a``
+    would backtrack for hours under ``re``) and a reward never depends on a timeout.
+    RE2 has no backreferences and no lookarounds; such a pattern is refused when the
+    spec is read.
+
+    Example:
+        >>> RegexSpec(pattern="(a+)+$").matches("a" * 100_000 + "!")
+        False
+    """
 
     pattern: str = Field(min_length=1)
     flags: tuple[Literal["ignorecase", "multiline", "dotall"], ...] = ()
@@ -139,16 +150,33 @@ class RegexSpec(FrozenConfig):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"pattern does not compile: {exc}") from None
+            _re2_search(value, "")
+        except ValueError as exc:
+            raise ValueError(
+                f"pattern does not compile as RE2 (no backreferences or lookarounds): {exc}"
+            ) from None
         return value
 
-    def compiled(self) -> re.Pattern[str]:
-        flags = 0
-        for flag in self.flags:
-            flags |= _REGEX_FLAGS[flag]
-        return re.compile(self.pattern, flags)
+    def re2_pattern(self) -> str:
+        """The pattern as run: flags inline, and anchored at both ends for ``fullmatch``."""
+        flags = "".join(sorted(_RE2_FLAGS[flag] for flag in self.flags))
+        body = rf"\A(?:{self.pattern})\z" if self.mode == "fullmatch" else self.pattern
+        return f"(?{flags}){body}" if flags else body
+
+    def matches(self, text: str) -> bool:
+        """Whether ``text`` matches, in time linear in its length."""
+        return _re2_search(self.re2_pattern(), text)
+
+
+def _re2_search(pattern: str, text: str) -> bool:
+    """RE2 ``search`` through Arrow; :class:`ValueError` for a pattern RE2 refuses."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return bool(pc.match_substring_regex(pa.array([text], pa.large_string()), pattern)[0])
+    except pa.ArrowInvalid as exc:
+        raise ValueError(str(exc).removeprefix("Invalid regular expression: ")) from None
 
 
 class JsonSchemaSpec(FrozenConfig):
@@ -232,9 +260,7 @@ class RegexVerifier:
 
     def verify(self, completion: str) -> VerifierResult:
         text = final_answer(completion) if self.spec.target == "final_answer" else completion
-        pattern = self.spec.compiled()
-        matched = pattern.fullmatch(text) if self.spec.mode == "fullmatch" else pattern.search(text)
-        if matched:
+        if self.spec.matches(text):
             return VerifierResult.of(True, f"/{self.spec.pattern}/ {self.spec.mode} matched")
         return VerifierResult.of(
             False, f"/{self.spec.pattern}/ does not {self.spec.mode} {_short(text)!r}"

@@ -31,7 +31,7 @@ from pydantic import field_validator, model_validator
 
 from posttrain.platform.config import FrozenConfig
 from posttrain.platform.messages import Message
-from posttrain.platform.schemas import MESSAGES_TYPE, REDACTION_COUNTS_TYPE
+from posttrain.platform.schemas import REDACTION_COUNTS_TYPE
 from posttrain.platform.silver._columns import MESSAGES_COLUMN, as_table, require_messages
 from posttrain.platform.silver.detectors import (
     SECRET_DETECTORS,
@@ -184,6 +184,30 @@ class Redactor:
             redacted.append(message and self._redact_message(message, counts))
         return redacted, _sorted_counts(counts)
 
+    def redact_column(
+        self, column: pa.Array | pa.ChunkedArray
+    ) -> tuple[pa.Array, list[RedactionCounts]]:
+        """A ``MESSAGES_TYPE`` column with every conversation redacted, and counts per row.
+
+        Only the rows the RE2 gate matches are decoded to Python; the others are kept as
+        Arrow values.
+        """
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        counts: list[RedactionCounts] = [{} for _ in range(len(column))]
+        take = np.arange(len(column), dtype=np.int64)
+        rows = _rows_matching(column, self.gate)
+        changed: list[list[Message]] = []
+        for row, messages in zip(rows.tolist(), column.take(rows).to_pylist(), strict=True):
+            redacted, counts[row] = self.redact_messages(messages or [])
+            if counts[row]:
+                take[row] = len(column) + len(changed)
+                changed.append(redacted)
+        if changed:
+            replacement = pa.array(changed, type=column.type)
+            column = pa.concat_arrays([column, replacement]).take(pa.array(take))
+        return column, counts
+
     def _redact_text(self, text: str | None, counts: dict[str, int]) -> str | None:
         if not text:
             return text
@@ -219,6 +243,7 @@ class RedactStep:
 
     Example:
         >>> from posttrain.platform.messages import make_message
+        >>> from posttrain.platform.schemas import MESSAGES_TYPE
         >>> chat = [make_message("user", "key sk-ant-api03-" + "Ab1" * 12),
         ...         make_message("assistant", "Revoke it now.")]
         >>> batch = pa.table({"messages": pa.array([chat], type=MESSAGES_TYPE)})
@@ -243,19 +268,7 @@ class RedactStep:
     def redact(self, batch: BatchT) -> BatchT:
         """``batch`` with its ``messages`` redacted and the ``redactions`` column set."""
         table = as_table(batch)
-        column = require_messages(table, self.name).combine_chunks()
-        counts: list[RedactionCounts] = [{} for _ in range(len(column))]
-        take = np.arange(len(column), dtype=np.int64)
-        rows = _rows_matching(column, self.redactor.gate)
-        changed: list[list[Message]] = []
-        for row, messages in zip(rows.tolist(), column.take(rows).to_pylist(), strict=True):
-            redacted, counts[row] = self.redactor.redact_messages(messages or [])
-            if counts[row]:
-                take[row] = len(column) + len(changed)
-                changed.append(redacted)
-        if changed:
-            replacement = pa.array(changed, type=MESSAGES_TYPE)
-            column = pa.concat_arrays([column, replacement]).take(pa.array(take))
+        column, counts = self.redactor.redact_column(require_messages(table, self.name))
         if REDACTIONS_COLUMN in table.column_names:
             counts = _add_counts(counts, table.column(REDACTIONS_COLUMN).to_pylist())
         counts_array = pa.array([list(c.items()) for c in counts], type=REDACTION_COUNTS_TYPE)

@@ -114,6 +114,38 @@ def test_a_contaminated_prompt_is_refused(seeded: Warehouse, tmp_path: Path) -> 
     assert refused["benchmark"].to_pylist() == ["humaneval"]
 
 
+def test_secrets_in_a_pair_are_redacted_in_silver_and_gold(
+    seeded: Warehouse, tmp_path: Path
+) -> None:
+    key = "sk-ant-api03-" + "Ab1" * 12
+    leaky = _trl(
+        1,
+        prompt=f"My key is {key}. What is 1 plus 1? Explain briefly.",
+        chosen=f"Doubling 1 gives 2. Also, revoke {key} now.",
+    )
+    _ingest(seeded, tmp_path, "trl", [leaky, _trl(2)])
+    report = build_preferences(seeded, PreferenceConfig(), InProcessExecutor())
+    build_dpo(seeded)
+    assert (report.kept, report.counters["redactions.api_key"]) == (2, 2)
+    for table in (PREFS, TableName.GOLD_DPO):
+        stored = json.dumps(seeded.read(table).to_pylist(), default=str)
+        assert key not in stored and stored.count("<API_KEY>") == 2, table
+
+
+def test_two_answers_that_differ_only_by_a_secret_are_the_same_sides(
+    seeded: Warehouse, tmp_path: Path
+) -> None:
+    one, other = "sk-ant-api03-" + "Ab1" * 12, "sk-ant-api03-" + "Cd2" * 12
+    _ingest(
+        seeded,
+        tmp_path,
+        "trl",
+        [_trl(1, chosen=f"Use the key {one} here.", rejected=f"Use the key {other} here.")],
+    )
+    build_preferences(seeded, PreferenceConfig(), InProcessExecutor())
+    assert _reasons(seeded) == {"same_sides": 1}
+
+
 def test_rated_pairs_are_accounted_per_pair(seeded: Warehouse, tmp_path: Path) -> None:
     one, two = _rated(1), _rated(2)
     two["completions"][1]["response"] = "."  # the pair (best, this) fails quality

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -81,6 +82,20 @@ def test_regex_search_and_fullmatch() -> None:
     assert not verify("regex", spec, "Answer: maybe")[1]
 
 
+def test_a_catastrophic_backtracking_pattern_answers_at_once() -> None:
+    # Under Python's re this search backtracks for longer than any training run.
+    started = time.monotonic()
+    reward, passed, _ = verify("regex", {"pattern": "(a+)+$"}, "a" * 200_000 + "!")
+    assert (reward, passed) == (0.0, False)
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_fullmatch_with_multiline_still_anchors_the_whole_text() -> None:
+    spec = {"pattern": "yes", "mode": "fullmatch", "flags": ["multiline"]}
+    assert verify("regex", spec, "yes")[1]
+    assert not verify("regex", spec, "no\nyes")[1]
+
+
 def test_json_schema_accepts_valid_and_names_the_invalid_field() -> None:
     spec = {
         "json_schema": {
@@ -115,6 +130,7 @@ def test_python_tests_pass_a_whole_function_or_a_body() -> None:
         ("numeric", '{"answer": 1, "tolerance": 2}', "tolerance: Extra inputs"),
         ("numeric", '{"answer": 1, "rel_tol": -1}', "rel_tol:"),
         ("regex", '{"pattern": "(unclosed"}', "pattern does not compile"),
+        ("regex", '{"pattern": "(a)\\\\1"}', "no backreferences or lookarounds"),
         ("json_schema", '{"json_schema": {"type": "nonsense"}}', "not a valid JSON schema"),
         ("python_tests", '{"tests": "", "entry_point": "f"}', "tests:"),
         ("python_tests", '{"tests": "pass", "entry_point": "1bad"}', "entry_point:"),
