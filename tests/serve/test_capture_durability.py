@@ -3,6 +3,7 @@ bronze exactly once; a full log answers 429 with Retry-After."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Iterator
@@ -35,8 +36,10 @@ def _load(url: str, token: str, prefix: str, acked: set[str], stop: threading.Ev
             status, answer, _ = call(
                 url + "/v1/events", "POST", {"events": batch}, token=token, timeout=10
             )
-        except OSError:
-            return  # the server is gone: unacknowledged, the client would retry
+        except (OSError, http.client.HTTPException):
+            # The server is gone, possibly after the status line and before the body (an
+            # incomplete answer): unacknowledged, the client would retry.
+            return
         if status == 200:
             acked.update(a["id"] for a in answer["acks"] if a["status"] == "accepted")
 
