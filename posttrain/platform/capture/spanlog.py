@@ -7,16 +7,19 @@ makes them durable before it answers 200, and forgets a trace only once its conv
 is in the capture write-ahead log. After a crash (``kill -9``) the service reads the
 folder back and carries on assembling where it stopped.
 
-Layout: ``<directory>/<workspace>/<sha256(trace id)[:32]>.spans``, one file per trace, each
-line a :func:`~posttrain.platform.capture.wal.encode_entry` line (CRC-checked JSON of one
-span), so a torn last line (never acknowledged) is skipped on reading. A trace's file is
-small and short-lived; one file per trace makes forgetting a trace one ``unlink``.
+Layout: ``<directory>/<workspace>/<time ns>-<random>.spans``, one file per request (its
+spans, any traces), each line a :func:`~posttrain.platform.capture.wal.encode_entry` line
+(CRC-checked JSON of one span), so a torn last line (never acknowledged) is skipped on
+reading. One file per request costs one ``fdatasync`` per request whatever the number of
+traces in it; a file is deleted once every trace with spans in it is forgotten.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+import secrets
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,60 +86,74 @@ class SpanLog:
         self.directory = directory
         self.fsync = fsync
         directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._traces_in: dict[Path, set[str]] = {}  # file → traces not forgotten
+        self._files_of: dict[tuple[str, str], set[Path]] = {}  # (workspace, trace) → files
 
-    def _path(self, workspace: str, trace_id: str) -> Path:
-        digest = hashlib.sha256(trace_id.encode()).hexdigest()[:32]
-        return self.directory / workspace / f"{digest}{SUFFIX}"
+    def _track(self, workspace: str, trace_id: str, path: Path) -> None:
+        self._traces_in.setdefault(path, set()).add(trace_id)
+        self._files_of.setdefault((workspace, trace_id), set()).add(path)
 
     def append(self, workspace: str, spans: Iterable[Span]) -> None:
         """Append ``spans`` (any traces) and make them durable; blocking (call it from a
         thread). Raises OSError when the disk refuses: the request must not be answered
         200 then."""
-        by_trace: dict[str, list[bytes]] = {}
-        for span in spans:
-            by_trace.setdefault(span.trace_id, []).append(encode_entry(span_to_json(span)))
-        if not by_trace:
+        spans = list(spans)
+        if not spans:
             return
         folder = self.directory / workspace
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
-            _fsync_dir(self.directory)
-        created = False
-        for trace_id, lines in by_trace.items():
-            path = self._path(workspace, trace_id)
-            created |= not path.exists()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            try:
-                data = memoryview(b"".join(lines))
-                while data:
-                    data = data[os.write(fd, data) :]
-                if self.fsync:
-                    os.fdatasync(fd)
-            finally:
-                os.close(fd)
-        if created and self.fsync:
-            _fsync_dir(folder)  # a new trace's file name is durable before the answer
+            if self.fsync:
+                _fsync_dir(self.directory)
+        path = folder / f"{time.time_ns():020d}-{secrets.token_hex(4)}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            data = memoryview(b"".join(encode_entry(span_to_json(span)) for span in spans))
+            while data:
+                data = data[os.write(fd, data) :]
+            if self.fsync:
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        if self.fsync:
+            _fsync_dir(folder)  # the file's name is durable before the answer
+        with self._lock:
+            for span in spans:
+                self._track(workspace, span.trace_id, path)
 
     def forget(self, workspace: str, trace_ids: Iterable[str]) -> None:
-        """Drop traces whose conversation is recorded (durably) in the capture log."""
-        removed = False
-        for trace_id in trace_ids:
-            path = self._path(workspace, trace_id)
-            if path.exists():
-                path.unlink()
-                removed = True
-        if removed and self.fsync:
+        """Drop traces whose conversation is recorded (durably) in the capture log; a file
+        goes when none of its traces is left."""
+        emptied: list[Path] = []
+        with self._lock:
+            for trace_id in trace_ids:
+                for path in self._files_of.pop((workspace, trace_id), ()):
+                    left = self._traces_in.get(path)
+                    if left is None:
+                        continue
+                    left.discard(trace_id)
+                    if not left:
+                        del self._traces_in[path]
+                        emptied.append(path)
+        for path in emptied:
+            path.unlink(missing_ok=True)
+        if emptied and self.fsync:
             _fsync_dir(self.directory / workspace)
 
     def pending(self) -> Iterator[tuple[str, list[Span]]]:
-        """Every pending trace as (workspace, its spans), oldest files first."""
-        files = sorted(
-            (path for path in self.directory.glob(f"*/*{SUFFIX}")),
-            key=lambda path: path.stat().st_mtime_ns,
-        )
-        for path in files:
+        """Every pending trace as (workspace, its spans in arrival order), from the files a
+        previous run left; they are tracked again, so :meth:`forget` deletes them."""
+        traces: dict[tuple[str, str], list[Span]] = {}
+        for path in sorted(self.directory.glob(f"*/*{SUFFIX}")):
+            workspace = path.parent.name
             spans = [span_from_json(payload) for payload in read_segment(path)]
-            if spans:
-                yield path.parent.name, spans
-            else:  # created, but the crash came before its first line was durable
+            if not spans:  # the crash came before its first line was durable
                 path.unlink(missing_ok=True)
+                continue
+            with self._lock:
+                for span in spans:
+                    self._track(workspace, span.trace_id, path)
+                    traces.setdefault((workspace, span.trace_id), []).append(span)
+        for (workspace, _), spans in traces.items():
+            yield workspace, spans

@@ -37,9 +37,21 @@ def test_spans_read_back_equal_the_spans_appended_per_workspace_and_trace(tmp_pa
 
 def test_a_torn_last_line_is_skipped_and_a_forgotten_trace_is_gone(tmp_path: Path) -> None:
     log = SpanLog(tmp_path / "spans")
-    log.append("alpha", [_span("t1", "a", "r"), _span("t2", "b", "r")])
+    log.append("alpha", [_span("t1", "a", "r")])
+    log.append("alpha", [_span("t2", "b", "r")])
     (path,) = [p for p in (tmp_path / "spans" / "alpha").iterdir() if b'"t1"' in p.read_bytes()]
     with path.open("ab") as handle:
         handle.write(b'0badc0de {"trace_id": "t1"')  # a crash mid-write: never answered
     log.forget("alpha", ["t2"])
     assert [(ws, [s.span_id for s in spans]) for ws, spans in log.pending()] == [("alpha", ["a"])]
+
+
+def test_a_request_file_stays_until_every_trace_in_it_is_forgotten(tmp_path: Path) -> None:
+    log = SpanLog(tmp_path / "spans")
+    log.append("alpha", [_span("t1", "a", "r"), _span("t2", "b", "r")])
+    log.forget("alpha", ["t1"])
+    restarted = SpanLog(tmp_path / "spans")
+    pending = [(ws, [s.span_id for s in spans]) for ws, spans in restarted.pending()]
+    assert pending == [("alpha", ["a"]), ("alpha", ["b"])]  # t1 forgotten only in memory
+    restarted.forget("alpha", ["t1", "t2"])
+    assert not list((tmp_path / "spans").glob("*/*.spans"))
