@@ -20,18 +20,26 @@ size, each side runs in its own subprocess so its peak RSS is its own:
 * **raw-file**: ``pyarrow.parquet.ParquetFile(path).iter_batches(...)`` file after file,
   the most frugal way pyarrow reads them.
 
-Both count rows and tokens (sum of ``input_ids`` lengths). Rounds alternate the sides and
-keep each side's best time; peak RSS is the largest seen. Targets: loader ≥ 0.8× raw
-throughput (the faster raw side), blend ≥ 0.9×, and peak RSS flat in table size.
+Like with like: every side reads the same three columns of the same files and hands its
+consumer Arrow record batches of at most ``--row-group-rows`` (1,024) rows (the blend's carry
+one more column, ``_source``; ``blend-rows`` hands out rows instead); each counts rows and
+tokens (sum of ``input_ids`` lengths) from them. Rounds alternate the sides and keep each
+side's best wall time and best CPU time (user + system of all its threads, from
+``getrusage``); peak RSS is the largest seen. On a shared machine the CPU ratio is the
+steadier figure: wall time also counts the time the process waited for a core. Targets:
+loader ≥ 0.8× raw throughput (the faster raw side), blend ≥ 0.9× ``raw-file`` (the same
+batches without a blend), and peak RSS flat in table size.
 
 Usage:
     .venv/bin/python bench/loader.py [--rows 32000 128000] [--seq-length 1024] [--repeats 3]
+        [--sides blend raw-file]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -55,6 +63,11 @@ SIDES = ("loader", "blend", "blend-rows", "raw-dataset", "raw-file")
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
 
 
 def _home(rows: int, seq_length: int, row_group_rows: int) -> Path:
@@ -139,7 +152,7 @@ def measure(side: str, home: Path, batch_rows: int) -> dict[str, Any]:
         # second or two that a training process has paid already): not part of the read.
         datasets.IterableDataset.from_generator(lambda: iter(()))
         baseline = _peak_rss_mb()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         dataset = load(TABLE, COLUMNS, streaming=True, warehouse=warehouse)
         for table in dataset.with_format("arrow").iter(batch_size=batch_rows):
             counted = _count(table)
@@ -151,7 +164,7 @@ def measure(side: str, home: Path, batch_rows: int) -> dict[str, Any]:
             from posttrain.platform.blend import BlendDataset
         warehouse.table(TABLE)  # open the catalog, as the raw sides do before the clock
         baseline = _peak_rss_mb()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         spec = BlendSpec(sources=[BlendSource(ref=TABLE)], columns=list(COLUMNS), seed=SEED)
         pinned = pin_blend(warehouse, spec)
         if side == "blend":
@@ -175,7 +188,7 @@ def measure(side: str, home: Path, batch_rows: int) -> dict[str, Any]:
             for task in warehouse.table(TABLE).scan().plan_files()
         ]
         baseline = _peak_rss_mb()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         if side == "raw-dataset":
             batches = pds.dataset(files, format="parquet").to_batches(columns=list(COLUMNS))
         else:
@@ -188,11 +201,13 @@ def measure(side: str, home: Path, batch_rows: int) -> dict[str, Any]:
             counted = _count(batch)
             rows, tokens = rows + counted[0], tokens + counted[1]
     seconds = time.perf_counter() - start
+    cpu_seconds = _cpu_seconds() - cpu
     return {
         "side": side,
         "rows": rows,
         "tokens": tokens,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "baseline_rss_mb": baseline,
         "peak_rss_mb": _peak_rss_mb(),
     }
@@ -220,12 +235,19 @@ def _in_subprocess(side: str, home: Path, batch_rows: int) -> dict[str, Any]:
 
 
 def _report(side: str, result: dict[str, Any]) -> str:
-    seconds = result["seconds"]
+    seconds, cpu = result["seconds"], result["cpu_seconds"]
     return (
         f"  {side:<12} {result['rows'] / seconds:>9,.0f} rows/s "
-        f"{result['tokens'] / seconds / 1e6:6.1f} M tokens/s   peak RSS "
+        f"{result['tokens'] / seconds / 1e6:6.1f} M tokens/s (wall), "
+        f"{result['tokens'] / cpu / 1e6:6.1f} M tokens per CPU second   peak RSS "
         f"{result['peak_rss_mb']:,.0f} MB ({result['baseline_rss_mb']:,.0f} MB before reading)"
     )
+
+
+def _ratio(best: dict[str, dict[str, Any]], side: str, peer: str) -> str:
+    wall = best[peer]["seconds"] / best[side]["seconds"]
+    cpu = best[peer]["cpu_seconds"] / best[side]["cpu_seconds"]
+    return f"{side} / {peer} = {wall:.2f}x wall, {cpu:.2f}x CPU"
 
 
 def main() -> None:
@@ -234,6 +256,9 @@ def main() -> None:
     parser.add_argument("--seq-length", type=int, default=1024)
     parser.add_argument("--row-group-rows", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--sides", nargs="+", choices=SIDES, default=list(SIDES), help="Sides to measure."
+    )
     parser.add_argument("--measure", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--batch-rows", type=int, default=1024, help=argparse.SUPPRESS)
@@ -242,6 +267,12 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.home, args.batch_rows)))
         return
 
+    sides = [side for side in SIDES if side in args.sides]
+    load = os.getloadavg()
+    print(
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores",
+        flush=True,
+    )
     lines = []
     for rows in args.rows:
         started = time.perf_counter()
@@ -253,28 +284,39 @@ def main() -> None:
         )
         best: dict[str, dict[str, Any]] = {}
         for _ in range(args.repeats):
-            for side in SIDES:
+            for side in sides:
                 result = _in_subprocess(side, home, args.row_group_rows)
                 assert result["rows"] == rows, result
-                kept = best.get(side)
-                peak = max(result["peak_rss_mb"], kept["peak_rss_mb"] if kept else 0.0)
-                if kept is None or result["seconds"] < kept["seconds"]:
-                    best[side] = kept = result
-                kept["peak_rss_mb"] = peak
-        assert len({best[side]["tokens"] for side in SIDES}) == 1, best
+                kept = best.setdefault(side, result)
+                for key in ("seconds", "cpu_seconds"):  # each at its best round
+                    kept[key] = min(kept[key], result[key])
+                kept["peak_rss_mb"] = max(kept["peak_rss_mb"], result["peak_rss_mb"])
+        assert len({best[side]["tokens"] for side in sides}) == 1, best
         size_mb = sum(p.stat().st_size for p in home.rglob("*.parquet")) / 2**20
-        fastest_raw = min(best["raw-dataset"]["seconds"], best["raw-file"]["seconds"])
+        tokens = best[sides[0]]["tokens"]
+        ratios = [
+            _ratio(best, side, peer)
+            for side, peer in (("blend", "raw-file"), ("loader", "raw-file"))
+            if side in best and peer in best
+        ]
+        if {"raw-dataset", "raw-file", "loader", "blend"} <= best.keys():
+            fastest = min(best["raw-dataset"]["seconds"], best["raw-file"]["seconds"])
+            ratios.append(
+                f"wall vs the faster raw side: loader {fastest / best['loader']['seconds']:.2f}x, "
+                f"blend {fastest / best['blend']['seconds']:.2f}x"
+            )
         lines.append(
-            f"{rows:,} rows / {best['loader']['tokens'] / 1e6:.1f} M tokens "
-            f"({size_mb:,.0f} MB Parquet): loader / fastest raw = "
-            f"{fastest_raw / best['loader']['seconds']:.2f}x, blend / fastest raw = "
-            f"{fastest_raw / best['blend']['seconds']:.2f}x"
+            f"{rows:,} rows / {tokens / 1e6:.1f} M tokens ({size_mb:,.0f} MB Parquet): "
+            + "; ".join(ratios)
         )
-        lines.extend(_report(side, best[side]) for side in SIDES)
+        lines.extend(_report(side, best[side]) for side in sides)
     print()
     print(
-        "loader (streaming, Arrow batches) vs raw pyarrow over the same files "
-        "(pyarrow.dataset, and ParquetFile.iter_batches file by file):"
+        f"Arrow batches of the same columns, at most {args.row_group_rows:,} rows each: the "
+        "blend loader and "
+        "the streaming loader vs raw pyarrow (ParquetFile.iter_batches file by file, and "
+        "pyarrow.dataset); best of "
+        f"{args.repeats} rounds, wall and CPU each:"
     )
     for line in lines:
         print(line)

@@ -174,9 +174,9 @@ def launch(
         files = [file] if file is not None else []
     try:
         if manifest is not None:
-            _launch_one(warehouse, None, manifest, root, dry_run)
+            _launch_one(warehouse, None, manifest, root, dry_run, _home(home))
         for path in files:
-            _launch_one(warehouse, path, None, root, dry_run)
+            _launch_one(warehouse, path, None, root, dry_run, _home(home))
     except ExperimentConfigError as exc:
         raise _problems_exit(exc) from None
 
@@ -188,8 +188,14 @@ def _home(home: Path | None) -> Path:
 
 
 def _launch_one(
-    warehouse: Warehouse, path: Path | None, manifest: str | None, root: Path, dry_run: bool
+    warehouse: Warehouse,
+    path: Path | None,
+    manifest: str | None,
+    root: Path,
+    dry_run: bool,
+    home: Path,
 ) -> None:
+    from posttrain.platform.evals.cache import CACHE_FILE, EvalCache
     from posttrain.platform.experiments.launch import execute, prepare, validate_file
 
     if dry_run:
@@ -205,7 +211,11 @@ def _launch_one(
         f"experiment {frozen.experiment_id}: manifest {frozen.manifest_id} recorded in "
         f"lineage.experiments ({', '.join(f'{r} → {s}' for r, s in frozen.snapshots.items())})"
     )
-    result = execute(warehouse, frozen, root, log=lambda line: console.print(escape(line)))
+    # The eval cache of the home this launch writes to, not of the current directory.
+    cache = EvalCache(home / CACHE_FILE)
+    result = execute(
+        warehouse, frozen, root, log=lambda line: console.print(escape(line)), eval_cache=cache
+    )
     console.print(
         f"checkpoint {result.checkpoint.checkpoint_id} (step {result.checkpoint.step}, "
         f"{result.checkpoint.examples} examples, stream {result.checkpoint.stream_digest[:16]})"

@@ -119,15 +119,18 @@ def experiment_train(
 def experiment_evals(
     manifest: dict[str, Any], checkpoint: dict[str, Any], warehouse: WarehouseResource
 ) -> dg.Output[list[dict[str, Any]]]:
+    from posttrain.platform.evals.cache import CACHE_FILE, EvalCache
     from posttrain.platform.experiments.evals import run_eval_suites
+    from posttrain.platform.experiments.manifest import find_manifest
+    from posttrain.platform.settings import load_settings
 
+    wh = warehouse.open()
     outcomes = run_eval_suites(
-        warehouse.open(),
-        manifest["eval_suites"],
+        wh,
+        find_manifest(wh, manifest["experiment_id"]),
+        checkpoint_id=checkpoint["checkpoint_id"],
         checkpoint_path=checkpoint["path"],
-        experiment_id=manifest["experiment_id"],
-        corpus_versions=manifest["corpus_refs"],
-        limit=manifest["config"].get("eval_limit"),
+        cache=EvalCache(load_settings(warehouse.home).home / CACHE_FILE),
     )
     found = [o.__dict__ for o in outcomes]
     return dg.Output(found, metadata={"evals": dg.MetadataValue.json(found)})

@@ -4,10 +4,14 @@ The viewer's reads. Every page is a pinned scan (``TABLE@REF`` resolved once thr
 :func:`posttrain.platform.refs.resolve`): the Iceberg filter (``posttrain show``'s grammar,
 :func:`posttrain.platform.query.parse_row_filter`) prunes data files when the scan is
 planned, then row groups by their statistics, and only the row groups that hold the page
-are decoded. Without a filter or search, the offset skips whole row groups by the counts
-in the Parquet footers, so page 40,000 of a 10-million-row table costs what page 1 costs.
-A full-text search cannot use statistics: it reads batch by batch and stops once the page
-is full.
+are decoded. Without a filter or search, the page is located by the row counts of the
+snapshot's files and row groups (:func:`posttrain.platform.datafiles.rows_at`, cached per
+snapshot) and only the row group that holds it is decoded, so page 400,000 of a
+10-million-row table costs what page 1 costs. A filtered page is found the same way by
+the matches per row group, counted on the filter's columns only and cached per file and
+filter (:func:`posttrain.platform.datafiles.matching_rows_at`). A full-text search or a
+malformed-content flag cannot be counted so: it reads batch by batch from the start and
+stops once the page is full, so its cost grows with the offset.
 
 Example:
     >>> page = read_page(warehouse, "gold.sft@v1", where="source = 'math-tutor'", limit=20)
@@ -24,14 +28,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In, Reference
 from pyiceberg.expressions.literals import literal
-from pyiceberg.expressions.visitors import bind
+from pyiceberg.expressions.visitors import bind, extract_field_ids
 from pyiceberg.io.pyarrow import expression_to_pyarrow
 
+from posttrain.platform import datafiles
 from posttrain.platform.errors import QueryError
-from posttrain.platform.query import _BUFFER_BYTES, _conform, _local_paths, _row_groups
 from posttrain.platform.query import parse_row_filter as parse_row_filter
 from posttrain.platform.refs import PinnedSnapshot, resolve
 from posttrain.platform.schemas import TABLES
@@ -39,7 +43,6 @@ from posttrain.platform.warehouse import Warehouse
 
 MAX_LIMIT = 200
 _BATCH_ROWS = 256
-_SKIP_BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -145,49 +148,22 @@ def _texts(array: pa.Array) -> tuple[pa.Array | None, Any]:
     return None, None
 
 
-def _file_batches(
-    path: str,
-    schema: pa.Schema,
-    predicate: pc.Expression | None,
-    skip_rows: int,
-) -> Iterator[tuple[int, pa.Table]]:
-    """Batches of one data file, starting near row ``skip_rows`` of it when no predicate
-    applies: whole row groups before it are skipped by their footer counts. Yields
-    (rows skipped without reading, batch)."""
-    parquet = pq.ParquetFile(path, buffer_size=_BUFFER_BYTES, pre_buffer=False)
-    metadata = parquet.metadata
-    if predicate is not None:
-        row_groups = _row_groups(path, predicate)
-        groups = list(range(metadata.num_row_groups)) if row_groups is None else row_groups
-        skipped = 0
-    else:
-        groups, skipped = [], 0
-        for index in range(metadata.num_row_groups):
-            rows = metadata.row_group(index).num_rows
-            if not groups and skipped + rows <= skip_rows:
-                skipped += rows
-                continue
-            groups.append(index)
-    if not groups:
-        yield skipped, schema.empty_table()
+def _file_batches(path: str, schema: pa.Schema, predicate: pc.Expression) -> Iterator[pa.Table]:
+    """The rows of one data file that match ``predicate``, a small batch at a time, from
+    the row groups whose statistics do not rule it out."""
+    row_groups = datafiles.matching_row_groups(path, predicate)
+    if row_groups == []:
         return
+    parquet = datafiles.open_parquet(path)
     present = set(parquet.schema_arrow.names)
-    # Rows to pass over inside the first row group read: decoded in large batches (in C++,
-    # then sliced away) rather than a Python loop of small ones.
-    inside = skip_rows - skipped if predicate is None else 0
     batches = parquet.iter_batches(
-        batch_size=max(_BATCH_ROWS, min(_SKIP_BATCH_ROWS, inside)),
-        row_groups=groups,
+        batch_size=_BATCH_ROWS,
+        row_groups=row_groups,
         columns=[name for name in schema.names if name in present],
         use_threads=False,
     )
-    first = True
     for batch in batches:
-        rows = _conform(batch, schema)
-        if predicate is not None:
-            rows = rows.filter(predicate)
-        yield (skipped if first else 0), rows
-        first = False
+        yield datafiles.conform(batch, schema).filter(predicate)
 
 
 def _matching(
@@ -195,42 +171,49 @@ def _matching(
     expression: BooleanExpression,
     search: str | None,
     columns: list[str],
-    start: int,
     keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Iterator[pa.Table]:
-    """Matching rows of the pinned snapshot in table order, as tables; the first
-    ``start`` matches may be skipped cheaply (the caller counts what it gets)."""
+    """Matching rows of the pinned snapshot in table order, as tables."""
     table = pinned.table
-    scan = table.scan(
-        row_filter=expression, selected_fields=tuple(columns), snapshot_id=pinned.snapshot_id
-    )
-    tasks = list(scan.plan_files())
-    paths = _local_paths(tasks)
-    if paths is None:  # delete files, or storage pyarrow cannot open by path
+    files = datafiles.snapshot_files(table, pinned.snapshot_id, expression)
+    if files is None:  # delete files, or storage pyarrow cannot open by path
+        scan = table.scan(
+            row_filter=expression, selected_fields=tuple(columns), snapshot_id=pinned.snapshot_id
+        )
         for batch in scan.to_arrow_batch_reader():
             data = pa.Table.from_batches([batch])
             data = data.filter(_search_mask(data, search)) if search else data
             yield _kept(data, keep)
         return
-    bound = bind(table.schema(), expression, case_sensitive=True)
+    schema = table.schema()
+    bound = bind(schema, expression, case_sensitive=True)
     predicate = None if isinstance(bound, AlwaysTrue) else expression_to_pyarrow(bound)
-    schema = table.schema().as_arrow()
-    read_schema = pa.schema([f for f in schema if f.name in set(columns)])
-    cheap_skip = predicate is None and not search and keep is None
-    remaining_skip = start if cheap_skip else 0
-    for task, path in zip(tasks, paths, strict=True):
-        if cheap_skip and remaining_skip >= task.file.record_count:
-            remaining_skip -= task.file.record_count
-            yield _skipped(read_schema, task.file.record_count)
-            continue
-        for skipped, rows in _file_batches(path, read_schema, predicate, remaining_skip):
-            if skipped:
-                remaining_skip -= skipped
-                yield _skipped(read_schema, skipped)
+    read = set(columns)
+    if predicate is not None:  # the filter's columns are read even when not shown
+        read |= {schema.find_column_name(i) or "" for i in extract_field_ids(bound)}
+    read_schema = pa.schema([f for f in schema.as_arrow() if f.name in read])
+    shown = [name for name in read_schema.names if name in set(columns)]
+    for file in files:
+        if predicate is None:
+            # No statistics to use: read the file a page at a time from its start.
+            batches: Iterator[pa.Table] = _all_batches(file.path, read_schema)
+        else:
+            batches = _file_batches(file.path, read_schema, predicate)
+        for rows in batches:
             if search and rows.num_rows:
                 rows = rows.filter(_search_mask(rows, search))
-            yield _kept(rows, keep)
-        remaining_skip = 0
+            yield _kept(rows.select(shown), keep)
+
+
+def _all_batches(path: str, schema: pa.Schema) -> Iterator[pa.Table]:
+    parquet = datafiles.open_parquet(path)
+    present = set(parquet.schema_arrow.names)
+    for batch in parquet.iter_batches(
+        batch_size=_BATCH_ROWS,
+        columns=[name for name in schema.names if name in present],
+        use_threads=False,
+    ):
+        yield datafiles.conform(batch, schema)
 
 
 def _kept(rows: pa.Table, keep: Callable[[dict[str, Any]], bool] | None) -> pa.Table:
@@ -238,17 +221,6 @@ def _kept(rows: pa.Table, keep: Callable[[dict[str, Any]], bool] | None) -> pa.T
     if keep is None or not rows.num_rows:
         return rows
     return rows.filter(pa.array([keep(row) for row in rows.to_pylist()], pa.bool_()))
-
-
-def _skipped(schema: pa.Schema, rows: int) -> pa.Table:
-    """A marker for ``rows`` rows passed over unread: an empty table carrying the count."""
-    marker = schema.empty_table().replace_schema_metadata({b"skipped": str(rows).encode()})
-    return marker
-
-
-def _skipped_rows(data: pa.Table) -> int:
-    metadata = data.schema.metadata or {}
-    return int(metadata.get(b"skipped", b"0"))
 
 
 def read_page(
@@ -298,25 +270,35 @@ def page_of(
         expression = And(expression, extra)
     known = table.schema().column_names
     wanted = [c for c in (columns or known) if c in known] or known
-    search = search.strip() if search else None
-    need, skipped, pieces = offset + limit + 1, 0, []
-    got = 0
     if keep is not None:
         wanted = known
-    for data in _matching(pinned, expression, search, wanted, offset, keep):
-        marker = _skipped_rows(data)
-        if marker:
-            skipped += marker
-            got += marker
-            continue
-        pieces.append(data)
-        got += data.num_rows
-        if got >= need:
-            break
-    combined = pa.concat_tables(pieces) if pieces else None
-    start = offset - skipped
-    rows = combined.slice(start, limit + 1).to_pylist() if combined is not None else []
-    filtered = (where and where.strip()) or search or extra is not None or keep is not None
+    search = search.strip() if search else None
+    filtered = bool((where and where.strip()) or search or extra is not None or keep is not None)
+    read_schema = pa.schema([f for f in table.schema().as_arrow() if f.name in wanted])
+    located = not search and keep is None  # the page can be found by counts
+    files = datafiles.snapshot_files(table, pinned.snapshot_id, expression) if located else None
+    bound = bind(table.schema(), expression, case_sensitive=True)
+    if files is not None and isinstance(bound, AlwaysTrue):
+        # Unfiltered: the page's rows are found by the row counts of files and row groups.
+        rows = datafiles.rows_at(files, read_schema, offset, limit + 1).to_pylist()
+    elif files is not None:
+        # Filtered: matches before the page are counted on the filter's columns only.
+        filter_columns = {table.schema().find_column_name(i) for i in extract_field_ids(bound)}
+        filter_schema = pa.schema(
+            [f for f in table.schema().as_arrow() if f.name in filter_columns]
+        )
+        rows = datafiles.matching_rows_at(
+            files, read_schema, expression_to_pyarrow(bound), filter_schema, offset, limit + 1
+        ).to_pylist()
+    else:
+        need, pieces, got = offset + limit + 1, [], 0
+        for data in _matching(pinned, expression, search, wanted, keep):
+            pieces.append(data)
+            got += data.num_rows
+            if got >= need:
+                break
+        combined = pa.concat_tables(pieces) if pieces else None
+        rows = combined.slice(offset, limit + 1).to_pylist() if combined is not None else []
     return Page(
         table=pinned.name,
         ref=pinned.ref,
@@ -454,10 +436,7 @@ def _compute_histogram(
     if source is None or source not in names:
         raise QueryError(f"{pinned.name} has no column {column!r} for a histogram")
     values_parts: list[pa.Array] = []
-    scan = table.scan(
-        row_filter=expression, selected_fields=(source,), snapshot_id=pinned.snapshot_id
-    )
-    for batch in scan.to_arrow_batch_reader():
+    for batch in _column_batches(pinned, expression, source, dictionary=column not in DERIVED):
         array = batch.column(0)
         if column == "turns":
             array = pc.list_value_length(array)
@@ -478,7 +457,9 @@ def _compute_histogram(
     pushable = column not in DERIVED
     if pa.types.is_integer(type_) or pa.types.is_floating(type_):
         return _numeric(column, values, rows, pushable, pa.types.is_integer(type_))
-    counts = pc.value_counts(values.cast(pa.string())).to_pylist()
+    counts = pc.value_counts(
+        values if pa.types.is_dictionary(type_) else values.cast(pa.string())
+    ).to_pylist()
     counts.sort(key=lambda item: (-item["counts"], str(item["values"])))
     bins: list[tuple[str, int, str | None]] = []
     for item in counts[:20]:
@@ -487,6 +468,41 @@ def _compute_histogram(
         expr = f"{column} is null" if value is None else f"{column} = {_quote(str(value))}"
         bins.append((label, int(item["counts"]), expr if pushable else None))
     return Histogram(column, "categorical", bins, rows)
+
+
+def _column_batches(
+    pinned: PinnedSnapshot, expression: BooleanExpression, column: str, *, dictionary: bool
+) -> Iterator[pa.RecordBatch]:
+    """``column`` of the rows ``expression`` selects: from the snapshot's local files with
+    pyarrow's threaded scanner, which skips row groups by their statistics and reads the
+    filter's columns besides this one only (pyiceberg's scan when it cannot). With
+    ``dictionary``, a string column comes dictionary-encoded as Parquet stores it (counting
+    its values then skips building a string per row)."""
+    table = pinned.table
+    files = datafiles.snapshot_files(table, pinned.snapshot_id, expression)
+    if files is None:
+        scan = table.scan(
+            row_filter=expression, selected_fields=(column,), snapshot_id=pinned.snapshot_id
+        )
+        yield from scan.to_arrow_batch_reader()
+        return
+    bound = bind(table.schema(), expression, case_sensitive=True)
+    schema = table.schema().as_arrow()
+    field = schema.field(column)
+    if dictionary and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+        schema = schema.set(
+            schema.get_field_index(column),
+            field.with_type(pa.dictionary(pa.int32(), field.type)),
+        )
+        read = ds.ParquetReadOptions(dictionary_columns=[column])
+        format_ = ds.ParquetFileFormat(read_options=read)
+    else:
+        format_ = ds.ParquetFileFormat()
+    dataset = ds.dataset([file.path for file in files], schema=schema, format=format_)
+    yield from dataset.to_batches(
+        columns=[column],
+        filter=None if isinstance(bound, AlwaysTrue) else expression_to_pyarrow(bound),
+    )
 
 
 def _numeric(column: str, values: pa.Array, rows: int, pushable: bool, integer: bool) -> Histogram:

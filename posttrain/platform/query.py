@@ -26,14 +26,18 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.expressions.visitors import bind, extract_field_ids
 from pyiceberg.io.pyarrow import expression_to_pyarrow
-from pyiceberg.table import FileScanTask, Table
+from pyiceberg.table import Table
 
+from posttrain.platform.datafiles import (
+    conform,
+    local_paths,
+    matching_row_groups,
+    open_parquet,
+)
 from posttrain.platform.errors import QueryError, QueryRefusedError
 from posttrain.platform.warehouse import Warehouse
 
@@ -60,25 +64,11 @@ SANDBOX: dict[str, str | bool] = {
 }
 
 _PARQUET = ds.ParquetFileFormat()
-# ``show`` reads without pre-buffering: pyarrow then reads a column chunk a buffer at a time
-# instead of whole row groups at once (one row group can hold a whole 300k-row ingest).
-_BUFFER_BYTES = 1 << 20
 _HEAD_BATCH_ROWS = 256
-_LOCAL = pafs.LocalFileSystem()
 
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def _local_paths(tasks: list[FileScanTask]) -> list[str] | None:
-    """The local data files of ``tasks``, or ``None`` when pyiceberg must read them."""
-    paths = [task.file.file_path for task in tasks]
-    if any(task.delete_files for task in tasks) or not all(
-        path.startswith(("file://", "/")) for path in paths
-    ):
-        return None
-    return [path.removeprefix("file://") for path in paths]
 
 
 def table_data(table: Table, snapshot_id: int | None = None) -> ds.Dataset | pa.Table:
@@ -89,7 +79,7 @@ def table_data(table: Table, snapshot_id: int | None = None) -> ds.Dataset | pa.
     """
     scan = table.scan(snapshot_id=snapshot_id)
     schema = scan.projection().as_arrow()
-    paths = _local_paths(list(scan.plan_files()))
+    paths = local_paths(list(scan.plan_files()))
     if paths is None:
         return scan.to_arrow()
     return ds.dataset(paths, schema=schema, format=_PARQUET)
@@ -311,27 +301,6 @@ def _filter(table: Table, where: str | None) -> BooleanExpression:
     return parse_row_filter(table, where, "--where")
 
 
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.Table:
-    """``batch`` with exactly ``schema``'s columns: files written before a column was added
-    lack it (null), and a file's string type may be the large variant."""
-    arrays = [
-        batch.column(field.name).cast(field.type)
-        if field.name in batch.schema.names
-        else pa.nulls(batch.num_rows, field.type)
-        for field in schema
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _row_groups(path: str, predicate: pc.Expression) -> list[int] | None:
-    """The row groups whose statistics do not rule ``predicate`` out (``None``: all)."""
-    try:
-        fragment = _PARQUET.make_fragment(path, filesystem=_LOCAL)
-        return [row_group.id for row_group in fragment.subset(predicate).row_groups]
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None  # e.g. the filter names a column this older file lacks
-
-
 def _head_of_files(
     paths: list[str], schema: pa.Schema, predicate: pc.Expression | None, limit: int
 ) -> pa.Table:
@@ -346,10 +315,10 @@ def _head_of_files(
     for path in paths:
         if remaining == 0:
             break
-        row_groups = _row_groups(path, predicate) if predicate is not None else None
+        row_groups = matching_row_groups(path, predicate) if predicate is not None else None
         if row_groups == []:
             continue
-        parquet = pq.ParquetFile(path, buffer_size=_BUFFER_BYTES, pre_buffer=False)
+        parquet = open_parquet(path)
         present = set(parquet.schema_arrow.names)
         batches = parquet.iter_batches(
             batch_size=_HEAD_BATCH_ROWS,
@@ -358,7 +327,7 @@ def _head_of_files(
             use_threads=False,
         )
         for batch in batches:
-            rows = _conform(batch, schema)
+            rows = conform(batch, schema)
             if predicate is not None:
                 rows = rows.filter(predicate)
             pieces.append(rows.slice(0, remaining))
@@ -406,7 +375,7 @@ def head(
         snapshot_id=snapshot_id,
     )
     tasks = list(scan.plan_files())
-    paths = _local_paths(tasks)
+    paths = local_paths(tasks)
     if paths is None:
         return scan.to_arrow()
     bound = bind(schema, expression, case_sensitive=True)

@@ -632,6 +632,9 @@ EVAL_RESULTS = pa.schema(
         _optional("suite_snapshot_id", pa.int64(), "Snapshot of the suite's eval table read."),
         _optional("settings", pa.string(), "Generation settings as JSON (max tokens...)."),
         _optional("created_at", TIMESTAMP_TYPE, "When the run started (UTC)."),
+        _optional(
+            "checkpoint_id", pa.string(), "The lineage.checkpoints row scored (null: endpoint)."
+        ),
     ]
 )
 

@@ -338,6 +338,16 @@ def _flag_counts(
     return malformed.count_flags(rows(), FLAG_SCAN_ROWS)
 
 
+def _counts(pinned: PinnedSnapshot, principal: Principal) -> malformed.FlagCounts:
+    """The malformed-content counts of a snapshot as ``principal`` may see it (cached)."""
+    return _flag_counts(
+        str(pinned.table.metadata.table_uuid),
+        pinned.snapshot_id,
+        None if principal.workspaces is None else tuple(sorted(principal.workspaces)),
+        _Holder(pinned),
+    )
+
+
 class _Holder:
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -353,13 +363,7 @@ def flags_fragment(request: Request) -> Response:
     principal = _principal(request)
     name = request.path_params["name"]
     ref = request.query_params.get("ref") or None
-    pinned = _pin(request, name, ref, principal)
-    counts = _flag_counts(
-        str(pinned.table.metadata.table_uuid),
-        pinned.snapshot_id,
-        None if principal.workspaces is None else tuple(sorted(principal.workspaces)),
-        _Holder(pinned),
-    )
+    counts = _counts(_pin(request, name, ref, principal), principal)
     return _render(request, "_flags.html", counts=counts, name=name, ref=ref or "")
 
 
@@ -376,13 +380,7 @@ def flags_page(request: Request) -> Response:
             pinned = _pin(request, name, None, principal)
         except (AccessDenied, PosttrainError):
             continue
-        counts = _flag_counts(
-            str(loaded.metadata.table_uuid),
-            pinned.snapshot_id,
-            None if principal.workspaces is None else tuple(sorted(principal.workspaces)),
-            _Holder(pinned),
-        )
-        results.append((name, counts))
+        results.append((name, _counts(pinned, principal)))
     return _render(
         request, "flags.html", principal=principal, results=results, kinds=malformed.KINDS
     )
@@ -422,11 +420,9 @@ def diff_page(request: Request) -> Response:
     new_ref = params.get("new") or "main"
     kind = params.get("kind") or "changed"
     offset = _int(params.get("offset"), 0)
-    choices = _ref_choices(request, _pin(request, name, None, principal))
-    snapshots = [
-        (s.snapshot_id, s.timestamp_ms)
-        for s in _pin(request, name, None, principal).table.snapshots()
-    ][-30:]
+    main = _pin(request, name, None, principal)
+    choices = _ref_choices(request, main)
+    snapshots = [(s.snapshot_id, s.timestamp_ms) for s in main.table.snapshots()][-30:]
     result = None
     if old_ref:
         old = _pin(request, name, old_ref, principal)

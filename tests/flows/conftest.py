@@ -52,10 +52,19 @@ def open_warehouse() -> Callable[[Path], Warehouse]:
     return open_home
 
 
-@pytest.fixture(scope="module")
-def pipeline_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse with the whole SFT pipeline materialized once on the shipped samples."""
+@pytest.fixture(scope="session")
+def pipeline_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dg.ExecuteInProcessResult]:
+    """The whole SFT pipeline materialized once per session on the shipped samples: the
+    warehouse home and the run's result. Tests that use it add no rows to it."""
     home = tmp_path_factory.mktemp("pipeline")
     result = run_assets(home)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return home
+    return home, result
+
+
+@pytest.fixture(scope="session")
+def pipeline_home(pipeline_run: tuple[Path, dg.ExecuteInProcessResult]) -> Path:
+    """The warehouse home of :func:`pipeline_run`."""
+    return pipeline_run[0]

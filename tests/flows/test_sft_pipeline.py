@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -134,8 +135,10 @@ def test_ray_and_in_process_runs_give_identical_gold(
     )
 
 
-def test_asset_metadata_reports_counts_and_costs(tmp_path: Path, materialize) -> None:
-    result = materialize(tmp_path / "meta")
+def test_asset_metadata_reports_counts_and_costs(
+    pipeline_run: tuple[Path, dg.ExecuteInProcessResult],
+) -> None:
+    result = pipeline_run[1]
     by_key = {
         event.asset_key.to_user_string(): event.materialization.metadata
         for event in result.get_asset_materialization_events()

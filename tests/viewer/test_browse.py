@@ -107,3 +107,94 @@ def test_a_workspace_restriction_is_part_of_the_scan(warehouse: Warehouse) -> No
     pinned = resolve(warehouse, "gold.sft")
     page = browse.page_of(pinned, extra=browse.restrict(pinned, frozenset({"a"})))
     assert {r["workspace"] for r in page.rows} == {"a"} and len(page.rows) == 5
+
+
+def _records(start: int, count: int) -> pa.Table:
+    rows = [
+        {"record_id": f"r{i:05d}", "row_index": i, "source": f"s{i % 3}"}
+        for i in range(start, start + count)
+    ]
+    return pa.Table.from_pylist(rows, schema=TABLES[TableName.BRONZE_RECORDS].schema)
+
+
+@pytest.fixture
+def small_groups(warehouse: Warehouse) -> Warehouse:
+    """bronze.records in two files (50 and 45 rows) written in row groups of 7 rows."""
+    table = warehouse.ensure_table(TableName.BRONZE_RECORDS)
+    with table.transaction() as transaction:
+        transaction.set_properties({"write.parquet.row-group-limit": "7"})
+    warehouse.append(TableName.BRONZE_RECORDS, _records(0, 50), Lineage("test"))
+    warehouse.append(TableName.BRONZE_RECORDS, _records(50, 45), Lineage("test"))
+    return warehouse
+
+
+def test_a_page_across_row_groups_and_files_is_that_slice_of_the_table(
+    small_groups: Warehouse,
+) -> None:
+    everything = _all(small_groups)
+    assert len(everything) == 95
+    for offset in (0, 6, 7, 13, 45, 49, 50, 56, 90, 94, 95, 500):
+        for limit in (1, 5, 20):
+            page = browse.read_page(small_groups, "bronze.records", offset=offset, limit=limit)
+            assert [r["record_id"] for r in page.rows] == everything[offset : offset + limit]
+            assert page.has_more == (offset + limit < 95)
+
+
+def test_a_pinned_page_stays_on_its_snapshot_after_later_commits(
+    small_groups: Warehouse,
+) -> None:
+    before = resolve(small_groups, "bronze.records")
+    first = browse.page_of(before, offset=90, limit=10)
+    small_groups.append(TableName.BRONZE_RECORDS, _records(95, 10), Lineage("test"))
+    assert browse.page_of(before, offset=90, limit=10).rows == first.rows
+    after = browse.read_page(small_groups, "bronze.records", offset=90, limit=10)
+    assert [r["record_id"] for r in after.rows] == _all(small_groups)[90:100]
+    assert after.total == 105 and after.rows != first.rows
+
+
+def test_a_filter_on_a_column_not_shown_still_filters(small_groups: Warehouse) -> None:
+    page = browse.read_page(
+        small_groups, "bronze.records", where="source = 's1'", columns=["record_id"], limit=40
+    )
+    expected = {f"r{i:05d}" for i in range(1, 95, 3)}
+    assert [list(row) for row in page.rows] == [["record_id"]] * len(expected)
+    assert {row["record_id"] for row in page.rows} == expected
+
+
+def test_new_tables_are_written_in_small_row_groups(warehouse: Warehouse) -> None:
+    import pyarrow.parquet as pq
+
+    warehouse.append(TableName.BRONZE_RECORDS, _records(0, 20_000), Lineage("test"))
+    table = warehouse.table(TableName.BRONZE_RECORDS)
+    [task] = table.scan().plan_files()
+    groups = pq.read_metadata(task.file.file_path.removeprefix("file://")).num_row_groups
+    assert groups == 3  # 8,192 rows each: a deep page decodes at most one of them
+
+
+def test_a_page_of_files_written_before_a_column_was_added_shows_it_empty(
+    small_groups: Warehouse,
+) -> None:
+    from pyiceberg.types import StringType
+
+    table = small_groups.table(TableName.BRONZE_RECORDS)
+    with table.update_schema() as update:
+        update.add_column("added_later", StringType(), doc="a column newer than the files")
+    page = browse.read_page(small_groups, "bronze.records", offset=60, limit=3)
+    assert [row["added_later"] for row in page.rows] == [None, None, None]
+    assert [r["record_id"] for r in page.rows] == _all(small_groups)[60:63]
+
+
+def test_a_deep_filtered_page_across_row_groups_and_files_is_that_slice_of_the_matches(
+    small_groups: Warehouse,
+) -> None:
+    matches = [
+        r["record_id"]
+        for r in small_groups.read(TableName.BRONZE_RECORDS).to_pylist()
+        if r["source"] != "s1"
+    ]
+    for offset in (0, 4, 5, 30, 33, 60, 63, 200):
+        page = browse.read_page(
+            small_groups, "bronze.records", where="source != 's1'", offset=offset, limit=4
+        )
+        assert [r["record_id"] for r in page.rows] == matches[offset : offset + 4]
+        assert page.has_more == (offset + 4 < len(matches))

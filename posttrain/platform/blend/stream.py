@@ -221,17 +221,18 @@ def _interleave(
     data_schema: pa.Schema,
     schema: pa.Schema,
 ) -> pa.RecordBatch:
-    table = pa.Table.from_batches(
-        [_conform(piece, data_schema) for piece in pieces], schema=data_schema
-    )
+    sources = refs.take(pa.array(choices))
+    conformed = [_conform(piece, data_schema) for piece in pieces]
+    if len(conformed) == 1:  # the block is one slice of one read batch: no copy at all
+        [piece] = conformed
+        return pa.RecordBatch.from_arrays([*piece.columns, sources], schema=schema)
+    table = pa.Table.from_batches(conformed, schema=data_schema)
     if len(np.unique(choices)) > 1:
         # Pieces come source by source; position p is the r-th row of its source.
         order = np.empty(len(choices), dtype=np.int64)
         order[np.argsort(choices, kind="stable")] = np.arange(len(choices))
         table = table.take(pa.array(order))
-    table = table.append_column(
-        pa.field(SOURCE_COLUMN, pa.string(), nullable=False), refs.take(pa.array(choices))
-    )
+    table = table.append_column(pa.field(SOURCE_COLUMN, pa.string(), nullable=False), sources)
     combined = table.combine_chunks().to_batches()
     if not combined:
         return pa.RecordBatch.from_pylist([], schema=schema)

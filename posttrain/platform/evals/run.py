@@ -51,6 +51,7 @@ class EvalSummary:
     suite_snapshot_id: int | None
     results_snapshot_id: int | None
     seconds: float
+    checkpoint_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +107,7 @@ def run_suite(
     experiment_id: str | None = None,
     corpus_version: str | None = None,
     limit: int | None = None,
+    checkpoint_id: str | None = None,
 ) -> EvalSummary:
     """Ask ``runner`` every item of ``suite``, score the outputs, append them to
     ``eval.results`` and return the summary.
@@ -118,6 +120,7 @@ def run_suite(
         experiment_id: the experiment whose checkpoint is evaluated (recorded).
         corpus_version: the corpus version evaluated for, e.g. ``sft@v3`` (recorded).
         limit: only the first ``limit`` items in item id order.
+        checkpoint_id: the ``lineage.checkpoints`` row the runner's checkpoint is (recorded).
 
     Raises:
         ConfigError: unknown suite. Nothing a model or scorer does raises.
@@ -158,6 +161,7 @@ def run_suite(
                 "suite_snapshot_id": suite_snapshot,
                 "settings": settings,
                 "created_at": created_at,
+                "checkpoint_id": checkpoint_id,
             }
             for row, completion, (score, detail, error) in zip(
                 rows, completions, scored, strict=True
@@ -188,4 +192,5 @@ def run_suite(
         suite_snapshot_id=suite_snapshot,
         results_snapshot_id=results_snapshot,
         seconds=time.monotonic() - started,
+        checkpoint_id=checkpoint_id,
     )

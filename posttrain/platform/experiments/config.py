@@ -184,6 +184,12 @@ class ExperimentConfig(FrozenConfig):
     eval_limit: int | None = Field(
         default=None, gt=0, description="Score only the first N items of each suite."
     )
+    eval_max_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=65_536,
+        description="Output token limit per eval item (default: the eval runner's, 512).",
+    )
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from posttrain.platform.errors import ConfigError
 from posttrain.platform.experiments.config import ExperimentFile, load_experiment, parse_experiment
@@ -25,6 +26,9 @@ from posttrain.platform.experiments.manifest import (
 from posttrain.platform.experiments.plan import Plan, plan_experiment
 from posttrain.platform.experiments.train import Log, run_training
 from posttrain.platform.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from posttrain.platform.evals.cache import EvalCache
 
 
 def validate_file(warehouse: Warehouse | None, path: Path) -> tuple[ExperimentFile, Plan | None]:
@@ -99,18 +103,22 @@ class LaunchResult:
 
 
 def execute(
-    warehouse: Warehouse, manifest: Manifest, output_root: Path, log: Log = print
+    warehouse: Warehouse,
+    manifest: Manifest,
+    output_root: Path,
+    log: Log = print,
+    eval_cache: EvalCache | None = None,
 ) -> LaunchResult:
-    """Train a recorded manifest, register its checkpoint and run its eval suites."""
+    """Train a recorded manifest, register its checkpoint and run its eval suites (their
+    outputs cached in ``eval_cache``, default ``$POSTTRAIN_HOME/eval-cache.sqlite``)."""
     trained = run_training(warehouse, manifest, output_root, log)
     checkpoint = trained.checkpoint
     outcomes = run_eval_suites(
         warehouse,
-        manifest.eval_suites,
+        manifest,
+        checkpoint_id=checkpoint.checkpoint_id,
         checkpoint_path=checkpoint.path,
-        experiment_id=manifest.experiment_id,
-        corpus_versions=manifest.corpus_refs,
-        limit=manifest.experiment_config().eval_limit,
+        cache=eval_cache,
     )
     for outcome in outcomes:
         log(f"eval {outcome.suite}: {outcome.detail} {outcome.metrics or ''}".rstrip())

@@ -244,3 +244,19 @@ def test_an_output_with_lone_surrogates_is_stored_not_lost(warehouse: Warehouse)
     assert (summary.items, summary.score, summary.errors) == (2, 1.0, 0)
     outputs = [r["output"] for r in results(warehouse, summary.run_id).values()]
     assert all(o.startswith("? **Answer:**") for o in outputs)
+
+
+def test_results_written_before_checkpoint_ids_gain_the_column_on_the_next_run(
+    warehouse: Warehouse,
+) -> None:
+    from posttrain.platform.schemas import EVAL_RESULTS
+
+    old = EVAL_RESULTS.remove(EVAL_RESULTS.get_field_index("checkpoint_id"))
+    warehouse.catalog.create_namespace_if_not_exists("eval")
+    warehouse.catalog.create_table(RESULTS, schema=old)
+    with FakeOpenAI(lambda body, seen: Reply.text("**Answer:** 0")) as server:
+        made = runner(server, None)
+        summary = run_suite(warehouse, "math_heldout", made, limit=2, checkpoint_id="exp-step2")
+    rows = results(warehouse, summary.run_id)
+    assert len(rows) == 2
+    assert {row["checkpoint_id"] for row in rows.values()} == {"exp-step2"}

@@ -138,6 +138,21 @@ def test_an_unknown_eval_suite_is_named_with_its_line(write_experiment: Experime
     assert "unknown eval suite 'mmlu-pro'" in message and "humaneval" in message
 
 
+def test_a_benchmark_without_a_scorer_is_not_an_eval_suite(
+    write_experiment: ExperimentWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Registered for decontamination only: nothing could score it after the training.
+    from dataclasses import replace
+
+    from posttrain.platform.evals import registry
+
+    humaneval = registry.BENCHMARKS["humaneval"]
+    monkeypatch.setitem(registry.BENCHMARKS, "plain", replace(humaneval, name="plain"))
+    text = GOOD.replace("evals: [humaneval]", "evals: [humaneval, eval.humaneval, plain]")
+    ((key, _, message),) = _problems(write_experiment, text)
+    assert key == "evals[2]" and "unknown eval suite 'plain'" in message
+
+
 def test_every_problem_is_reported_at_once(write_experiment: ExperimentWriter) -> None:
     text = GOOD.replace("name: ok", "name: ok\nnmae: typo").replace("weight: 0.3", "weight: -1")
     with pytest.raises(ExperimentConfigError) as caught:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from experiment_data import SFT, add_sft_rows, fill, fill_pairs_and_prompts
 
 from posttrain.cli import run
+from posttrain.platform.evals.cache import EvalCache
 from posttrain.platform.experiments.blend_stream import StreamDigest, iter_examples
 from posttrain.platform.experiments.launch import LaunchResult, execute, prepare
 from posttrain.platform.experiments.manifest import checkpoints
@@ -33,9 +35,16 @@ def sft_launch(
     path = root / "sft.yaml"
     # Packed, as a real SFT run would be: TRL packs the blend's conversations itself.
     text = SFT.format(first=first).replace("  max_examples", "  packing: true\n  max_examples")
+    # Scored on two held-out items after training: the real eval runner on the checkpoint
+    # (a random tiny model never stops: a few tokens are enough to score).
+    text = text.replace("evals: []", "evals: [math_heldout]\neval_limit: 2\neval_max_tokens: 8")
     path.write_text(text.lstrip())
     manifest = prepare(warehouse, path=path)
-    yield warehouse, execute(warehouse, manifest, root / "checkpoints", log=lambda _: None)
+    cache = EvalCache(root / "eval-cache.sqlite")
+    yield (
+        warehouse,
+        execute(warehouse, manifest, root / "checkpoints", log=lambda _: None, eval_cache=cache),
+    )
 
 
 def test_sft_launch_trains_and_registers_its_checkpoint_with_the_manifest(
@@ -49,6 +58,57 @@ def test_sft_launch_trains_and_registers_its_checkpoint_with_the_manifest(
     assert result.manifest.experiment_config().data.packing
     assert (Path(registered.path) / "config.json").is_file()
     assert registered.metrics["last_loss"] > 0
+
+
+def test_the_launch_scores_its_checkpoint_into_eval_results_with_its_lineage(
+    sft_launch: tuple[Warehouse, LaunchResult],
+) -> None:
+    warehouse, result = sft_launch
+    manifest, checkpoint = result.manifest, result.checkpoint
+    (outcome,) = result.evals
+    assert (outcome.suite, outcome.ran, outcome.metrics["items"]) == ("math_heldout", True, 2)
+    rows = _results_of(warehouse, outcome.metrics["run_id"])
+    assert len(rows) == 2
+    # gold.sft as frozen at launch, and the reference that named its first snapshot.
+    current, (_, pinned_first) = manifest.snapshots["gold.sft"], manifest.corpus_refs
+    assert {
+        (row["suite"], row["checkpoint_id"], row["experiment_id"], row["corpus_version"])
+        for row in rows
+    } == {
+        (
+            "math_heldout",
+            checkpoint.checkpoint_id,
+            manifest.experiment_id,
+            f"gold.sft@{current}, {pinned_first}",
+        )
+    }
+    assert {row["model"] for row in rows} == {str(Path(checkpoint.path).resolve())}
+    assert all(row["output"] is not None or row["error"] for row in rows)
+
+
+def test_the_jobs_eval_step_scores_the_trained_checkpoint_the_same_way(
+    sft_launch: tuple[Warehouse, LaunchResult],
+) -> None:
+    from posttrain.jobs.experiments import experiment_evals
+    from posttrain.resources.warehouse import WarehouseResource
+
+    warehouse, result = sft_launch
+    home = warehouse.settings.warehouse.removeprefix("file://").removesuffix("/warehouse")
+    checkpoint = {**result.checkpoint.__dict__, "created_at": str(result.checkpoint.created_at)}
+    output = experiment_evals(
+        result.manifest.as_dict(), checkpoint, warehouse=WarehouseResource(home=home)
+    )
+    (outcome,) = output.value
+    rows = _results_of(warehouse, outcome["metrics"]["run_id"])
+    assert len(rows) == 2
+    assert {(row["checkpoint_id"], row["experiment_id"]) for row in rows} == {
+        (result.checkpoint.checkpoint_id, result.manifest.experiment_id)
+    }
+
+
+def _results_of(warehouse: Warehouse, run_id: str) -> list[dict[str, Any]]:
+    rows = warehouse.read(TableName.EVAL_RESULTS).to_pylist()
+    return [row for row in rows if row["run_id"] == run_id]
 
 
 def test_the_checkpoint_stream_digest_is_what_a_replay_of_its_manifest_reads(
