@@ -136,7 +136,7 @@ def _client_process(
                 index * 1000 + n,
                 batch,
                 start + n * phase + index * phase / 2,
-                until,
+                until + n * phase + index * phase / 2,  # each runs `seconds`
                 interval,
                 latencies,
                 counts,
