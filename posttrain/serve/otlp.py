@@ -9,9 +9,11 @@ that carried no GenAI data), 400 with a ``google.rpc.Status`` for a body that do
 decode, 415 for another content type, 413 past the size bound, and 503 with
 ``Retry-After`` when recording failed (the exporter retries; nothing is half-kept).
 
-Spans wait in memory, per workspace and trace, until their trace is complete (its root
-span arrived, or it was idle ``idle_seconds``); the trace's conversation is recorded
-before the request that completed it is answered.
+Spans wait, per workspace and trace, until their trace is complete (its root span
+arrived, or it was idle ``idle_seconds``); the trace's conversation is recorded before the
+request that completed it is answered. Waiting spans are durable before their request is
+answered (a :class:`~posttrain.platform.capture.spanlog.SpanLog` beside the capture log):
+after a crash the service reads them back and completes their traces.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from posttrain.platform.capture.otlp import (
     export_response,
     status_body,
 )
+from posttrain.platform.capture.spanlog import SpanLog
 from posttrain.platform.settings import Settings
 
 log = logging.getLogger("posttrain.serve.otlp")
@@ -90,6 +93,10 @@ class OtlpReceiver:
             Default: the serving app's capture service (bound when the app starts).
         idle_seconds: a trace whose root span never comes is complete after this long.
         max_body_bytes: bound on the (decompressed) request body.
+        span_log: where waiting spans are made durable; None keeps them in memory only
+            (a crash loses the traces not yet complete).
+        owner_of: the caller object for a workspace name, for traces read back from
+            ``span_log`` at start (default: the name itself).
     """
 
     def __init__(
@@ -103,8 +110,12 @@ class OtlpReceiver:
         idle_seconds: float = 30.0,
         max_body_bytes: int = 32 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
+        span_log: SpanLog | None = None,
+        owner_of: Callable[[str], Any] = lambda name: name,
     ) -> None:
         self.recorder = recorder
+        self.span_log = span_log
+        self.owner_of = owner_of
         self.workspace_name = workspace_name
         self.idle_seconds = idle_seconds
         self.max_body_bytes = max_body_bytes
@@ -130,6 +141,7 @@ class OtlpReceiver:
                 return await service.accept(caller.workspace, events)
 
             self.recorder = record
+        await self._replay()
         sweeper = asyncio.get_running_loop().create_task(self._sweep())
         try:
             yield
@@ -140,7 +152,33 @@ class OtlpReceiver:
             try:
                 await self.flush()  # before the capture service stops
             except Exception as exc:
-                log.error("OTLP traces still buffered at shutdown were lost: %s", exc)
+                log.error(
+                    "OTLP traces buffered at shutdown not recorded (the span log keeps them): %s",
+                    exc,
+                )
+
+    async def _replay(self) -> None:
+        """Buffer the spans a previous run left in the span log; record the traces among
+        them that are complete (their root arrived before the crash)."""
+        span_log = self.span_log
+        if span_log is None:
+            return
+        pending = await anyio.to_thread.run_sync(lambda: list(span_log.pending()))
+        if not pending:
+            return
+        async with self._lock:
+            now = self.clock()
+            traces = []
+            for name, spans in pending:
+                owner = self.owner_of(name)
+                traces += [(owner, trace) for trace in self._buffer(owner).add(spans, now)]
+            try:
+                await self._record(traces)
+            except Exception as exc:
+                for owner, spans in traces:
+                    self._buffer(owner).add(spans, self.clock())
+                log.error("recording OTLP traces read back at start failed (kept): %s", exc)
+        log.info("OTLP: %d pending trace(s) read back from %s", len(pending), span_log.directory)
 
     async def _sweep(self) -> None:
         """Complete idle traces even when no request arrives."""
@@ -217,6 +255,22 @@ class OtlpReceiver:
         ignored = sum(1 for span in decoded.spans if not span.is_genai)
         self.stats.spans_without_genai += ignored
         async with self._lock:
+            if self.span_log is not None and decoded.spans:
+                try:
+                    await anyio.to_thread.run_sync(
+                        self.span_log.append, self.workspace_name(workspace), decoded.spans
+                    )
+                except OSError as exc:
+                    self.stats.record_failures += 1
+                    log.error("OTLP spans could not be made durable: %s", exc)
+                    response = _status(
+                        503,
+                        _UNAVAILABLE,
+                        f"could not make the spans durable: {exc}",
+                        json_body=json_body,
+                    )
+                    response.headers["retry-after"] = "1"
+                    return response
             traces = self._complete(workspace, decoded.spans)
             try:
                 await self._record(traces)
@@ -285,6 +339,28 @@ class OtlpReceiver:
             if refused:
                 raise RuntimeError(f"the capture log refused {len(refused)}: {refused[0]!r}")
             self.stats.conversations += len(sessions)
+        await self._forget(traces)
+
+    async def _forget(self, traces: list[tuple[Any, list[Span]]]) -> None:
+        """Drop recorded traces (their conversations are in the capture log, or they had
+        none) from the span log. A crash before this only records them again on replay:
+        the same trace is the same session, a duplicate."""
+        if self.span_log is None or not traces:
+            return
+        by_name: dict[str, list[str]] = {}
+        for owner, spans in traces:
+            if spans:
+                by_name.setdefault(self.workspace_name(owner), []).append(spans[0].trace_id)
+        span_log = self.span_log
+
+        def forget() -> None:
+            for name, trace_ids in by_name.items():
+                span_log.forget(name, trace_ids)
+
+        try:
+            await anyio.to_thread.run_sync(forget)
+        except OSError as exc:  # recorded already; at worst replayed as duplicates
+            log.warning("OTLP: could not drop recorded traces from the span log: %s", exc)
 
 
 def _refused(ack: Any) -> bool:
@@ -299,13 +375,20 @@ def _status(http_status: int, code: int, message: str, *, json_body: bool) -> Re
 
 def otlp_router(settings: Settings) -> APIRouter:
     """The receiver's router for the ``posttrain serve`` app (writers of a workspace)."""
-    from posttrain.platform.access import Role
+    from posttrain.platform.access import Principal, Role, WorkspaceStore
     from posttrain.serve.app import require_role
+
+    def owner_of(name: str) -> Principal:
+        return Principal(WorkspaceStore.open(settings.home).workspace(name), Role.WRITER, "otlp")
 
     receiver = OtlpReceiver(
         require_role(Role.WRITER),
         workspace_name=lambda caller: caller.name,
         idle_seconds=settings.otlp.idle_seconds,
         max_body_bytes=settings.otlp.max_body_bytes,
+        span_log=SpanLog(
+            settings.capture.wal_path(settings.home) / "otlp-spans", fsync=settings.capture.fsync
+        ),
+        owner_of=owner_of,
     )
     return receiver.router

@@ -88,6 +88,18 @@ def service_recorder(request: Request) -> tuple[Recorder, Callable[[str], None]]
     return record, alarm
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What recording one proxied call needs besides the answer: who, where, the request."""
+
+    sink: tuple[Recorder, Callable[[str], None] | None]
+    session_id: str | None
+    workspace: Any
+    payload: dict[str, Any]
+    started: float
+    request_id: str | None
+
+
 @dataclass
 class ProxyStats:
     """Counters of the proxy since start (exposed on the service's metrics)."""
@@ -247,7 +259,11 @@ class CaptureProxy:
         except httpx.HTTPError as exc:
             return self._unreachable(502, f"upstream unreachable: {exc!r}")
         headers = _response_headers(upstream.headers)
-        request_id = upstream.headers.get("x-request-id")
+        call = None
+        if payload is not None:
+            call = _Call(
+                sink, session_id, workspace, payload, started, upstream.headers.get("x-request-id")
+            )
         if upstream.status_code >= 400 or not streamed:
             try:
                 content = await upstream.aread()
@@ -257,37 +273,19 @@ class CaptureProxy:
                 await upstream.aclose()
             if upstream.status_code >= 400:
                 self.stats.upstream_errors += 1
-            elif payload is not None:
+            elif call is not None:
                 self._capture(
-                    sink,
-                    session_id,
-                    workspace,
-                    payload,
-                    upstream.status_code,
-                    content,
-                    streamed=streamed,
-                    outcome="completed",
-                    started=started,
-                    request_id=request_id,
+                    call, upstream.status_code, content, streamed=False, outcome="completed"
                 )
             return Response(content, status_code=upstream.status_code, headers=headers)
         self.stats.streamed += 1
         return StreamingResponse(
-            self._relay(upstream, sink, session_id, workspace, payload, started, request_id),
+            self._relay(upstream, call),
             status_code=upstream.status_code,
             headers=headers,
         )
 
-    async def _relay(
-        self,
-        upstream: httpx.Response,
-        sink: tuple[Recorder, Callable[[str], None] | None],
-        session_id: str | None,
-        workspace: Any,
-        payload: dict[str, Any] | None,
-        started: float,
-        request_id: str | None,
-    ) -> AsyncIterator[bytes]:
+    async def _relay(self, upstream: httpx.Response, call: _Call | None) -> AsyncIterator[bytes]:
         captured = bytearray()
         limit = self.settings.max_capture_bytes
         outcome = "client_disconnected"
@@ -313,18 +311,9 @@ class CaptureProxy:
                 await upstream.aclose()
             if outcome == "client_disconnected":
                 self.stats.client_disconnects += 1
-            if payload is not None:
+            if call is not None:
                 self._capture(
-                    sink,
-                    session_id,
-                    workspace,
-                    payload,
-                    upstream.status_code,
-                    bytes(captured),
-                    streamed=True,
-                    outcome=outcome,
-                    started=started,
-                    request_id=request_id,
+                    call, upstream.status_code, bytes(captured), streamed=True, outcome=outcome
                 )
 
     def _unreachable(self, status: int, message: str) -> Response:
@@ -336,34 +325,23 @@ class CaptureProxy:
         )
 
     def _capture(
-        self,
-        sink: tuple[Recorder, Callable[[str], None] | None],
-        session_id: str | None,
-        workspace: Any,
-        payload: dict[str, Any],
-        status: int,
-        content: bytes,
-        *,
-        streamed: bool,
-        outcome: str,
-        started: float,
-        request_id: str | None,
+        self, call: _Call, status: int, content: bytes, *, streamed: bool, outcome: str
     ) -> None:
-        """Schedule the recording of one exchange; returns at once."""
-        latency_ms = (time.perf_counter() - started) * 1000
+        """Schedule the recording of one exchange (streamed or not); returns at once."""
+        latency_ms = (time.perf_counter() - call.started) * 1000
         task = asyncio.get_running_loop().create_task(
             self._record(
-                sink,
-                session_id,
-                workspace,
+                call.sink,
+                call.session_id,
+                call.workspace,
                 Exchange(
-                    request=payload,
+                    request=call.payload,
                     status=status,
                     response=None,
                     streamed=streamed,
                     outcome=outcome,
                     latency_ms=latency_ms,
-                    upstream_request_id=request_id,
+                    upstream_request_id=call.request_id,
                 ),
                 content,
             )

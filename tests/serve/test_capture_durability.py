@@ -3,6 +3,7 @@ bronze exactly once; a full log answers 429 with Retry-After."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Iterator
@@ -35,8 +36,10 @@ def _load(url: str, token: str, prefix: str, acked: set[str], stop: threading.Ev
             status, answer, _ = call(
                 url + "/v1/events", "POST", {"events": batch}, token=token, timeout=10
             )
-        except OSError:
-            return  # the server is gone: unacknowledged, the client would retry
+        except (OSError, http.client.HTTPException):
+            # The server is gone, possibly after the status line and before the body (an
+            # incomplete answer): unacknowledged, the client would retry.
+            return
         if status == 200:
             acked.update(a["id"] for a in answer["acks"] if a["status"] == "accepted")
 
@@ -120,3 +123,39 @@ def test_a_full_log_answers_429_with_retry_after(small_log_server: tuple[str, st
     assert statuses[0] == 200 and statuses[-1] == 429
     status, body, _ = call(url + "/metrics")
     assert "posttrain_backpressure_total 1" in body
+
+
+@pytest.mark.slow
+def test_otlp_spans_answered_before_a_kill_9_are_in_the_conversation_after_restart(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    import yaml
+    from otlp_traces import EXPECTED, json_body, semconv_trace
+
+    home = make_home(tmp_path / "home", flush_interval_s=0.3)
+    settings_file = home.path / "posttrain.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["otlp"] = {"idle_seconds": 3600}  # only the root completes the trace
+    settings_file.write_text(yaml.safe_dump(settings))
+    spans = semconv_trace()
+    children = [span for span in spans if span.parent is not None]
+    root = [span for span in spans if span.parent is None]
+    trace_id = format(spans[0].context.trace_id, "032x")
+    token = home.token("alpha")
+    server = Server(home.path).start()
+    try:
+        status, _, _ = call(server.url + "/v1/traces", "POST", raw=json_body(children), token=token)
+        assert status == 200  # answered: the children must survive what follows
+        server.kill()  # SIGKILL mid-trace: before the root span came
+        server = Server(home.path).start()  # reads the waiting spans back
+        status, _, _ = call(server.url + "/v1/traces", "POST", raw=json_body(root), token=token)
+        assert status == 200
+    finally:
+        server.stop()
+    warehouse = Warehouse(WarehouseSettings.local(home.path))
+    rows = run_query(warehouse, "select record_id, payload from bronze.records").to_pylist()
+    (row,) = [r for r in rows if r["record_id"] == capture_record_id("alpha", "session", trace_id)]
+    assert json.loads(row["payload"])["messages"] == EXPECTED
+    assert not list((home.path / "capture" / "wal" / "otlp-spans").glob("*/*.spans"))

@@ -26,9 +26,10 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 # Longest client id, session id, turn id or source name accepted.
 MAX_ID_CHARS = 256
@@ -59,36 +60,42 @@ class EventAck(BaseModel):
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 
 
-class _Open(BaseModel):
-    # Unknown keys in messages are kept as sent (bronze holds the record as received).
-    model_config = ConfigDict(extra="allow")
+# The message types are TypedDicts, not models: validating a session's messages as
+# models costs about seven times as much (an instance and an extras dict per message),
+# which was most of the service's CPU per event. Unknown keys are kept as sent (bronze
+# holds the record as received).
+_OPEN = ConfigDict(extra="allow")
 
 
-class FunctionCall(_Open):
+class FunctionCall(TypedDict):
+    __pydantic_config__ = _OPEN  # type: ignore[misc]
     name: str
-    arguments: str = Field(description="JSON text, as in the OpenAI API.")
+    arguments: Annotated[str, Field(description="JSON text, as in the OpenAI API.")]
 
 
-class ToolCall(_Open):
-    id: str | None = None
-    type: str = "function"
+class ToolCall(TypedDict):
+    __pydantic_config__ = _OPEN  # type: ignore[misc]
+    id: NotRequired[str | None]
+    type: NotRequired[str]
     function: FunctionCall
 
 
-class ContentPart(_Open):
+class ContentPart(TypedDict):
     """A part of a message's content: ``text``, ``image_url``, ``input_audio`` or ``file``."""
 
+    __pydantic_config__ = _OPEN  # type: ignore[misc]
     type: str
 
 
-class ChatMessage(_Open):
+class ChatMessage(TypedDict):
     """One message in the OpenAI chat format (system, user, assistant, tool, developer)."""
 
+    __pydantic_config__ = _OPEN  # type: ignore[misc]
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
-    name: str | None = None
-    tool_calls: list[ToolCall] | None = None
-    tool_call_id: str | None = None
+    content: NotRequired[str | list[ContentPart] | None]
+    name: NotRequired[str | None]
+    tool_calls: NotRequired[list[ToolCall] | None]
+    tool_call_id: NotRequired[str | None]
 
 
 class _Event(BaseModel):

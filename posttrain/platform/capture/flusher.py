@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from posttrain.platform.capture.wal import WriteAheadLog, read_segment
 from posttrain.platform.ingest.source_metadata import register_source
@@ -52,56 +54,98 @@ def entries_of(segment: Path) -> Iterator[dict[str, Any]]:
         yield orjson.loads(payload)
 
 
-def _timestamps(values: list[int]) -> pa.Array:
-    return pa.array(values, pa.int64()).cast(TIMESTAMP_TYPE)
+_STRING_FIELDS = (
+    "record_id",
+    "payload",
+    "source",
+    "source_uri",
+    "workspace",
+    "format",
+    "outcome_id",
+    "kind",
+    "text",
+    "event_id",
+    "other_record_id",
+)
+# A log entry as Arrow reads it: the record and the outcome rows' fields in one struct.
+_ENTRY_SCHEMA = pa.schema(
+    [
+        pa.field("t", pa.string()),
+        pa.field("at", pa.int64()),
+        pa.field(
+            "row",
+            pa.struct(
+                [pa.field(name, pa.string()) for name in _STRING_FIELDS]
+                + [pa.field("value", pa.float64())]
+            ),
+        ),
+    ]
+)
+
+
+def _entries(segment: Path) -> pa.Table:
+    """A segment's entries as one Arrow table (``t``, ``at``, ``row``).
+
+    Arrow's JSON reader parses them in C++ without the GIL: decoding entry by entry in
+    Python held the GIL for as long as accepting the events had, and the event loop
+    answering requests waited for it during every flush.
+    """
+    lines = list(read_segment(segment))
+    if not lines:
+        return _ENTRY_SCHEMA.empty_table()
+    data = b"\n".join(lines)
+    # A block must hold the longest line; the reader splits blocks only between lines.
+    block = min(max(1 << 20, 2 * max(map(len, lines))), (1 << 31) - 1)
+    return pa_json.read_json(
+        pa.py_buffer(data),
+        read_options=pa_json.ReadOptions(block_size=block),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=_ENTRY_SCHEMA, unexpected_field_behavior="ignore"
+        ),
+    )
 
 
 def segment_tables(segment: Path) -> tuple[pa.Table, pa.Table, int]:
     """The bronze.records rows, bronze.outcomes rows and number of entries of a segment."""
     batch_id = segment.stem
-    records: dict[str, list[Any]] = {
-        name: [] for name in ("record_id", "payload", "source", "source_uri", "workspace", "format")
-    }
-    record_at: list[int] = []
-    outcome_rows: list[dict[str, Any]] = []
-    outcome_at: list[int] = []
-    count = 0
-    for entry in entries_of(segment):
-        count += 1
-        row = entry["row"]
-        if entry["t"] == "r":
-            for name, values in records.items():
-                values.append(row[name])
-            record_at.append(entry["at"])
-        else:
-            outcome_rows.append(row)
-            outcome_at.append(entry["at"])
-    n = len(record_at)
-    columns: dict[str, pa.Array] = {
-        name: pa.array(values, pa.string()) for name, values in records.items()
+    entries = _entries(segment)
+    is_record = pc.equal(entries["t"], "r")
+    if pc.all(is_record).as_py() is not False:  # the usual segment: sessions and turns only
+        records, outcomes = entries, entries.slice(0, 0)
+    else:
+        records = entries.filter(is_record)
+        outcomes = entries.filter(pc.invert(is_record))
+
+    def field(table: pa.Table, name: str) -> pa.ChunkedArray:
+        return pc.struct_field(table["row"], name)
+
+    n = records.num_rows
+    columns: dict[str, Any] = {
+        name: field(records, name)
+        for name in ("record_id", "payload", "source", "source_uri", "workspace", "format")
     }
     columns["payload_bytes"] = pa.nulls(n, pa.binary())
     columns["row_index"] = pa.array([1] * n, pa.int64())
     columns["license"] = pa.nulls(n, pa.string())
     columns["batch_id"] = pa.array([batch_id] * n, pa.string())
     columns["split"] = pa.nulls(n, pa.string())
-    columns["ingested_at"] = _timestamps(record_at)
+    columns["ingested_at"] = records["at"].cast(TIMESTAMP_TYPE)
     record_table = pa.table(
         {f.name: columns[f.name] for f in BRONZE_RECORDS}, schema=BRONZE_RECORDS
     )
-    m = len(outcome_rows)
-    outcome_columns: dict[str, pa.Array] = {}
-    for field in BRONZE_OUTCOMES:
-        if field.name == "arrived_at":
-            outcome_columns[field.name] = _timestamps(outcome_at)
-        elif field.name == "batch_id":
-            outcome_columns[field.name] = pa.array([batch_id] * m, pa.string())
+    m = outcomes.num_rows
+    outcome_columns: dict[str, Any] = {}
+    for spec in BRONZE_OUTCOMES:
+        if spec.name == "arrived_at":
+            outcome_columns[spec.name] = outcomes["at"].cast(TIMESTAMP_TYPE)
+        elif spec.name == "batch_id":
+            outcome_columns[spec.name] = pa.array([batch_id] * m, pa.string())
+        elif spec.name in _STRING_FIELDS or spec.name == "value":
+            outcome_columns[spec.name] = field(outcomes, spec.name).cast(spec.type)
         else:
-            outcome_columns[field.name] = pa.array(
-                [row.get(field.name) for row in outcome_rows], field.type
-            )
+            outcome_columns[spec.name] = pa.nulls(m, spec.type)
     outcome_table = pa.table(outcome_columns, schema=BRONZE_OUTCOMES)
-    return record_table, _first_per_key(outcome_table, "outcome_id"), count
+    return record_table, _first_per_key(outcome_table, "outcome_id"), entries.num_rows
 
 
 def _first_per_key(table: pa.Table, key: str) -> pa.Table:
@@ -127,12 +171,18 @@ def committed_batches(warehouse: Warehouse, name: str) -> set[str]:
     return found
 
 
-def flush_segment(warehouse: Warehouse, segment: Path) -> tuple[int, dict[str, int | None]]:
+def flush_segment(
+    warehouse: Warehouse, segment: Path, known_sources: set[str] | None = None
+) -> tuple[int, dict[str, int | None]]:
     """Commit one sealed segment to bronze (each table at most once).
+
+    ``known_sources``: sources already registered (by this process), skipped; the ones
+    this call registers are added to it (the check reads a table: not once per flush).
 
     Returns the segment's number of events, and the snapshot id per table written
     (``None``: the batch was committed already, by a run that crashed before the trim).
     """
+    known = set() if known_sources is None else known_sources
     batch_id = segment.stem
     records, outcomes, count = segment_tables(segment)
     written: dict[str, int | None] = {}
@@ -143,7 +193,9 @@ def flush_segment(warehouse: Warehouse, segment: Path) -> tuple[int, dict[str, i
             for source, workspace in sorted(
                 set(zip(rows["source"].to_pylist(), rows["workspace"].to_pylist(), strict=True))
             ):
-                register_source(warehouse, source, workspace, "captured by posttrain serve")
+                if source not in known:
+                    register_source(warehouse, source, workspace, "captured by posttrain serve")
+                    known.add(source)
         lineage = Lineage(STAGE, properties={BATCH_KEY: batch_id, EVENTS_KEY: str(rows.num_rows)})
         written[name] = warehouse.append_once(name, rows, lineage, BATCH_KEY, batch_id)
     return count, written
@@ -164,6 +216,7 @@ class Flusher:
         self._final_flush = True
         self.last_error: str | None = None
         self.last_snapshots: dict[str, int | None] = {}
+        self._sources: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="capture-flusher", daemon=True)
 
     def start(self) -> None:
@@ -184,7 +237,7 @@ class Flusher:
         flushed = 0
         for segment in self.wal.sealed():
             started = time.monotonic()
-            events, written = flush_segment(self.warehouse, segment)
+            events, written = flush_segment(self.warehouse, segment, self._sources)
             self.wal.trim(segment)
             flushed += events
             self.last_snapshots.update(written)

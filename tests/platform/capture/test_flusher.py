@@ -60,3 +60,48 @@ def test_a_segment_flushed_twice_lands_once(tmp_path: Path, warehouse: Warehouse
     assert (flush.batch_id, flush.rows) == (segment.stem, 1)
     sources = warehouse.read(TableName.LINEAGE_SOURCES).to_pylist()
     assert [(s["source"], s["workspace"]) for s in sources] == [("alpha/capture", "alpha")]
+
+
+def test_rows_read_from_a_segment_keep_every_character_and_value(tmp_path: Path) -> None:
+    import orjson
+
+    from posttrain.platform.capture.flusher import segment_tables
+
+    hostile = 'line\nbreak \r "quoted" \\ \u2028 \u0000 é 😀 {"nested": [1]}'
+    record = {
+        "k": "r1",
+        "t": "r",
+        "at": 7,
+        "extra": {"ignored": True},
+        "row": {
+            "record_id": "r1",
+            "payload": hostile,
+            "source": "alpha/capture",
+            "source_uri": "capture://alpha/sessions/s1",
+            "workspace": "alpha",
+            "format": "openai",
+        },
+    }
+    outcome = {
+        "k": "o1",
+        "t": "o",
+        "at": 8,
+        "row": {
+            "outcome_id": "x1",
+            "record_id": "r1",
+            "kind": "reward",
+            "value": 3,
+            "text": hostile,
+        },
+    }
+    wal = WriteAheadLog(tmp_path / "wal")
+    wal.append_sync(b"".join(encode_entry(orjson.dumps(e)) for e in (record, outcome)), 2)
+    wal.close()
+    (segment,) = WriteAheadLog.segments(wal)
+    records, outcomes, count = segment_tables(segment)
+    assert count == 2
+    assert records.column("payload").to_pylist() == [hostile]
+    assert records.column("ingested_at").cast("int64").to_pylist() == [7]
+    assert outcomes.column("value").to_pylist() == [3.0]
+    assert outcomes.column("text").to_pylist() == [hostile]
+    assert outcomes.column("source").to_pylist() == [None]

@@ -56,12 +56,14 @@ def test_a_failed_flush_keeps_the_events_in_the_log_and_retries(
     real = flusher.flush_segment
     calls: list[Path] = []
 
-    def catalog_down_once(warehouse: Warehouse, segment: Path) -> tuple[int, dict[str, int | None]]:
+    def catalog_down_once(
+        warehouse: Warehouse, segment: Path, known_sources: set[str] | None = None
+    ) -> tuple[int, dict[str, int | None]]:
         calls.append(segment)
         if len(calls) == 1:
             assert segment.exists()
             raise CatalogError("catalog unreachable")
-        return real(warehouse, segment)
+        return real(warehouse, segment, known_sources)
 
     monkeypatch.setattr(flusher, "flush_segment", catalog_down_once)
     home = make_home(tmp_path / "home", flush_interval_s=0.2)
