@@ -38,11 +38,15 @@ demo-capture: install  ## Capture demo: an agent through the proxy, late rewards
 demo-scale: install  ## The demo on local Postgres + S3 server + Ray cluster (started, then stopped).
 	$(BIN)/python -m posttrain.demo_scale
 
+# Test files run in parallel worker processes (pytest-xdist), a file's tests in one worker
+# so module fixtures are built once. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: install  ## Run the test suite.
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install  ## Run the tests that start neither Ray nor Dagster runs.
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 ui: install  ## Open the Dagster UI on http://127.0.0.1:3000
 	@mkdir -p $(POSTTRAIN_DAGSTER_STORAGE)
