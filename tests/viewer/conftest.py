@@ -92,7 +92,9 @@ def viewer_server(viewer_settings: Settings, viewer_warehouse: Warehouse) -> Ite
         yield server
 
 
-@pytest.fixture(scope="session")
+# Module scope: while Playwright's sync API is open it keeps an event loop running in this
+# thread, and any later test in the same process that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
