@@ -247,10 +247,11 @@ def _loop(settings: Settings) -> int:
         console.print(f"[bold red]silver run {result.run_id} failed[/]")
         return 1
     console.print(f"silver took the captured records (run {result.run_id})")
-    context = dg.build_sensor_context(
+    # A context manager: the warehouse resource nests dagster-aws's S3 resource.
+    with dg.build_sensor_context(
         instance=instance, resources={"warehouse": WarehouseResource(home=str(settings.home))}
-    )
-    tick = outcomes_sensor(context)
+    ) as context:
+        tick = outcomes_sensor(context)
     if not isinstance(tick, dg.SensorResult) or not tick.run_requests:
         console.print(f"[bold red]the outcomes sensor requested no run: {tick}[/]")
         return 1
