@@ -9,32 +9,79 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 import typer
 from rich.markup import escape
 
-from posttrain.cli import (  # noqa: F401  (registers commands)
-    curation,
-    decontam,
-    dedup,
-    doctor,
-    evals,
-    experiments,
-    export,
-    ingest,
-    outcomes,
-    serve,
-    sources,
-    tables,
-    verify,
-    versions,
-    view,
-    workspace,
-)
-from posttrain.cli._app import app, err_console
+from posttrain.cli import _app
 from posttrain.platform.errors import PosttrainError
+
+# The module that registers each top-level command or group. `posttrain <command>` imports
+# only that module, not all sixteen (a tenth of a second of start-up, which `posttrain
+# dedup` pays on every run); `--help`, `app` and unknown names import them all.
+# tests/cli/test_startup.py checks this map against what the modules register.
+COMMAND_MODULES = {
+    "branch": "curation",
+    "decontam": "decontam",
+    "dedup": "dedup",
+    "doctor": "doctor",
+    "eval": "evals",
+    "experiment": "experiments",
+    "export": "export",
+    "forget": "curation",
+    "ingest": "ingest",
+    "lineage": "versions",
+    "outcomes": "outcomes",
+    "publish": "curation",
+    "query": "tables",
+    "rollback": "versions",
+    "serve": "serve",
+    "show": "tables",
+    "snapshot": "outcomes",
+    "sources": "sources",
+    "tables": "tables",
+    "verify": "verify",
+    "version": "versions",
+    "view": "view",
+    "workspace": "workspace",
+}
+# Registration order: the order of `posttrain --help`.
+_MODULES = (
+    "curation",
+    "decontam",
+    "dedup",
+    "doctor",
+    "evals",
+    "experiments",
+    "export",
+    "ingest",
+    "outcomes",
+    "serve",
+    "sources",
+    "tables",
+    "verify",
+    "versions",
+    "view",
+    "workspace",
+)
+
+
+def register_commands(modules: Sequence[str] = _MODULES) -> typer.Typer:
+    """Import the command modules (all by default): importing one registers its commands."""
+    for module in modules:
+        importlib.import_module(f"posttrain.cli.{module}")
+    return _app.app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `from posttrain.cli import app`: the application with every command on it.
+    if name == "app":
+        return register_commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["app", "main", "run"]
 
@@ -49,7 +96,7 @@ def _one_line(message: str) -> str:
 
 def _fail(message: str, status: int = 2) -> int:
     # soft_wrap: rich would otherwise fold a long message at the terminal width.
-    err_console.print(f"[bold red]error:[/] {escape(_one_line(message))}", soft_wrap=True)
+    _app.err_console.print(f"[bold red]error:[/] {escape(_one_line(message))}", soft_wrap=True)
     return status
 
 
@@ -57,10 +104,22 @@ def _is_library_error(exc: Exception) -> bool:
     return type(exc).__module__.startswith(_LIBRARY_ERROR_MODULES)
 
 
+def _invoke(args: list[str]) -> object:
+    module = COMMAND_MODULES.get(args[0]) if args else None
+    if module is None:
+        return register_commands()(args=args, prog_name="posttrain", standalone_mode=False)
+    # Only this command's module: build the group by hand, since typer would make an app
+    # with a single command that command itself (`posttrain INPUT` instead of `posttrain
+    # dedup INPUT`).
+    register_commands([module])
+    group = typer.main.get_group(_app.app)
+    return group.main(args=args, prog_name="posttrain", standalone_mode=False)
+
+
 def run(args: Sequence[str] | None = None) -> int:
     """Run one ``posttrain`` command line (``sys.argv`` by default); return the exit status."""
     try:
-        status = app(args=args, prog_name="posttrain", standalone_mode=False)
+        status = _invoke(list(sys.argv[1:] if args is None else args))
     except typer.TyperException as exc:  # click's usage errors (typer vendors click)
         if type(exc).__name__ == "NoArgsIsHelpError":
             return exc.exit_code  # typer has printed the help already

@@ -71,3 +71,37 @@ def test_dedup_imports_no_pandas(tmp_path: Path) -> None:
     modules = _modules_after(code)
     assert "rensa" in modules  # it did run
     assert "pandas" not in modules
+
+
+def test_every_command_maps_to_the_module_that_registers_it() -> None:
+    from posttrain.cli import COMMAND_MODULES, app
+
+    registered = {
+        command.name or command.callback.__name__: command.callback.__module__
+        for command in app.registered_commands
+        if command.callback is not None
+    }
+    for group in app.registered_groups:
+        typer_app = group.typer_instance
+        assert typer_app is not None
+        name = group.name if isinstance(group.name, str) else typer_app.info.name
+        callback = typer_app.registered_commands[0].callback
+        assert isinstance(name, str) and callback is not None
+        registered[name] = callback.__module__
+    assert {name: f"posttrain.cli.{module}" for name, module in COMMAND_MODULES.items()} == (
+        registered
+    )
+
+
+def test_a_command_imports_only_its_own_command_module() -> None:
+    code = (
+        "import sys\nfrom posttrain.cli import main\nsys.argv = ['posttrain', 'dedup', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('\\n'.join(sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "Find exact and near-duplicate rows" in result.stdout
+    commands = {name for name in result.stdout.split() if name.startswith("posttrain.cli.")}
+    assert commands - {"posttrain.cli._app", "posttrain.cli._files"} == {"posttrain.cli.dedup"}
