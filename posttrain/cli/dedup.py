@@ -256,8 +256,8 @@ def dedup(
 
     _skip_pandas_probe()
 
-    from posttrain.cli._progress import rich_progress
-    from posttrain.platform.dedup import deduplicate
+    from concurrent.futures import ThreadPoolExecutor
+
     from posttrain.platform.table_files import read_records, write_table_file
 
     config = options_config(
@@ -271,7 +271,14 @@ def dedup(
         drop_whole_cluster=drop_whole_cluster,
     )
     check_output(out, input_path)
-    read = read_records(input_path)
+    # Arrow reads the file without the GIL: the dedup modules (numpy, rensa...) import
+    # meanwhile, instead of before or after (a tenth of a second on 70 MB).
+    with ThreadPoolExecutor(1, thread_name_prefix="posttrain-read") as pool:
+        reading = pool.submit(read_records, input_path)
+        from posttrain.cli._progress import rich_progress
+        from posttrain.platform.dedup import deduplicate
+
+        read = reading.result()
     print_skipped(read)
     records = read.table
     id_column = id_column or ("record_id" if "record_id" in records.column_names else None)
