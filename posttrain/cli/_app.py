@@ -12,11 +12,13 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from posttrain.platform.errors import ConfigError
-from posttrain.platform.settings import ExecutorSettings, WarehouseSettings, load_settings
 
-if TYPE_CHECKING:  # pyarrow, pyiceberg and Ray load in the commands that use them
+# pyarrow, pyiceberg and Ray load in the commands that use them; so do the settings models
+# (capture, OTLP, proxy: 0.05 s), in the functions that read the settings.
+if TYPE_CHECKING:
     from posttrain.platform.execution import Executor
     from posttrain.platform.progress import ProgressSink
+    from posttrain.platform.settings import ExecutorSettings, WarehouseSettings
     from posttrain.platform.warehouse import Warehouse
 
 app = typer.Typer(
@@ -84,6 +86,8 @@ def executor_settings(
     local Ray runtime with that many CPUs; otherwise the settings' ``executor.kind``, and
     in-process when nothing says otherwise.
     """
+    from posttrain.platform.settings import load_settings
+
     settings = load_settings(home).executor
     if workers is not None and workers > 1:
         return settings.choose(default="ray", kind="ray", ray_address=ray_address, num_cpus=workers)
@@ -105,6 +109,7 @@ def make_executor(
     for an input of ``input_bytes`` ≥ :data:`AUTO_PARALLEL_MIN_BYTES`, one core below it.
     """
     from posttrain.platform.execution import InProcessExecutor, RayExecutor, ThreadExecutor
+    from posttrain.platform.settings import load_settings
 
     configured = load_settings(home).executor
     if workers is None and not (ray_address or configured.ray_address or configured.kind):
@@ -146,6 +151,8 @@ def open_warehouse(home: Path | None) -> Warehouse:
 
 def warehouse_settings(home: Path | None) -> WarehouseSettings:
     """How to reach the warehouse :func:`open_warehouse` opens, without opening it."""
+    from posttrain.platform.settings import load_settings
+
     if home is not None and home.exists() and not home.is_dir():
         raise ConfigError(
             f"--home {home} is a file, not a warehouse folder (catalog.db + warehouse/)"
@@ -174,6 +181,7 @@ def reading_workspace(token: str | None, home: Path | None) -> str | None:
     if not token:
         return None
     from posttrain.platform.access import Permission, principal_from_token
+    from posttrain.platform.settings import load_settings
 
     principal = principal_from_token(load_settings(home).home, token)
     assert principal is not None

@@ -277,6 +277,7 @@ def dedup(
         reading = pool.submit(read_records, input_path)
         from posttrain.cli._progress import rich_progress
         from posttrain.platform.dedup import deduplicate
+        from posttrain.platform.settings import load_settings  # noqa: F401  (make_executor's)
 
         read = reading.result()
     print_skipped(read)
