@@ -42,6 +42,7 @@ FOLD[SPACE] = ord(" ")
 _FOLD_TABLE = FOLD.tobytes()
 _WORD_TABLE = WORD.astype(np.uint8).tobytes()
 _SEPARATOR_BYTES = bytes(np.flatnonzero(SEPARATOR).astype(np.uint8))
+_SEPARATOR_TO_SPACE = np.where(SEPARATOR, ord(" "), np.arange(256)).astype(np.uint8).tobytes()
 
 
 def _buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -169,3 +170,16 @@ def ascii_words(normalized: pa.Array) -> pa.ListArray:
     data, offsets = _buffers(normalized.cast(pa.string()))
     flat, word_offsets = _words(data, offsets, _text_starts(offsets))
     return pa.ListArray.from_arrays(pa.array(word_offsets.astype(np.int32)), flat)
+
+
+def ascii_separators_to_spaces(texts: pa.Array) -> pa.Array:
+    """``texts`` with every ASCII whitespace, punctuation or symbol byte made a space.
+
+    Other characters, multi-byte UTF-8 ones included, stay as they are: their bytes are
+    all above 127.
+    """
+    texts = texts.cast(pa.string())
+    data, offsets = _buffers(texts)
+    validity = texts.is_valid().buffers()[1] if texts.null_count else None
+    spaced = np.frombuffer(data.tobytes().translate(_SEPARATOR_TO_SPACE), dtype=np.uint8)
+    return _string_array(spaced, offsets, validity)

@@ -34,7 +34,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from posttrain.platform.dedup._ascii import ascii_normal_form, ascii_words
+from posttrain.platform.dedup._ascii import (
+    ascii_normal_form,
+    ascii_separators_to_spaces,
+    ascii_words,
+)
 from posttrain.platform.dedup._numpy import to_numpy
 
 NORMALIZATION_VERSION = 1
@@ -42,6 +46,10 @@ NORMALIZATION_VERSION = 1
 # RE2 syntax (Arrow's regex engine). \s in RE2 is [\t\n\f\r ]; the rest are added by hand
 # so the rule matches Python's str.split() whitespace plus every Unicode separator.
 _WHITESPACE_RUN = r"[\s\x0b\x1c-\x1f\x85\p{Z}]+"
+# The runs whose replacement by one space changes something: two or more characters, or one
+# other than a space. A lone space, by far the most common match in prose, stays as it is
+# instead of being matched and replaced by itself (the regex kernel's cost is per match).
+_WHITESPACE_TO_REPLACE = r"[\s\x0b\x1c-\x1f\x85\p{Z}]{2,}|[\t\n\f\r\x0b\x1c-\x1f\x85]|[^\P{Z} ]"
 _FORMAT_CHARS = r"\p{Cf}+"
 _PUNCTUATION_RUN = r"[\p{P}\p{S}]+"
 
@@ -50,12 +58,17 @@ def _unicode_normal_form(texts: pa.Array) -> pa.Array:
     result = pc.utf8_normalize(texts, form="NFKC")
     result = pc.utf8_lower(result)
     result = pc.replace_substring_regex(result, pattern=_FORMAT_CHARS, replacement="")
-    result = pc.replace_substring_regex(result, pattern=_WHITESPACE_RUN, replacement=" ")
+    result = pc.replace_substring_regex(result, pattern=_WHITESPACE_TO_REPLACE, replacement=" ")
     return pc.utf8_trim_whitespace(result)
 
 
 def _unicode_words(normalized: pa.Array) -> pa.ListArray:
-    spaced = pc.replace_substring_regex(normalized, pattern=_PUNCTUATION_RUN, replacement=" ")
+    # ASCII punctuation becomes spaces by a byte table first, so the regex only has the
+    # other characters' runs to match; empty words are dropped below, so the number of
+    # spaces a run leaves makes no difference.
+    spaced = pc.replace_substring_regex(
+        ascii_separators_to_spaces(normalized), pattern=_PUNCTUATION_RUN, replacement=" "
+    )
     split = pc.split_pattern(spaced, pattern=" ")
     flat = pc.list_flatten(split)
     # Lengths, not a comparison with "": converting a Python literal makes pyarrow import

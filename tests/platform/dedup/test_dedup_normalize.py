@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from posttrain.platform.dedup._ascii import ascii_normal_form, ascii_words
 from posttrain.platform.dedup.normalize import (
+    _WHITESPACE_RUN,
     _unicode_normal_form,
     _unicode_words,
     normal_form,
@@ -101,3 +102,36 @@ def test_words_of_a_slice_are_those_of_its_own_texts() -> None:
     flat, offsets = words(normal_form(texts))
     assert flat.to_pylist() == ["hello", "world", "again"]
     assert offsets.tolist() == [0, 2, 2, 3]
+
+
+def _reference_normal_form(texts: pa.Array) -> pa.Array:
+    """The normal-form rule as plain regexes: every whitespace run matched and replaced."""
+    import pyarrow.compute as pc
+
+    result = pc.utf8_lower(pc.utf8_normalize(texts, form="NFKC"))
+    result = pc.replace_substring_regex(result, pattern=r"\p{Cf}+", replacement="")
+    result = pc.replace_substring_regex(result, pattern=_WHITESPACE_RUN, replacement=" ")
+    return pc.utf8_trim_whitespace(result)
+
+
+def _reference_words(normalized: pa.Array) -> list[list[str]]:
+    import pyarrow.compute as pc
+
+    spaced = pc.replace_substring_regex(normalized, pattern=r"[\p{P}\p{S}]+", replacement=" ")
+    return [[word for word in (text or "").split(" ") if word] for text in spaced.to_pylist()]
+
+
+def test_unicode_rules_match_their_plain_regex_definitions() -> None:
+    """The Unicode path matches fewer runs (lone spaces, ASCII punctuation by table) and
+    must still give what the plain rules give."""
+    rng = random.Random(11)
+    alphabet = [chr(code) for code in range(128)]
+    alphabet += list("\x85\xa0\u1680\u2000\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+    alphabet += list("\u200b\u200d\ufeff\xad“”‘’—–…«»¿¡€£©™→")
+    alphabet += list("éÉßİΣςЖ日本ｆｕｌｌ")
+    texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 60))) for _ in range(3000)]
+    texts += ["", " ", "a \u00a0 b", "a\u2028b", ".—.", None]  # type: ignore[list-item]
+    array = pa.array(texts, pa.string())
+    forms = _unicode_normal_form(array)
+    assert forms.to_pylist() == _reference_normal_form(array).to_pylist()
+    assert _unicode_words(forms).to_pylist() == _reference_words(forms)
