@@ -32,8 +32,10 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import FileScanTask, Table
 
 __all__ = [
+    "LOCAL",
     "READ_BUFFER_BYTES",
     "DataFile",
+    "candidate_row_groups",
     "conform",
     "footer",
     "local_paths",
@@ -53,7 +55,8 @@ _PARQUET = ds.ParquetFileFormat()
 # Row groups read at once while counting a filter's matches, and the column naming them.
 _COUNT_GROUPS = 16
 _OWNER = "__posttrain_row_group"
-_LOCAL = pafs.LocalFileSystem()
+# Local data files are opened with this filesystem (never guessed from the path).
+LOCAL = pafs.LocalFileSystem()
 
 
 @dataclass(frozen=True)
@@ -136,10 +139,24 @@ def matching_row_groups(path: str, predicate: pc.Expression) -> list[int] | None
     """The row groups of a local file whose statistics do not rule ``predicate`` out
     (``None``: all of them)."""
     try:
-        fragment = _PARQUET.make_fragment(path, filesystem=_LOCAL)
+        fragment = _PARQUET.make_fragment(path, filesystem=LOCAL)
         return [row_group.id for row_group in fragment.subset(predicate).row_groups]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None  # e.g. the filter names a column this older file lacks
+
+
+def candidate_row_groups(
+    files: Sequence[DataFile], predicate: pc.Expression | None
+) -> list[tuple[str, int, int]]:
+    """(path, row group, rows) of each row group of ``files`` in table order whose
+    statistics do not rule ``predicate`` out (all of them for ``None``)."""
+    found: list[tuple[str, int, int]] = []
+    for file in files:
+        metadata = footer(file.path)
+        groups = None if predicate is None else matching_row_groups(file.path, predicate)
+        for group in range(metadata.num_row_groups) if groups is None else groups:
+            found.append((file.path, group, metadata.row_group(group).num_rows))
+    return found
 
 
 def rows_at(files: Sequence[DataFile], schema: pa.Schema, offset: int, count: int) -> pa.Table:

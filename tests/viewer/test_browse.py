@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -98,6 +100,80 @@ def test_a_histogram_bin_filter_selects_exactly_the_bin(many: Warehouse) -> None
     sources = browse.histogram(pinned, "source")
     expected = Counter(many.read(TableName.BRONZE_RECORDS)["source"].to_pylist())
     assert {label: count for label, count, _ in sources.bins} == expected
+
+
+@pytest.fixture
+def grouped(warehouse: Warehouse) -> Warehouse:
+    """bronze.records: 1,200 rows in three files of four 100-row row groups each."""
+    table = warehouse.ensure_table(TableName.BRONZE_RECORDS)
+    with table.transaction() as transaction:
+        transaction.set_properties({"write.parquet.row-group-limit": "100"})
+    schema = TABLES[TableName.BRONZE_RECORDS].schema
+    for part in range(3):
+        rows = [
+            {"record_id": f"r{i:05d}", "row_index": i, "source": f"s{i % 3}"}
+            for i in range(part * 400, part * 400 + 400)
+        ]
+        warehouse.append(
+            TableName.BRONZE_RECORDS, pa.Table.from_pylist(rows, schema=schema), Lineage("test")
+        )
+    return warehouse
+
+
+def test_a_histogram_of_a_large_table_counts_an_evenly_spaced_sample_and_says_so(
+    grouped: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browse, "HISTOGRAM_ROWS", 300)
+    pinned = resolve(grouped, "bronze.records")
+    sources = browse.histogram(pinned, "source")
+    assert sources.sample == browse.Sample(rows=300, of_rows=1200, row_groups=3, of_row_groups=12)
+    # Row groups 2, 6 and 10 of 12: one from each third of the table.
+    sampled = [r for r in range(1200) if r // 100 in (2, 6, 10)]
+    assert {label: count for label, count, _ in sources.bins} == Counter(
+        f"s{r % 3}" for r in sampled
+    )
+    assert sources.rows == 300 and sources.sample.estimate(sources.rows) == 1200
+    indexes = browse.histogram(pinned, "row_index")
+    assert indexes.sample is not None and indexes.bins[0][0].startswith("200")
+
+
+def test_a_histogram_is_exact_when_the_filter_leaves_few_enough_row_groups(
+    grouped: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browse, "HISTOGRAM_ROWS", 300)
+    pinned = resolve(grouped, "bronze.records")
+    # Statistics rule out every row group below 950: 300 rows are left, all counted.
+    sources = browse.histogram(pinned, "source", "row_index >= 950")
+    assert sources.sample is None
+    assert {label: count for label, count, _ in sources.bins} == Counter(
+        f"s{r % 3}" for r in range(950, 1200)
+    )
+
+
+def test_a_histogram_of_a_table_within_the_limit_is_exact(grouped: Warehouse) -> None:
+    pinned = resolve(grouped, "bronze.records")
+    histogram = browse.histogram(pinned, "row_index", "source = 's1'")
+    assert histogram.sample is None and histogram.rows == 400
+    assert sum(count for _, count, _ in histogram.bins) == 400
+
+
+def test_the_histogram_fragment_labels_a_sample_as_an_estimate(
+    grouped: Warehouse, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from viewer_server import ServerThread
+
+    from posttrain.platform.settings import load_settings
+    from posttrain.viewer.app import create_viewer_app
+
+    monkeypatch.setattr(browse, "HISTOGRAM_ROWS", 300)
+    app = create_viewer_app(load_settings(tmp_path / "home"), warehouse=grouped, checkpoints={})
+    with ServerThread(app) as server:
+        url = f"{server.url}/t/bronze.records/hist?col=source"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            html = response.read().decode()
+    assert "300 rows in a sample" in html
+    assert "Estimate: sample of 300 of 1,200 rows (3 of 12 row groups" in html
+    assert "about 1,200 rows match" in html
 
 
 def test_a_workspace_restriction_is_part_of_the_scan(warehouse: Warehouse) -> None:
