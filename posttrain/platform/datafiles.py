@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +55,10 @@ _PARQUET = ds.ParquetFileFormat()
 # Row groups read at once while counting a filter's matches, and the column naming them.
 _COUNT_GROUPS = 16
 _OWNER = "__posttrain_row_group"
+# Rows read at once while counting a filter on one string column (4 bytes each: indices).
+_DICTIONARY_COUNT_ROWS = 1 << 20
+# Dictionaries up to this many values are recognised when a later row group repeats one.
+_DICTIONARY_KEY_MAX = 4096
 # Local data files are opened with this filesystem (never guessed from the path).
 LOCAL = pafs.LocalFileSystem()
 
@@ -282,6 +286,9 @@ def _cached_match_counts(path: str, predicate_text: str, carried: _Predicate) ->
     present = set(parquet.schema_arrow.names)
     columns = [name for name in carried.schema.names if name in present]
     groups = list(groups)
+    field = carried.schema.field(0) if len(carried.schema) == 1 else None
+    if field is not None and field.name in present and _is_string(field.type):
+        return _dictionary_match_counts(path, field, carried.predicate, groups)
     # A few row groups per read: fewer calls than one per group, memory still bounded.
     for start in range(0, len(groups), _COUNT_GROUPS):
         chunk = groups[start : start + _COUNT_GROUPS]
@@ -293,3 +300,80 @@ def _cached_match_counts(path: str, predicate_text: str, carried: _Predicate) ->
         for group, number in zip(chunk, found.tolist(), strict=True):
             counts[group] = number
     return tuple(counts)
+
+
+def _is_string(type_: pa.DataType) -> bool:
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
+def _dictionary_match_counts(
+    path: str, field: pa.Field, predicate: pc.Expression, groups: list[int]
+) -> tuple[int, ...]:
+    """Matches per row group of a filter on one string column, as Parquet stores it: the
+    filter is evaluated on each dictionary's few values (and on null), and a row matches
+    when its index points at a matching value. No string is built per row."""
+    metadata = footer(path)
+    counts = [0] * metadata.num_row_groups
+    parquet = pq.ParquetFile(
+        path,
+        metadata=metadata,
+        buffer_size=READ_BUFFER_BYTES,
+        pre_buffer=False,
+        read_dictionary=[field.name],
+    )
+    # Row groups mostly share their dictionary: each distinct one is evaluated once.
+    hits: dict[tuple[object, ...], np.ndarray] = {}
+    for chunk in _chunks_of_rows(metadata, groups, _DICTIONARY_COUNT_ROWS):
+        column = parquet.read_row_groups(chunk, columns=[field.name], use_threads=False).column(0)
+        masks = [_dictionary_mask(array, field, predicate, hits) for array in column.chunks]
+        mask = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+        sizes = [metadata.row_group(group).num_rows for group in chunk]
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        found = np.add.reduceat(mask.astype(np.int64), starts) if len(mask) else [0] * len(chunk)
+        for group, number in zip(chunk, np.asarray(found).tolist(), strict=True):
+            counts[group] = int(number)
+    return tuple(counts)
+
+
+def _chunks_of_rows(metadata: pq.FileMetaData, groups: list[int], rows: int) -> Iterator[list[int]]:
+    """``groups`` in runs holding about ``rows`` rows (at least one group each)."""
+    chunk: list[int] = []
+    held = 0
+    for group in groups:
+        chunk.append(group)
+        held += metadata.row_group(group).num_rows
+        if held >= rows:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
+        yield chunk
+
+
+def _dictionary_mask(
+    array: pa.Array,
+    field: pa.Field,
+    predicate: pc.Expression,
+    hits: dict[tuple[object, ...], np.ndarray],
+) -> np.ndarray:
+    """Which rows of ``array`` (dictionary-encoded, or plain when Parquet fell back to
+    plain encoding) match ``predicate``."""
+    if not pa.types.is_dictionary(array.type):
+        values = pa.table({field.name: array.cast(field.type)})
+        marked = values.append_column(_OWNER, pa.array(np.arange(len(array))))
+        mask = np.zeros(len(array), dtype=bool)
+        mask[marked.filter(predicate)[_OWNER].to_numpy()] = True
+        return mask
+    dictionary = array.dictionary.cast(field.type)
+    key = tuple(dictionary.to_pylist()) if len(dictionary) <= _DICTIONARY_KEY_MAX else None
+    hit = hits.get(key) if key is not None else None
+    if hit is None:
+        # The dictionary's values, then null (the index a null row is given below).
+        values = pa.concat_arrays([dictionary, pa.nulls(1, field.type)])
+        marked = pa.table({field.name: values, _OWNER: pa.array(np.arange(len(values)))})
+        hit = np.zeros(len(values), dtype=bool)
+        hit[marked.filter(predicate)[_OWNER].to_numpy()] = True
+        if key is not None:
+            hits[key] = hit
+    indices = pc.fill_null(array.indices, len(dictionary)).to_numpy(zero_copy_only=False)
+    result: np.ndarray = hit[indices]
+    return result

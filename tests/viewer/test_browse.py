@@ -176,6 +176,38 @@ def test_the_histogram_fragment_labels_a_sample_as_an_estimate(
     assert "about 1,200 rows match" in html
 
 
+@pytest.mark.parametrize(
+    "where", ["source = 's1'", "source != 's1'", "source is null", "source in ('s0', 's2')"]
+)
+def test_a_deep_filtered_page_on_a_text_column_is_that_slice_of_the_matches(
+    warehouse: Warehouse, where: str
+) -> None:
+    table = warehouse.ensure_table(TableName.BRONZE_RECORDS)
+    with table.transaction() as transaction:
+        transaction.set_properties({"write.parquet.row-group-limit": "50"})
+    schema = TABLES[TableName.BRONZE_RECORDS].schema
+    for part in range(2):
+        rows = [
+            {
+                "record_id": f"r{i:05d}",
+                "row_index": i,
+                "source": None if i % 7 == 0 else f"s{i % 3}",
+            }
+            for i in range(part * 300, part * 300 + 300)
+        ]
+        # Row groups of nulls only, of one value only, and mixed ones.
+        rows[:60] = [{**row, "source": None} for row in rows[:60]]
+        rows[60:120] = [{**row, "source": "s1"} for row in rows[60:120]]
+        warehouse.append(
+            TableName.BRONZE_RECORDS, pa.Table.from_pylist(rows, schema=schema), Lineage("t")
+        )
+    expected = warehouse.read(TableName.BRONZE_RECORDS, row_filter=where)["record_id"].to_pylist()
+    assert expected
+    for offset in (0, len(expected) // 2, max(0, len(expected) - 3)):
+        page = browse.read_page(warehouse, "bronze.records", where=where, offset=offset, limit=10)
+        assert [r["record_id"] for r in page.rows] == expected[offset : offset + 10]
+
+
 def test_a_workspace_restriction_is_part_of_the_scan(warehouse: Warehouse) -> None:
     schema = TABLES[TableName.GOLD_SFT].schema
     rows = [{"record_id": f"r{i}", "workspace": "a" if i % 2 else "b"} for i in range(10)]
