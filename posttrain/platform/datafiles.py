@@ -303,7 +303,7 @@ def _cached_match_counts(path: str, predicate_text: str, carried: _Predicate) ->
 
 
 def _is_string(type_: pa.DataType) -> bool:
-    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+    return bool(pa.types.is_string(type_) or pa.types.is_large_string(type_))
 
 
 def _dictionary_match_counts(
