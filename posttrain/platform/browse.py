@@ -343,8 +343,10 @@ NUMERIC_HINTS = (
 
 
 # A histogram reads every row its filter may select up to this many (exact counts); beyond,
-# a sample of evenly spaced row groups holding about this many rows (an estimate, labelled).
-HISTOGRAM_ROWS = 1_000_000
+# a sample of evenly spaced row groups holding about HISTOGRAM_SAMPLE_ROWS rows (an
+# estimate, labelled as one). Its cost then stays flat in table size.
+HISTOGRAM_EXACT_ROWS = 1_000_000
+HISTOGRAM_SAMPLE_ROWS = 500_000
 
 
 @dataclass(frozen=True)
@@ -504,8 +506,8 @@ def _column_batches(
     filter's columns besides this one only (pyiceberg's scan when it cannot). With
     ``dictionary``, a string column comes dictionary-encoded as Parquet stores it (counting
     its values then skips building a string per row). When the row groups the filter's
-    statistics leave hold more than :data:`HISTOGRAM_ROWS` rows, only an evenly spaced
-    sample of them is read, and the :class:`Sample` says which."""
+    statistics leave hold more than :data:`HISTOGRAM_EXACT_ROWS` rows, only an evenly
+    spaced sample of them is read, and the :class:`Sample` says which."""
     table = pinned.table
     files = datafiles.snapshot_files(table, pinned.snapshot_id, expression)
     if files is None:
@@ -527,16 +529,16 @@ def _column_batches(
     else:
         format_ = ds.ParquetFileFormat()
     sample = None
-    if sum(file.rows for file in files) <= HISTOGRAM_ROWS:
+    if sum(file.rows for file in files) <= HISTOGRAM_EXACT_ROWS:
         dataset = ds.dataset([file.path for file in files], schema=schema, format=format_)
     else:
         groups = datafiles.candidate_row_groups(files, predicate)
         total = sum(rows for _, _, rows in groups)
         picked = groups
-        if total > HISTOGRAM_ROWS:
+        if total > HISTOGRAM_EXACT_ROWS:
             # Evenly spaced in table order: a table appended in batches (a source, a day
             # each) is drawn from all of them, and the same request reads the same rows.
-            wanted = max(1, HISTOGRAM_ROWS * len(groups) // total)
+            wanted = max(1, HISTOGRAM_SAMPLE_ROWS * len(groups) // total)
             picked = [groups[(2 * i + 1) * len(groups) // (2 * wanted)] for i in range(wanted)]
             sample = Sample(
                 rows=sum(rows for _, _, rows in picked),

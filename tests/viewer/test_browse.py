@@ -123,7 +123,8 @@ def grouped(warehouse: Warehouse) -> Warehouse:
 def test_a_histogram_of_a_large_table_counts_an_evenly_spaced_sample_and_says_so(
     grouped: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(browse, "HISTOGRAM_ROWS", 300)
+    monkeypatch.setattr(browse, "HISTOGRAM_EXACT_ROWS", 400)
+    monkeypatch.setattr(browse, "HISTOGRAM_SAMPLE_ROWS", 300)
     pinned = resolve(grouped, "bronze.records")
     sources = browse.histogram(pinned, "source")
     assert sources.sample == browse.Sample(rows=300, of_rows=1200, row_groups=3, of_row_groups=12)
@@ -140,7 +141,8 @@ def test_a_histogram_of_a_large_table_counts_an_evenly_spaced_sample_and_says_so
 def test_a_histogram_is_exact_when_the_filter_leaves_few_enough_row_groups(
     grouped: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(browse, "HISTOGRAM_ROWS", 300)
+    monkeypatch.setattr(browse, "HISTOGRAM_EXACT_ROWS", 400)
+    monkeypatch.setattr(browse, "HISTOGRAM_SAMPLE_ROWS", 300)
     pinned = resolve(grouped, "bronze.records")
     # Statistics rule out every row group below 950: 300 rows are left, all counted.
     sources = browse.histogram(pinned, "source", "row_index >= 950")
@@ -165,7 +167,8 @@ def test_the_histogram_fragment_labels_a_sample_as_an_estimate(
     from posttrain.platform.settings import load_settings
     from posttrain.viewer.app import create_viewer_app
 
-    monkeypatch.setattr(browse, "HISTOGRAM_ROWS", 300)
+    monkeypatch.setattr(browse, "HISTOGRAM_EXACT_ROWS", 400)
+    monkeypatch.setattr(browse, "HISTOGRAM_SAMPLE_ROWS", 300)
     app = create_viewer_app(load_settings(tmp_path / "home"), warehouse=grouped, checkpoints={})
     with ServerThread(app) as server:
         url = f"{server.url}/t/bronze.records/hist?col=source"
