@@ -327,11 +327,12 @@ def _dictionary_match_counts(
         column = parquet.read_row_groups(chunk, columns=[field.name], use_threads=False).column(0)
         masks = [_dictionary_mask(array, field, predicate, hits) for array in column.chunks]
         mask = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
-        sizes = [metadata.row_group(group).num_rows for group in chunk]
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        found = np.add.reduceat(mask.astype(np.int64), starts) if len(mask) else [0] * len(chunk)
-        for group, number in zip(chunk, np.asarray(found).tolist(), strict=True):
-            counts[group] = int(number)
+        start = 0
+        for group in chunk:
+            end = start + metadata.row_group(group).num_rows
+            # count_nonzero on a slice: far faster than a reduceat over a widened copy.
+            counts[group] = int(np.count_nonzero(mask[start:end]))
+            start = end
     return tuple(counts)
 
 
@@ -374,6 +375,9 @@ def _dictionary_mask(
         hit[marked.filter(predicate)[_OWNER].to_numpy()] = True
         if key is not None:
             hits[key] = hit
-    indices = pc.fill_null(array.indices, len(dictionary)).to_numpy(zero_copy_only=False)
+    indices = array.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, len(dictionary))
+    indices = indices.to_numpy(zero_copy_only=False)
     result: np.ndarray = hit[indices]
     return result
