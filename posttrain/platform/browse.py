@@ -11,7 +11,9 @@ snapshot) and only the row group that holds it is decoded, so page 400,000 of a
 the matches per row group, counted on the filter's columns only and cached per file and
 filter (:func:`posttrain.platform.datafiles.matching_rows_at`). A full-text search or a
 malformed-content flag cannot be counted so: it reads batch by batch from the start and
-stops once the page is full, so its cost grows with the offset.
+stops once the page is full, so its cost grows with the offset. A histogram counts every
+row its filter may select up to :data:`HISTOGRAM_EXACT_ROWS`; beyond, an evenly spaced
+sample of row groups, and says so (:attr:`Histogram.sample`).
 
 Example:
     >>> page = read_page(warehouse, "gold.sft@v1", where="source = 'math-tutor'", limit=20)
