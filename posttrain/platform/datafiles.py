@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -57,8 +57,8 @@ _COUNT_GROUPS = 16
 _OWNER = "__posttrain_row_group"
 # Rows read at once while counting a filter on one string column (4 bytes each: indices).
 _DICTIONARY_COUNT_ROWS = 1 << 20
-# Dictionaries up to this many values are recognised when a later row group repeats one.
-_DICTIONARY_KEY_MAX = 4096
+# Dictionaries remembered (with which of their values match) while counting one file.
+_DICTIONARIES_KEPT = 4
 # Local data files are opened with this filesystem (never guessed from the path).
 LOCAL = pafs.LocalFileSystem()
 
@@ -287,7 +287,12 @@ def _cached_match_counts(path: str, predicate_text: str, carried: _Predicate) ->
     columns = [name for name in carried.schema.names if name in present]
     groups = list(groups)
     field = carried.schema.field(0) if len(carried.schema) == 1 else None
-    if field is not None and field.name in present and _is_string(field.type):
+    if (
+        field is not None
+        and field.name in present
+        and _is_string(field.type)
+        and _few_values(metadata, groups, field.name)
+    ):
         return _dictionary_match_counts(path, field, carried.predicate, groups)
     # A few row groups per read: fewer calls than one per group, memory still bounded.
     for start in range(0, len(groups), _COUNT_GROUPS):
@@ -306,6 +311,24 @@ def _is_string(type_: pa.DataType) -> bool:
     return bool(pa.types.is_string(type_) or pa.types.is_large_string(type_))
 
 
+def _few_values(metadata: pq.FileMetaData, groups: list[int], name: str) -> bool:
+    """Whether the column ``name`` holds few distinct values, judged on the first of
+    ``groups``: Parquet wrote it with a dictionary page of under 1/8 byte per row (a column
+    of many distinct values, e.g. an id, is counted faster as plain strings)."""
+    if not groups:
+        return False
+    row_group = metadata.row_group(groups[0])
+    for index in range(row_group.num_columns):
+        chunk = row_group.column(index)
+        if chunk.path_in_schema != name:
+            continue
+        if not chunk.has_dictionary_page or chunk.dictionary_page_offset is None:
+            return False
+        dictionary_bytes = chunk.data_page_offset - chunk.dictionary_page_offset
+        return bool(0 < dictionary_bytes * 8 < row_group.num_rows)
+    return False
+
+
 def _dictionary_match_counts(
     path: str, field: pa.Field, predicate: pc.Expression, groups: list[int]
 ) -> tuple[int, ...]:
@@ -321,8 +344,8 @@ def _dictionary_match_counts(
         pre_buffer=False,
         read_dictionary=[field.name],
     )
-    # Row groups mostly share their dictionary: each distinct one is evaluated once.
-    hits: dict[tuple[object, ...], np.ndarray] = {}
+    # Row groups mostly share their dictionary: each one seen lately is evaluated once.
+    hits: deque[tuple[pa.Array, np.ndarray]] = deque(maxlen=_DICTIONARIES_KEPT)
     for chunk in _chunks_of_rows(metadata, groups, _DICTIONARY_COUNT_ROWS):
         column = parquet.read_row_groups(chunk, columns=[field.name], use_threads=False).column(0)
         masks = [_dictionary_mask(array, field, predicate, hits) for array in column.chunks]
@@ -354,7 +377,7 @@ def _dictionary_mask(
     array: pa.Array,
     field: pa.Field,
     predicate: pc.Expression,
-    hits: dict[tuple[object, ...], np.ndarray],
+    hits: deque[tuple[pa.Array, np.ndarray]],
 ) -> np.ndarray:
     """Which rows of ``array`` (dictionary-encoded, or plain when Parquet fell back to
     plain encoding) match ``predicate``."""
@@ -365,16 +388,14 @@ def _dictionary_mask(
         mask[marked.filter(predicate)[_OWNER].to_numpy()] = True
         return mask
     dictionary = array.dictionary.cast(field.type)
-    key = tuple(dictionary.to_pylist()) if len(dictionary) <= _DICTIONARY_KEY_MAX else None
-    hit = hits.get(key) if key is not None else None
+    hit = next((known for seen, known in hits if seen.equals(dictionary)), None)
     if hit is None:
         # The dictionary's values, then null (the index a null row is given below).
         values = pa.concat_arrays([dictionary, pa.nulls(1, field.type)])
         marked = pa.table({field.name: values, _OWNER: pa.array(np.arange(len(values)))})
         hit = np.zeros(len(values), dtype=bool)
         hit[marked.filter(predicate)[_OWNER].to_numpy()] = True
-        if key is not None:
-            hits[key] = hit
+        hits.appendleft((dictionary, hit))
     indices = array.indices
     if indices.null_count:
         indices = pc.fill_null(indices, len(dictionary))

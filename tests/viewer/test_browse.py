@@ -185,9 +185,10 @@ def test_the_histogram_fragment_labels_a_sample_as_an_estimate(
 def test_a_deep_filtered_page_on_a_text_column_is_that_slice_of_the_matches(
     warehouse: Warehouse, where: str
 ) -> None:
+    # Row groups large enough for Parquet's dictionary of a few values to be counted on.
     table = warehouse.ensure_table(TableName.BRONZE_RECORDS)
     with table.transaction() as transaction:
-        transaction.set_properties({"write.parquet.row-group-limit": "50"})
+        transaction.set_properties({"write.parquet.row-group-limit": "1000"})
     schema = TABLES[TableName.BRONZE_RECORDS].schema
     for part in range(2):
         rows = [
@@ -196,11 +197,11 @@ def test_a_deep_filtered_page_on_a_text_column_is_that_slice_of_the_matches(
                 "row_index": i,
                 "source": None if i % 7 == 0 else f"s{i % 3}",
             }
-            for i in range(part * 300, part * 300 + 300)
+            for i in range(part * 3000, part * 3000 + 3000)
         ]
         # Row groups of nulls only, of one value only, and mixed ones.
-        rows[:60] = [{**row, "source": None} for row in rows[:60]]
-        rows[60:120] = [{**row, "source": "s1"} for row in rows[60:120]]
+        rows[:1000] = [{**row, "source": None} for row in rows[:1000]]
+        rows[1000:2000] = [{**row, "source": "s1"} for row in rows[1000:2000]]
         warehouse.append(
             TableName.BRONZE_RECORDS, pa.Table.from_pylist(rows, schema=schema), Lineage("t")
         )
