@@ -138,6 +138,33 @@ def test_a_histogram_of_a_large_table_counts_an_evenly_spaced_sample_and_says_so
     assert indexes.sample is not None and indexes.bins[0][0].startswith("200")
 
 
+def test_message_length_and_turns_histograms_are_sampled_on_a_large_table(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from viewer_data import message
+
+    table = warehouse.ensure_table(TableName.GOLD_SFT)
+    with table.transaction() as transaction:
+        transaction.set_properties({"write.parquet.row-group-limit": "10"})
+    rows = [
+        {"record_id": f"r{i:03d}", "messages": [message("user", "x" * i)] * (1 + i // 40)}
+        for i in range(80)
+    ]
+    schema = TABLES[TableName.GOLD_SFT].schema
+    warehouse.append(TableName.GOLD_SFT, pa.Table.from_pylist(rows, schema=schema), Lineage("t"))
+    monkeypatch.setattr(browse, "HISTOGRAM_EXACT_ROWS", 40)
+    monkeypatch.setattr(browse, "HISTOGRAM_SAMPLE_ROWS", 20)
+    pinned = resolve(warehouse, "gold.sft")
+    turns = browse.histogram(pinned, "turns")
+    # Row groups 2 and 6 of 8: rows 20-29 (one message each) and 60-69 (two each).
+    assert turns.sample == browse.Sample(rows=20, of_rows=80, row_groups=2, of_row_groups=8)
+    assert sum(count for _, count, _ in turns.bins) == 20
+    length = browse.histogram(pinned, "length")
+    assert length.sample is not None and length.rows == 20
+    # Characters per row: 20-29 (one message of i), 120-138 (two of i).
+    assert length.bins[0][0].startswith("20–") and length.bins[-1][0].endswith("–138")
+
+
 def test_a_histogram_is_exact_when_the_filter_leaves_few_enough_row_groups(
     grouped: Warehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
