@@ -142,4 +142,12 @@ def run(args: Sequence[str] | None = None) -> int:
 
 def main() -> None:
     """Entry point of the ``posttrain`` script."""
-    sys.exit(run())
+    status = run()
+    # The process ends here. Interpreter teardown would run a last garbage collection over
+    # every object the imports made (0.05 s, a tenth of `posttrain dedup`'s start-up);
+    # frozen, they are skipped. Atexit handlers and stream flushing still run, and objects
+    # are still freed by reference counting: only unreachable cycles are left to the OS.
+    import gc
+
+    gc.freeze()
+    sys.exit(status)
