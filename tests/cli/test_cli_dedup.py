@@ -119,3 +119,16 @@ def test_help_explains_threshold_and_defaults() -> None:
     assert result.exit_code == 0
     assert "estimated Jaccard similarity" in result.output
     assert "At the default 0.7" in result.output and "[default: 128]" in result.output
+
+
+def test_garbage_collection_is_on_again_after_the_command_succeeds_or_fails(
+    tmp_path: Path,
+) -> None:
+    import gc
+
+    pq.write_table(pa.table({"text": [RUN, POPEN]}), tmp_path / "in.parquet")
+    _invoke(tmp_path / "in.parquet", "--out", tmp_path / "out.parquet")
+    assert gc.isenabled()
+    failed = runner.invoke(app, ["dedup", str(tmp_path / "no.parquet"), "--out", "o.parquet"])
+    assert failed.exit_code != 0
+    assert gc.isenabled()
