@@ -36,6 +36,8 @@ SEEK_AHEAD_ROWS = 8192
 # Read batches a source's background reader decodes ahead of the consumer (bounded: memory
 # stays at a few batches whatever the table's size).
 READ_AHEAD_BATCHES = 2
+# How long stopping a background reader waits for the batch it is decoding.
+STOP_SECONDS = 30.0
 
 
 RowFormat = Literal["python", "numpy"]
@@ -105,13 +107,14 @@ class _ReadAhead:
         self._stop = threading.Event()
         self._done = False
         # The thread holds the queue and the event, never self: dropping self stops it.
-        threading.Thread(
+        thread = threading.Thread(
             target=_read_ahead,
             args=(batches, self._queue, self._stop),
             name="blend-read-ahead",
             daemon=True,
-        ).start()
-        self._finalizer = weakref.finalize(self, self._stop.set)
+        )
+        thread.start()
+        self._finalizer = weakref.finalize(self, _stop_reading, self._stop, thread)
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         return self
@@ -130,9 +133,17 @@ class _ReadAhead:
         return item
 
     def close(self) -> None:
-        """Stop the background reader (it may finish decoding the batch it is on)."""
+        """Stop the background reader, once it has finished the batch it is decoding."""
         self._done = True
         self._finalizer()
+
+
+def _stop_reading(stop: threading.Event, thread: threading.Thread) -> None:
+    stop.set()
+    # Wait for the batch being decoded: a thread still inside pyarrow when the interpreter
+    # exits aborts the process ("terminate called without an active exception").
+    if thread is not threading.current_thread():
+        thread.join(timeout=STOP_SECONDS)
 
 
 def _read_ahead(
