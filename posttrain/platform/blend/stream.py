@@ -177,9 +177,12 @@ class _Reader:
     def __init__(self, snapshot: PinnedSnapshot, rows: int, columns: list[str] | None) -> None:
         self._plan = ScanPlan(snapshot, tuple(columns) if columns else None)
         self._rows = rows
-        self._batches: _ReadAhead | None = None
+        self._batches: _ReadAhead | Iterator[pa.RecordBatch] | None = None
         self._pending: pa.RecordBatch | None = None
         self._at = 0  # table row of self._pending's first row (or the next batch's)
+        # Set once the reader has jumped ahead (a rank of a large world reads one block in
+        # many): reading ahead would then decode batches the jump throws away.
+        self._sparse = False
 
     def take(self, start: int, stop: int) -> list[pa.RecordBatch]:
         """Rows ``start .. stop - 1`` of this source's stream (offset ``o`` is table row
@@ -194,8 +197,10 @@ class _Reader:
 
     def _rows_between(self, row: int, count: int) -> Iterator[pa.RecordBatch]:
         if self._batches is None or row < self._at or row - self._at > SEEK_AHEAD_ROWS:
+            self._sparse = self._sparse or (self._batches is not None and row > self._at)
             self.close()
-            self._batches = _ReadAhead(self._plan.batches(skip_rows=row))
+            batches = self._plan.batches(skip_rows=row)
+            self._batches = batches if self._sparse else _ReadAhead(batches)
             self._pending, self._at = None, row
         while count > 0:
             if self._pending is None or self._pending.num_rows == 0:
@@ -222,9 +227,10 @@ class _Reader:
 
     def close(self) -> None:
         """Stop reading ahead (the reader re-opens its scan if asked for more rows)."""
-        if self._batches is not None:
-            self._batches.close()
-            self._batches = None
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
+        self._batches = None
 
 
 def open_source(warehouse: Warehouse, source: PinnedSource) -> PinnedSnapshot:

@@ -366,3 +366,16 @@ def test_a_data_file_gone_after_pinning_fails_the_stream_instead_of_hanging(
     Path(second.removeprefix("file://")).unlink()
     with pytest.raises(FileNotFoundError):
         list(iter_blend_batches(warehouse, pinned, batch_rows=8))
+
+
+def test_a_shard_whose_blocks_lie_far_apart_reads_the_rows_of_the_whole_stream(
+    blend_warehouse: Warehouse, pinned: PinnedBlend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every jump between blocks re-opens the scan (as ranks of a large world do) and the
+    # readers stop reading ahead: the rows must not change.
+    monkeypatch.setattr("posttrain.platform.blend.stream.SEEK_AHEAD_ROWS", 1)
+    whole = list(blocks(blend_warehouse, pinned, block_rows=3))
+    shard = Shard(rank=1, world_size=4)
+    mine = [block.batch for block in blocks(blend_warehouse, pinned, shard=shard, block_rows=3)]
+    assert mine == [block.batch for index, block in enumerate(whole) if shard.owns(index)]
+    assert _read_ahead_threads() == []
