@@ -11,7 +11,9 @@ snapshot) and only the row group that holds it is decoded, so page 400,000 of a
 the matches per row group, counted on the filter's columns only and cached per file and
 filter (:func:`posttrain.platform.datafiles.matching_rows_at`). A full-text search or a
 malformed-content flag cannot be counted so: it reads batch by batch from the start and
-stops once the page is full, so its cost grows with the offset.
+stops once the page is full, so its cost grows with the offset. A histogram counts every
+row its filter may select up to :data:`HISTOGRAM_EXACT_ROWS`; beyond, an evenly spaced
+sample of row groups, and says so (:attr:`Histogram.sample`).
 
 Example:
     >>> page = read_page(warehouse, "gold.sft@v1", where="source = 'math-tutor'", limit=20)
@@ -20,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -341,6 +344,29 @@ NUMERIC_HINTS = (
 )
 
 
+# A histogram reads every row its filter may select up to this many (exact counts); beyond,
+# a sample of evenly spaced row groups holding about HISTOGRAM_SAMPLE_ROWS rows (an
+# estimate, labelled as one). Its cost then stays flat in table size.
+HISTOGRAM_EXACT_ROWS = 1_000_000
+HISTOGRAM_SAMPLE_ROWS = 500_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The rows a sampled histogram counted: ``row_groups`` Parquet row groups evenly
+    spaced in table order out of the ``of_row_groups`` its filter's statistics do not rule
+    out, holding ``rows`` of their ``of_rows`` rows."""
+
+    rows: int
+    of_rows: int
+    row_groups: int
+    of_row_groups: int
+
+    def estimate(self, count: int) -> int:
+        """``count`` matches in the sample scaled to the rows it was drawn from."""
+        return round(count * self.of_rows / max(1, self.rows))
+
+
 @dataclass(frozen=True)
 class Histogram:
     """Counts of one column over the filtered rows: bins (numeric) or top values."""
@@ -350,6 +376,8 @@ class Histogram:
     # (label, count, filter that selects the bin, or None when it cannot be pushed down)
     bins: list[tuple[str, int, str | None]]
     rows: int
+    # None: every row counted (exact). Else counts and ``rows`` are the sample's.
+    sample: Sample | None = None
 
 
 def histogram_columns(pinned: PinnedSnapshot) -> list[str]:
@@ -436,7 +464,8 @@ def _compute_histogram(
     if source is None or source not in names:
         raise QueryError(f"{pinned.name} has no column {column!r} for a histogram")
     values_parts: list[pa.Array] = []
-    for batch in _column_batches(pinned, expression, source, dictionary=column not in DERIVED):
+    batches, sample = _column_batches(pinned, expression, source, dictionary=column not in DERIVED)
+    for batch in batches:
         array = batch.column(0)
         if column == "turns":
             array = pc.list_value_length(array)
@@ -456,7 +485,8 @@ def _compute_histogram(
     type_ = values.type
     pushable = column not in DERIVED
     if pa.types.is_integer(type_) or pa.types.is_floating(type_):
-        return _numeric(column, values, rows, pushable, pa.types.is_integer(type_))
+        numeric = _numeric(column, values, rows, pushable, pa.types.is_integer(type_))
+        return dataclasses.replace(numeric, sample=sample)
     counts = pc.value_counts(
         values if pa.types.is_dictionary(type_) else values.cast(pa.string())
     ).to_pylist()
@@ -467,26 +497,28 @@ def _compute_histogram(
         label = "(null)" if value is None else str(value)
         expr = f"{column} is null" if value is None else f"{column} = {_quote(str(value))}"
         bins.append((label, int(item["counts"]), expr if pushable else None))
-    return Histogram(column, "categorical", bins, rows)
+    return Histogram(column, "categorical", bins, rows, sample)
 
 
 def _column_batches(
     pinned: PinnedSnapshot, expression: BooleanExpression, column: str, *, dictionary: bool
-) -> Iterator[pa.RecordBatch]:
+) -> tuple[Iterator[pa.RecordBatch], Sample | None]:
     """``column`` of the rows ``expression`` selects: from the snapshot's local files with
     pyarrow's threaded scanner, which skips row groups by their statistics and reads the
     filter's columns besides this one only (pyiceberg's scan when it cannot). With
     ``dictionary``, a string column comes dictionary-encoded as Parquet stores it (counting
-    its values then skips building a string per row)."""
+    its values then skips building a string per row). When the row groups the filter's
+    statistics leave hold more than :data:`HISTOGRAM_EXACT_ROWS` rows, only an evenly
+    spaced sample of them is read, and the :class:`Sample` says which."""
     table = pinned.table
     files = datafiles.snapshot_files(table, pinned.snapshot_id, expression)
     if files is None:
         scan = table.scan(
             row_filter=expression, selected_fields=(column,), snapshot_id=pinned.snapshot_id
         )
-        yield from scan.to_arrow_batch_reader()
-        return
+        return iter(scan.to_arrow_batch_reader()), None
     bound = bind(table.schema(), expression, case_sensitive=True)
+    predicate = None if isinstance(bound, AlwaysTrue) else expression_to_pyarrow(bound)
     schema = table.schema().as_arrow()
     field = schema.field(column)
     if dictionary and (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
@@ -498,11 +530,33 @@ def _column_batches(
         format_ = ds.ParquetFileFormat(read_options=read)
     else:
         format_ = ds.ParquetFileFormat()
-    dataset = ds.dataset([file.path for file in files], schema=schema, format=format_)
-    yield from dataset.to_batches(
-        columns=[column],
-        filter=None if isinstance(bound, AlwaysTrue) else expression_to_pyarrow(bound),
-    )
+    sample = None
+    if sum(file.rows for file in files) <= HISTOGRAM_EXACT_ROWS:
+        dataset = ds.dataset([file.path for file in files], schema=schema, format=format_)
+    else:
+        groups = datafiles.candidate_row_groups(files, predicate)
+        total = sum(rows for _, _, rows in groups)
+        picked = groups
+        if total > HISTOGRAM_EXACT_ROWS:
+            # Evenly spaced in table order: a table appended in batches (a source, a day
+            # each) is drawn from all of them, and the same request reads the same rows.
+            wanted = max(1, HISTOGRAM_SAMPLE_ROWS * len(groups) // total)
+            picked = [groups[(2 * i + 1) * len(groups) // (2 * wanted)] for i in range(wanted)]
+            sample = Sample(
+                rows=sum(rows for _, _, rows in picked),
+                of_rows=total,
+                row_groups=len(picked),
+                of_row_groups=len(groups),
+            )
+        by_file: dict[str, list[int]] = {}
+        for path, group, _ in picked:
+            by_file.setdefault(path, []).append(group)
+        fragments = [
+            format_.make_fragment(path, filesystem=datafiles.LOCAL, row_groups=ids)
+            for path, ids in by_file.items()
+        ]
+        dataset = ds.FileSystemDataset(fragments, schema, format_, datafiles.LOCAL)
+    return iter(dataset.to_batches(columns=[column], filter=predicate)), sample
 
 
 def _numeric(column: str, values: pa.Array, rows: int, pushable: bool, integer: bool) -> Histogram:

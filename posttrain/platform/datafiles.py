@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,8 +32,10 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import FileScanTask, Table
 
 __all__ = [
+    "LOCAL",
     "READ_BUFFER_BYTES",
     "DataFile",
+    "candidate_row_groups",
     "conform",
     "footer",
     "local_paths",
@@ -53,7 +55,12 @@ _PARQUET = ds.ParquetFileFormat()
 # Row groups read at once while counting a filter's matches, and the column naming them.
 _COUNT_GROUPS = 16
 _OWNER = "__posttrain_row_group"
-_LOCAL = pafs.LocalFileSystem()
+# Rows read at once while counting a filter on one string column (4 bytes each: indices).
+_DICTIONARY_COUNT_ROWS = 1 << 20
+# Dictionaries remembered (with which of their values match) while counting one file.
+_DICTIONARIES_KEPT = 4
+# Local data files are opened with this filesystem (never guessed from the path).
+LOCAL = pafs.LocalFileSystem()
 
 
 @dataclass(frozen=True)
@@ -136,10 +143,24 @@ def matching_row_groups(path: str, predicate: pc.Expression) -> list[int] | None
     """The row groups of a local file whose statistics do not rule ``predicate`` out
     (``None``: all of them)."""
     try:
-        fragment = _PARQUET.make_fragment(path, filesystem=_LOCAL)
+        fragment = _PARQUET.make_fragment(path, filesystem=LOCAL)
         return [row_group.id for row_group in fragment.subset(predicate).row_groups]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None  # e.g. the filter names a column this older file lacks
+
+
+def candidate_row_groups(
+    files: Sequence[DataFile], predicate: pc.Expression | None
+) -> list[tuple[str, int, int]]:
+    """(path, row group, rows) of each row group of ``files`` in table order whose
+    statistics do not rule ``predicate`` out (all of them for ``None``)."""
+    found: list[tuple[str, int, int]] = []
+    for file in files:
+        metadata = footer(file.path)
+        groups = None if predicate is None else matching_row_groups(file.path, predicate)
+        for group in range(metadata.num_row_groups) if groups is None else groups:
+            found.append((file.path, group, metadata.row_group(group).num_rows))
+    return found
 
 
 def rows_at(files: Sequence[DataFile], schema: pa.Schema, offset: int, count: int) -> pa.Table:
@@ -265,6 +286,14 @@ def _cached_match_counts(path: str, predicate_text: str, carried: _Predicate) ->
     present = set(parquet.schema_arrow.names)
     columns = [name for name in carried.schema.names if name in present]
     groups = list(groups)
+    field = carried.schema.field(0) if len(carried.schema) == 1 else None
+    if (
+        field is not None
+        and field.name in present
+        and _is_string(field.type)
+        and _few_values(metadata, groups, field.name)
+    ):
+        return _dictionary_match_counts(path, field, carried.predicate, groups)
     # A few row groups per read: fewer calls than one per group, memory still bounded.
     for start in range(0, len(groups), _COUNT_GROUPS):
         chunk = groups[start : start + _COUNT_GROUPS]
@@ -276,3 +305,100 @@ def _cached_match_counts(path: str, predicate_text: str, carried: _Predicate) ->
         for group, number in zip(chunk, found.tolist(), strict=True):
             counts[group] = number
     return tuple(counts)
+
+
+def _is_string(type_: pa.DataType) -> bool:
+    return bool(pa.types.is_string(type_) or pa.types.is_large_string(type_))
+
+
+def _few_values(metadata: pq.FileMetaData, groups: list[int], name: str) -> bool:
+    """Whether the column ``name`` holds few distinct values, judged on the first of
+    ``groups``: Parquet wrote it with a dictionary page of under 1/8 byte per row (a column
+    of many distinct values, e.g. an id, is counted faster as plain strings)."""
+    if not groups:
+        return False
+    row_group = metadata.row_group(groups[0])
+    for index in range(row_group.num_columns):
+        chunk = row_group.column(index)
+        if chunk.path_in_schema != name:
+            continue
+        if not chunk.has_dictionary_page or chunk.dictionary_page_offset is None:
+            return False
+        dictionary_bytes = chunk.data_page_offset - chunk.dictionary_page_offset
+        return bool(0 < dictionary_bytes * 8 < row_group.num_rows)
+    return False
+
+
+def _dictionary_match_counts(
+    path: str, field: pa.Field, predicate: pc.Expression, groups: list[int]
+) -> tuple[int, ...]:
+    """Matches per row group of a filter on one string column, as Parquet stores it: the
+    filter is evaluated on each dictionary's few values (and on null), and a row matches
+    when its index points at a matching value. No string is built per row."""
+    metadata = footer(path)
+    counts = [0] * metadata.num_row_groups
+    parquet = pq.ParquetFile(
+        path,
+        metadata=metadata,
+        buffer_size=READ_BUFFER_BYTES,
+        pre_buffer=False,
+        read_dictionary=[field.name],
+    )
+    # Row groups mostly share their dictionary: each one seen lately is evaluated once.
+    hits: deque[tuple[pa.Array, np.ndarray]] = deque(maxlen=_DICTIONARIES_KEPT)
+    for chunk in _chunks_of_rows(metadata, groups, _DICTIONARY_COUNT_ROWS):
+        column = parquet.read_row_groups(chunk, columns=[field.name], use_threads=False).column(0)
+        masks = [_dictionary_mask(array, field, predicate, hits) for array in column.chunks]
+        mask = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+        start = 0
+        for group in chunk:
+            end = start + metadata.row_group(group).num_rows
+            # count_nonzero on a slice: far faster than a reduceat over a widened copy.
+            counts[group] = int(np.count_nonzero(mask[start:end]))
+            start = end
+    return tuple(counts)
+
+
+def _chunks_of_rows(metadata: pq.FileMetaData, groups: list[int], rows: int) -> Iterator[list[int]]:
+    """``groups`` in runs holding about ``rows`` rows (at least one group each)."""
+    chunk: list[int] = []
+    held = 0
+    for group in groups:
+        chunk.append(group)
+        held += metadata.row_group(group).num_rows
+        if held >= rows:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
+        yield chunk
+
+
+def _dictionary_mask(
+    array: pa.Array,
+    field: pa.Field,
+    predicate: pc.Expression,
+    hits: deque[tuple[pa.Array, np.ndarray]],
+) -> np.ndarray:
+    """Which rows of ``array`` (dictionary-encoded, or plain when Parquet fell back to
+    plain encoding) match ``predicate``."""
+    if not pa.types.is_dictionary(array.type):
+        values = pa.table({field.name: array.cast(field.type)})
+        marked = values.append_column(_OWNER, pa.array(np.arange(len(array))))
+        mask = np.zeros(len(array), dtype=bool)
+        mask[marked.filter(predicate)[_OWNER].to_numpy()] = True
+        return mask
+    dictionary = array.dictionary.cast(field.type)
+    hit = next((known for seen, known in hits if seen.equals(dictionary)), None)
+    if hit is None:
+        # The dictionary's values, then null (the index a null row is given below).
+        values = pa.concat_arrays([dictionary, pa.nulls(1, field.type)])
+        marked = pa.table({field.name: values, _OWNER: pa.array(np.arange(len(values)))})
+        hit = np.zeros(len(values), dtype=bool)
+        hit[marked.filter(predicate)[_OWNER].to_numpy()] = True
+        hits.appendleft((dictionary, hit))
+    indices = array.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, len(dictionary))
+    indices = indices.to_numpy(zero_copy_only=False)
+    result: np.ndarray = hit[indices]
+    return result

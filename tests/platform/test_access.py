@@ -17,7 +17,9 @@ def test_tokens_are_stored_only_as_hashes_and_authenticate_to_their_workspace(
     store.create("team-a")
     token, record = store.issue_token("team-a", Role.READER)
     text = (tmp_path / "workspaces.yaml").read_text()
-    assert token not in text and token.split("_")[2] not in text and record.sha256 in text
+    secret = token.split("_", 2)[2]  # urlsafe base64: it may itself hold "_"
+    assert len(secret) == 43
+    assert token not in text and secret not in text and record.sha256 in text
     principal = WorkspaceStore.open(tmp_path).authenticate(token)
     assert (principal.name, principal.role) == ("team-a", Role.READER)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -98,6 +100,143 @@ def test_a_histogram_bin_filter_selects_exactly_the_bin(many: Warehouse) -> None
     sources = browse.histogram(pinned, "source")
     expected = Counter(many.read(TableName.BRONZE_RECORDS)["source"].to_pylist())
     assert {label: count for label, count, _ in sources.bins} == expected
+
+
+@pytest.fixture
+def grouped(warehouse: Warehouse) -> Warehouse:
+    """bronze.records: 1,200 rows in three files of four 100-row row groups each."""
+    table = warehouse.ensure_table(TableName.BRONZE_RECORDS)
+    with table.transaction() as transaction:
+        transaction.set_properties({"write.parquet.row-group-limit": "100"})
+    schema = TABLES[TableName.BRONZE_RECORDS].schema
+    for part in range(3):
+        rows = [
+            {"record_id": f"r{i:05d}", "row_index": i, "source": f"s{i % 3}"}
+            for i in range(part * 400, part * 400 + 400)
+        ]
+        warehouse.append(
+            TableName.BRONZE_RECORDS, pa.Table.from_pylist(rows, schema=schema), Lineage("test")
+        )
+    return warehouse
+
+
+def test_a_histogram_of_a_large_table_counts_an_evenly_spaced_sample_and_says_so(
+    grouped: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browse, "HISTOGRAM_EXACT_ROWS", 400)
+    monkeypatch.setattr(browse, "HISTOGRAM_SAMPLE_ROWS", 300)
+    pinned = resolve(grouped, "bronze.records")
+    sources = browse.histogram(pinned, "source")
+    assert sources.sample == browse.Sample(rows=300, of_rows=1200, row_groups=3, of_row_groups=12)
+    # Row groups 2, 6 and 10 of 12: one from each third of the table.
+    sampled = [r for r in range(1200) if r // 100 in (2, 6, 10)]
+    assert {label: count for label, count, _ in sources.bins} == Counter(
+        f"s{r % 3}" for r in sampled
+    )
+    assert sources.rows == 300 and sources.sample.estimate(sources.rows) == 1200
+    indexes = browse.histogram(pinned, "row_index")
+    assert indexes.sample is not None and indexes.bins[0][0].startswith("200")
+
+
+def test_message_length_and_turns_histograms_are_sampled_on_a_large_table(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from viewer_data import message
+
+    table = warehouse.ensure_table(TableName.GOLD_SFT)
+    with table.transaction() as transaction:
+        transaction.set_properties({"write.parquet.row-group-limit": "10"})
+    rows = [
+        {"record_id": f"r{i:03d}", "messages": [message("user", "x" * i)] * (1 + i // 40)}
+        for i in range(80)
+    ]
+    schema = TABLES[TableName.GOLD_SFT].schema
+    warehouse.append(TableName.GOLD_SFT, pa.Table.from_pylist(rows, schema=schema), Lineage("t"))
+    monkeypatch.setattr(browse, "HISTOGRAM_EXACT_ROWS", 40)
+    monkeypatch.setattr(browse, "HISTOGRAM_SAMPLE_ROWS", 20)
+    pinned = resolve(warehouse, "gold.sft")
+    turns = browse.histogram(pinned, "turns")
+    # Row groups 2 and 6 of 8: rows 20-29 (one message each) and 60-69 (two each).
+    assert turns.sample == browse.Sample(rows=20, of_rows=80, row_groups=2, of_row_groups=8)
+    assert sum(count for _, count, _ in turns.bins) == 20
+    length = browse.histogram(pinned, "length")
+    assert length.sample is not None and length.rows == 20
+    # Characters per row: 20-29 (one message of i), 120-138 (two of i).
+    assert length.bins[0][0].startswith("20–") and length.bins[-1][0].endswith("–138")
+
+
+def test_a_histogram_is_exact_when_the_filter_leaves_few_enough_row_groups(
+    grouped: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(browse, "HISTOGRAM_EXACT_ROWS", 400)
+    monkeypatch.setattr(browse, "HISTOGRAM_SAMPLE_ROWS", 300)
+    pinned = resolve(grouped, "bronze.records")
+    # Statistics rule out every row group below 950: 300 rows are left, all counted.
+    sources = browse.histogram(pinned, "source", "row_index >= 950")
+    assert sources.sample is None
+    assert {label: count for label, count, _ in sources.bins} == Counter(
+        f"s{r % 3}" for r in range(950, 1200)
+    )
+
+
+def test_a_histogram_of_a_table_within_the_limit_is_exact(grouped: Warehouse) -> None:
+    pinned = resolve(grouped, "bronze.records")
+    histogram = browse.histogram(pinned, "row_index", "source = 's1'")
+    assert histogram.sample is None and histogram.rows == 400
+    assert sum(count for _, count, _ in histogram.bins) == 400
+
+
+def test_the_histogram_fragment_labels_a_sample_as_an_estimate(
+    grouped: Warehouse, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from viewer_server import ServerThread
+
+    from posttrain.platform.settings import load_settings
+    from posttrain.viewer.app import create_viewer_app
+
+    monkeypatch.setattr(browse, "HISTOGRAM_EXACT_ROWS", 400)
+    monkeypatch.setattr(browse, "HISTOGRAM_SAMPLE_ROWS", 300)
+    app = create_viewer_app(load_settings(tmp_path / "home"), warehouse=grouped, checkpoints={})
+    with ServerThread(app) as server:
+        url = f"{server.url}/t/bronze.records/hist?col=source"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            html = response.read().decode()
+    assert "300 rows in a sample" in html
+    assert "Estimate: sample of 300 of 1,200 rows (3 of 12 row groups" in html
+    assert "about 1,200 rows match" in html
+
+
+@pytest.mark.parametrize(
+    "where", ["source = 's1'", "source != 's1'", "source is null", "source in ('s0', 's2')"]
+)
+def test_a_deep_filtered_page_on_a_text_column_is_that_slice_of_the_matches(
+    warehouse: Warehouse, where: str
+) -> None:
+    # Row groups large enough for Parquet's dictionary of a few values to be counted on.
+    table = warehouse.ensure_table(TableName.BRONZE_RECORDS)
+    with table.transaction() as transaction:
+        transaction.set_properties({"write.parquet.row-group-limit": "1000"})
+    schema = TABLES[TableName.BRONZE_RECORDS].schema
+    for part in range(2):
+        rows = [
+            {
+                "record_id": f"r{i:05d}",
+                "row_index": i,
+                "source": None if i % 7 == 0 else f"s{i % 3}",
+            }
+            for i in range(part * 3000, part * 3000 + 3000)
+        ]
+        # Row groups of nulls only, of one value only, and mixed ones.
+        rows[:1000] = [{**row, "source": None} for row in rows[:1000]]
+        rows[1000:2000] = [{**row, "source": "s1"} for row in rows[1000:2000]]
+        warehouse.append(
+            TableName.BRONZE_RECORDS, pa.Table.from_pylist(rows, schema=schema), Lineage("t")
+        )
+    expected = warehouse.read(TableName.BRONZE_RECORDS, row_filter=where)["record_id"].to_pylist()
+    assert expected
+    for offset in (0, len(expected) // 2, max(0, len(expected) - 3)):
+        page = browse.read_page(warehouse, "bronze.records", where=where, offset=offset, limit=10)
+        assert [r["record_id"] for r in page.rows] == expected[offset : offset + 10]
 
 
 def test_a_workspace_restriction_is_part_of_the_scan(warehouse: Warehouse) -> None:
