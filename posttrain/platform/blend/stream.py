@@ -12,6 +12,9 @@ none of them without decoding them.
 
 from __future__ import annotations
 
+import queue
+import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +33,11 @@ DEFAULT_BLOCK_ROWS = 1024
 # A reader asked for a row further ahead than this re-opens its scan at that row (skipping
 # files and row groups unread) instead of decoding its way there.
 SEEK_AHEAD_ROWS = 8192
+# Read batches a source's background reader decodes ahead of the consumer (bounded: memory
+# stays at a few batches whatever the table's size).
+READ_AHEAD_BATCHES = 2
+# How long stopping a background reader waits for the batch it is decoding.
+STOP_SECONDS = 30.0
 
 
 RowFormat = Literal["python", "numpy"]
@@ -76,15 +84,105 @@ class Block:
     choices: np.ndarray
 
 
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+class _ReadAhead:
+    """The batches of ``batches``, read in a background thread at most ``depth`` ahead.
+
+    pyarrow releases the GIL while it decodes Parquet, so the next batch decodes while the
+    consumer builds the current block: without it, decoding stops whenever the consumer
+    works. Order and content are those of ``batches`` (one producer, a FIFO). An error in
+    the reader is raised in the consumer. :meth:`close` (or dropping this object) stops the
+    thread at its next batch and closes ``batches``.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], depth: int = READ_AHEAD_BATCHES) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+        # The thread holds the queue and the event, never self: dropping self stops it.
+        thread = threading.Thread(
+            target=_read_ahead,
+            args=(batches, self._queue, self._stop),
+            name="blend-read-ahead",
+            daemon=True,
+        )
+        thread.start()
+        self._finalizer = weakref.finalize(self, _stop_reading, self._stop, thread)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is _END or isinstance(item, _Failed):
+            self._done = True
+            self._finalizer()
+            if isinstance(item, _Failed):
+                raise item.error
+            raise StopIteration
+        assert isinstance(item, pa.RecordBatch)
+        return item
+
+    def close(self) -> None:
+        """Stop the background reader, once it has finished the batch it is decoding."""
+        self._done = True
+        self._finalizer()
+
+
+def _stop_reading(stop: threading.Event, thread: threading.Thread) -> None:
+    stop.set()
+    # Wait for the batch being decoded: a thread still inside pyarrow when the interpreter
+    # exits aborts the process ("terminate called without an active exception").
+    if thread is not threading.current_thread():
+        thread.join(timeout=STOP_SECONDS)
+
+
+def _read_ahead(
+    batches: Iterator[pa.RecordBatch], out: queue.Queue[object], stop: threading.Event
+) -> None:
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for batch in batches:
+            if not put(batch):
+                return
+        put(_END)
+    except BaseException as exc:  # handed to the consumer, which raises it
+        put(_Failed(exc))
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+
+
 class _Reader:
     """Rows of one pinned source by offset, read forward; a cycling source wraps around."""
 
     def __init__(self, snapshot: PinnedSnapshot, rows: int, columns: list[str] | None) -> None:
         self._plan = ScanPlan(snapshot, tuple(columns) if columns else None)
         self._rows = rows
-        self._batches: Iterator[pa.RecordBatch] | None = None
+        self._batches: _ReadAhead | Iterator[pa.RecordBatch] | None = None
         self._pending: pa.RecordBatch | None = None
         self._at = 0  # table row of self._pending's first row (or the next batch's)
+        # Set once the reader has jumped ahead (a rank of a large world reads one block in
+        # many): reading ahead would then decode batches the jump throws away.
+        self._sparse = False
 
     def take(self, start: int, stop: int) -> list[pa.RecordBatch]:
         """Rows ``start .. stop - 1`` of this source's stream (offset ``o`` is table row
@@ -99,7 +197,10 @@ class _Reader:
 
     def _rows_between(self, row: int, count: int) -> Iterator[pa.RecordBatch]:
         if self._batches is None or row < self._at or row - self._at > SEEK_AHEAD_ROWS:
-            self._batches = self._plan.batches(skip_rows=row)
+            self._sparse = self._sparse or (self._batches is not None and row > self._at)
+            self.close()
+            batches = self._plan.batches(skip_rows=row)
+            self._batches = batches if self._sparse else _ReadAhead(batches)
             self._pending, self._at = None, row
         while count > 0:
             if self._pending is None or self._pending.num_rows == 0:
@@ -123,6 +224,13 @@ class _Reader:
             row += piece.num_rows
             count -= piece.num_rows
             yield piece
+
+    def close(self) -> None:
+        """Stop reading ahead (the reader re-opens its scan if asked for more rows)."""
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
+        self._batches = None
 
 
 def open_source(warehouse: Warehouse, source: PinnedSource) -> PinnedSnapshot:
@@ -180,9 +288,25 @@ def blocks(
     schedule = Schedule(pinned)
     offsets = schedule.offsets_of(start) if start is not None else schedule.initial()
     snapshots = [open_source(warehouse, source) for source in pinned.sources]
+    readers: dict[int, _Reader] = {}
+    try:
+        yield from _blocks(schedule, offsets, shard, block_rows, pinned, snapshots, readers)
+    finally:  # a stream dropped early (training stopped) stops its background readers
+        for reader in readers.values():
+            reader.close()
+
+
+def _blocks(
+    schedule: Schedule,
+    offsets: np.ndarray,
+    shard: Shard,
+    block_rows: int,
+    pinned: PinnedBlend,
+    snapshots: list[PinnedSnapshot],
+    readers: dict[int, _Reader],
+) -> Iterator[Block]:
     schema = blend_schema(snapshots, pinned)
     data_schema = pa.schema([field for field in schema if field.name != SOURCE_COLUMN])
-    readers: dict[int, _Reader] = {}
     refs = pa.array([source.ref for source in pinned.sources], pa.string())
     position = int(offsets.sum())
     while True:
@@ -226,22 +350,26 @@ def _interleave(
     if len(conformed) == 1:  # the block is one slice of one read batch: no copy at all
         [piece] = conformed
         return pa.RecordBatch.from_arrays([*piece.columns, sources], schema=schema)
-    table = pa.Table.from_batches(conformed, schema=data_schema)
+    order = None
     if len(np.unique(choices)) > 1:
         # Pieces come source by source; position p is the r-th row of its source.
-        order = np.empty(len(choices), dtype=np.int64)
-        order[np.argsort(choices, kind="stable")] = np.arange(len(choices))
-        table = table.take(pa.array(order))
-    table = table.append_column(pa.field(SOURCE_COLUMN, pa.string(), nullable=False), sources)
-    combined = table.combine_chunks().to_batches()
-    if not combined:
-        return pa.RecordBatch.from_pylist([], schema=schema)
-    [batch] = combined
-    return batch
+        positions = np.empty(len(choices), dtype=np.int64)
+        positions[np.argsort(choices, kind="stable")] = np.arange(len(choices))
+        order = pa.array(positions)
+    # Column by column: one copy of each (two when sources interleave), no Table round trip.
+    columns = []
+    for index in range(len(data_schema)):
+        column = pa.concat_arrays([piece.column(index) for piece in conformed])
+        columns.append(column.take(order) if order is not None else column)
+    return pa.RecordBatch.from_arrays([*columns, sources], schema=schema)
 
 
 def _conform(piece: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    if piece.schema.equals(schema):
+    # Types decide, not field metadata or nullability: a read batch of the blend's own
+    # columns and types is used as it is (no per-block cast).
+    if piece.schema.names == schema.names and all(
+        piece.schema.field(index).type == field.type for index, field in enumerate(schema)
+    ):
         return piece
     columns = [
         piece.column(field.name).cast(field.type)

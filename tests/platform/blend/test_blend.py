@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
+import time
 from collections import Counter
+from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
-from blend_data import NUMS, NUMS_ROWS, nums
+from blend_data import NUMS, NUMS_ROWS, NUMS_SCHEMA, nums
 from pydantic import ValidationError
 
 from posttrain.platform.blend import (
@@ -27,7 +31,7 @@ from posttrain.platform.blend.schedule import Schedule
 from posttrain.platform.blend.stream import Shard, blocks
 from posttrain.platform.errors import ConfigError, SnapshotNotFoundError, TableNotFoundError
 from posttrain.platform.lineage import Lineage
-from posttrain.platform.refs import ScanPlan, resolve
+from posttrain.platform.refs import ScanPlan, data_files, resolve
 from posttrain.platform.schemas import TableName
 from posttrain.platform.warehouse import Warehouse
 
@@ -329,3 +333,49 @@ def test_a_manifest_from_another_schedule_is_refused(pinned: PinnedBlend) -> Non
     text = pinned.model_dump_json().replace("splitmix64-v1", "splitmix64-v0")
     with pytest.raises(ValidationError, match="another version of posttrain"):
         PinnedBlend.model_validate_json(text)
+
+
+def _read_ahead_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "blend-read-ahead"]
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_dropped_early_leaves_no_reader_thread_behind(
+    blend_warehouse: Warehouse, pinned: PinnedBlend
+) -> None:
+    stream = iter_blend_batches(blend_warehouse, pinned, batch_rows=4)
+    next(stream)
+    assert isinstance(stream, Generator)
+    stream.close()  # what a trainer stopping after a few steps does (or garbage collection)
+    deadline = time.monotonic() + 5
+    while _read_ahead_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _read_ahead_threads() == []
+
+
+@pytest.mark.timeout(60)
+def test_a_data_file_gone_after_pinning_fails_the_stream_instead_of_hanging(
+    warehouse: Warehouse,
+) -> None:
+    warehouse.catalog.create_namespace("t")
+    warehouse.catalog.create_table(NUMS, schema=NUMS_SCHEMA)
+    for start in (0, 30):
+        warehouse.append(NUMS, nums(start, 30), Lineage("test"))
+    pinned = pin_blend(warehouse, BlendSpec(sources=[BlendSource(ref=NUMS)]))
+    second = data_files(resolve(warehouse, NUMS))[1]
+    Path(second.removeprefix("file://")).unlink()
+    with pytest.raises(FileNotFoundError):
+        list(iter_blend_batches(warehouse, pinned, batch_rows=8))
+
+
+def test_a_shard_whose_blocks_lie_far_apart_reads_the_rows_of_the_whole_stream(
+    blend_warehouse: Warehouse, pinned: PinnedBlend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every jump between blocks re-opens the scan (as ranks of a large world do) and the
+    # readers stop reading ahead: the rows must not change.
+    monkeypatch.setattr("posttrain.platform.blend.stream.SEEK_AHEAD_ROWS", 1)
+    whole = list(blocks(blend_warehouse, pinned, block_rows=3))
+    shard = Shard(rank=1, world_size=4)
+    mine = [block.batch for block in blocks(blend_warehouse, pinned, shard=shard, block_rows=3)]
+    assert mine == [block.batch for index, block in enumerate(whole) if shard.owns(index)]
+    assert _read_ahead_threads() == []
