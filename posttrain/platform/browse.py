@@ -26,7 +26,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +43,8 @@ from posttrain.platform.query import parse_row_filter as parse_row_filter
 from posttrain.platform.refs import PinnedSnapshot, resolve
 from posttrain.platform.schemas import TABLES
 from posttrain.platform.warehouse import Warehouse
+
+T = TypeVar("T")
 
 MAX_LIMIT = 200
 _BATCH_ROWS = 256
@@ -409,7 +411,7 @@ def _histogram_cached(
     column: str,
     where: str,
     workspaces: tuple[str, ...] | None,
-    pinned_holder: Any,
+    pinned_holder: Unkeyed[PinnedSnapshot],
 ) -> Histogram:
     return _compute_histogram(
         pinned_holder.value,
@@ -419,17 +421,19 @@ def _histogram_cached(
     )
 
 
-class _Holder:
-    """Carries a pinned snapshot through the cache without taking part in its key."""
+class Unkeyed(Generic[T]):
+    """Carries a value through an ``lru_cache`` without taking part in its key: every
+    ``Unkeyed`` hashes and compares equal, so the other arguments alone (say, a table and
+    snapshot id) decide a hit, and ``value`` (say, the pinned snapshot) is used on a miss."""
 
-    def __init__(self, value: PinnedSnapshot) -> None:
+    def __init__(self, value: T) -> None:
         self.value = value
 
     def __hash__(self) -> int:
         return 0
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Holder)
+        return isinstance(other, Unkeyed)
 
 
 def histogram(
@@ -447,7 +451,7 @@ def histogram(
         column,
         where or "",
         None if workspaces is None else tuple(sorted(workspaces)),
-        _Holder(pinned),
+        Unkeyed(pinned),
     )
 
 

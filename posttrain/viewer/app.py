@@ -316,7 +316,10 @@ def histogram_fragment(request: Request) -> Response:
 
 @functools.lru_cache(maxsize=128)
 def _flag_counts(
-    table_uuid: str, snapshot_id: int, workspaces: tuple[str, ...] | None, holder: Any
+    table_uuid: str,
+    snapshot_id: int,
+    workspaces: tuple[str, ...] | None,
+    holder: browse.Unkeyed[PinnedSnapshot],
 ) -> malformed.FlagCounts:
     pinned: PinnedSnapshot = holder.value
     columns = malformed.message_columns(pinned.table.schema().column_names)
@@ -344,19 +347,8 @@ def _counts(pinned: PinnedSnapshot, principal: Principal) -> malformed.FlagCount
         str(pinned.table.metadata.table_uuid),
         pinned.snapshot_id,
         None if principal.workspaces is None else tuple(sorted(principal.workspaces)),
-        _Holder(pinned),
+        browse.Unkeyed(pinned),
     )
-
-
-class _Holder:
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Holder)
 
 
 def flags_fragment(request: Request) -> Response:
