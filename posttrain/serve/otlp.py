@@ -172,12 +172,9 @@ class OtlpReceiver:
             for name, spans in pending:
                 owner = self.owner_of(name)
                 traces += [(owner, trace) for trace in self._buffer(owner).add(spans, now)]
-            try:
-                await self._record(traces)
-            except Exception as exc:
-                for owner, spans in traces:
-                    self._buffer(owner).add(spans, self.clock())
-                log.error("recording OTLP traces read back at start failed (kept): %s", exc)
+            failed = await self._record_or_requeue(traces)
+            if failed is not None:
+                log.error("recording OTLP traces read back at start failed (kept): %s", failed)
         log.info("OTLP: %d pending trace(s) read back from %s", len(pending), span_log.directory)
 
     async def _sweep(self) -> None:
@@ -191,13 +188,10 @@ class OtlpReceiver:
                     for owner, buffer in self._buffers.values()
                     for trace in buffer.expire(now)
                 ]
-                try:
-                    await self._record(traces)
-                except Exception as exc:
-                    for owner, spans in traces:
-                        self._buffer(owner).add(spans, self.clock())
+                failed = await self._record_or_requeue(traces)
+                if failed is not None:
                     self.stats.record_failures += 1
-                    log.error("recording idle OTLP traces failed (kept, retried): %s", exc)
+                    log.error("recording idle OTLP traces failed (kept, retried): %s", failed)
 
     def _endpoint(self, authorize: Callable[..., Any]) -> Callable[..., Awaitable[Response]]:
         async def traces(
@@ -272,19 +266,16 @@ class OtlpReceiver:
                     response.headers["retry-after"] = "1"
                     return response
             traces = self._complete(workspace, decoded.spans)
-            try:
-                await self._record(traces)
-            except Exception as exc:
-                # Put the spans back: the exporter retries the request, and the retry's
-                # spans replace these (same ids) instead of landing twice.
-                for owner, spans in traces:
-                    self._buffer(owner).add(spans, self.clock())
+            # On failure the exporter retries the request, and the retry's spans replace the
+            # requeued ones (same ids) instead of landing twice.
+            failed = await self._record_or_requeue(traces)
+            if failed is not None:
                 self.stats.record_failures += 1
-                log.error("recording OTLP conversations failed: %s", exc, exc_info=exc)
+                log.error("recording OTLP conversations failed: %s", failed, exc_info=failed)
                 response = _status(
                     503,
                     _UNAVAILABLE,
-                    f"could not record the conversations: {exc}",
+                    f"could not record the conversations: {failed}",
                     json_body=json_body,
                 )
                 response.headers["retry-after"] = "1"
@@ -318,6 +309,17 @@ class OtlpReceiver:
             ]
             await self._record(traces)
             return len(traces)
+
+    async def _record_or_requeue(self, traces: list[tuple[Any, list[Span]]]) -> Exception | None:
+        """Record ``traces``; if that fails, put their spans back in their buffers (to be
+        recorded by a later request or sweep) and return the error."""
+        try:
+            await self._record(traces)
+        except Exception as exc:
+            for owner, spans in traces:
+                self._buffer(owner).add(spans, self.clock())
+            return exc
+        return None
 
     async def _record(self, traces: list[tuple[Any, list[Span]]]) -> None:
         by_owner: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
