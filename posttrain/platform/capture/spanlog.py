@@ -27,17 +27,9 @@ from typing import Any
 import orjson
 
 from posttrain.platform.capture.otlp import Span
-from posttrain.platform.capture.wal import encode_entry, read_segment
+from posttrain.platform.capture.wal import encode_entry, fsync_dir, read_segment
 
 SUFFIX = ".spans"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def span_to_json(span: Span) -> bytes:
@@ -105,7 +97,7 @@ class SpanLog:
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
             if self.fsync:
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
         path = folder / f"{time.time_ns():020d}-{secrets.token_hex(4)}{SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -117,7 +109,7 @@ class SpanLog:
         finally:
             os.close(fd)
         if self.fsync:
-            _fsync_dir(folder)  # the file's name is durable before the answer
+            fsync_dir(folder)  # the file's name is durable before the answer
         with self._lock:
             for span in spans:
                 self._track(workspace, span.trace_id, path)
@@ -139,7 +131,7 @@ class SpanLog:
         for path in emptied:
             path.unlink(missing_ok=True)
         if emptied and self.fsync:
-            _fsync_dir(self.directory / workspace)
+            fsync_dir(self.directory / workspace)
 
     def pending(self) -> Iterator[tuple[str, list[Span]]]:
         """Every pending trace as (workspace, its spans in arrival order), from the files a

@@ -81,7 +81,8 @@ def read_segment(path: Path) -> Iterator[bytes]:
             yield payload
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a new, renamed or removed file) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -153,7 +154,7 @@ class WriteAheadLog:
         self._seq += 1
         path = self.directory / f"{self._seq:012d}-{secrets.token_hex(4)}{SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        _fsync_dir(self.directory)  # the file's name is durable before any entry is acked
+        fsync_dir(self.directory)  # the file's name is durable before any entry is acked
         return _Active(path, fd, opened=time.monotonic())
 
     def _seal(self) -> None:
@@ -170,7 +171,7 @@ class WriteAheadLog:
         """Delete a flushed segment (only after its rows are committed to Iceberg)."""
         size = path.stat().st_size
         path.unlink()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         with self._count_lock:
             self._sealed_bytes -= size
 
