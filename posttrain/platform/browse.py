@@ -153,24 +153,6 @@ def _texts(array: pa.Array) -> tuple[pa.Array | None, Any]:
     return None, None
 
 
-def _file_batches(path: str, schema: pa.Schema, predicate: pc.Expression) -> Iterator[pa.Table]:
-    """The rows of one data file that match ``predicate``, a small batch at a time, from
-    the row groups whose statistics do not rule it out."""
-    row_groups = datafiles.matching_row_groups(path, predicate)
-    if row_groups == []:
-        return
-    parquet = datafiles.open_parquet(path)
-    present = set(parquet.schema_arrow.names)
-    batches = parquet.iter_batches(
-        batch_size=_BATCH_ROWS,
-        row_groups=row_groups,
-        columns=[name for name in schema.names if name in present],
-        use_threads=False,
-    )
-    for batch in batches:
-        yield datafiles.conform(batch, schema).filter(predicate)
-
-
 def _matching(
     pinned: PinnedSnapshot,
     expression: BooleanExpression,
@@ -199,26 +181,10 @@ def _matching(
     read_schema = pa.schema([f for f in schema.as_arrow() if f.name in read])
     shown = [name for name in read_schema.names if name in set(columns)]
     for file in files:
-        if predicate is None:
-            # No statistics to use: read the file a page at a time from its start.
-            batches: Iterator[pa.Table] = _all_batches(file.path, read_schema)
-        else:
-            batches = _file_batches(file.path, read_schema, predicate)
-        for rows in batches:
+        for rows in datafiles.file_batches(file.path, read_schema, predicate, _BATCH_ROWS):
             if search and rows.num_rows:
                 rows = rows.filter(_search_mask(rows, search))
             yield _kept(rows.select(shown), keep)
-
-
-def _all_batches(path: str, schema: pa.Schema) -> Iterator[pa.Table]:
-    parquet = datafiles.open_parquet(path)
-    present = set(parquet.schema_arrow.names)
-    for batch in parquet.iter_batches(
-        batch_size=_BATCH_ROWS,
-        columns=[name for name in schema.names if name in present],
-        use_threads=False,
-    ):
-        yield datafiles.conform(batch, schema)
 
 
 def _kept(rows: pa.Table, keep: Callable[[dict[str, Any]], bool] | None) -> pa.Table:

@@ -139,6 +139,31 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def file_batches(
+    path: str, schema: pa.Schema, predicate: pc.Expression | None, batch_rows: int
+) -> Iterator[pa.Table]:
+    """The rows of one data file with exactly ``schema``'s columns that match ``predicate``
+    (all rows when ``None``), ``batch_rows`` at a time, from the row groups whose
+    statistics do not rule ``predicate`` out.
+
+    ``iter_batches`` without pre-buffering decodes pages as it goes: memory stays a few
+    pages, whatever the size of the file or row group.
+    """
+    row_groups = matching_row_groups(path, predicate) if predicate is not None else None
+    if row_groups == []:
+        return
+    parquet = open_parquet(path)
+    present = set(parquet.schema_arrow.names)
+    for batch in parquet.iter_batches(
+        batch_size=batch_rows,
+        row_groups=row_groups,
+        columns=[name for name in schema.names if name in present],
+        use_threads=False,
+    ):
+        rows = conform(batch, schema)
+        yield rows if predicate is None else rows.filter(predicate)
+
+
 def matching_row_groups(path: str, predicate: pc.Expression) -> list[int] | None:
     """The row groups of a local file whose statistics do not rule ``predicate`` out
     (``None``: all of them)."""

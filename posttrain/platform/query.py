@@ -33,10 +33,8 @@ from pyiceberg.io.pyarrow import expression_to_pyarrow
 from pyiceberg.table import Table
 
 from posttrain.platform.datafiles import (
-    conform,
+    file_batches,
     local_paths,
-    matching_row_groups,
-    open_parquet,
 )
 from posttrain.platform.errors import QueryError, QueryRefusedError
 from posttrain.platform.warehouse import Warehouse
@@ -315,21 +313,7 @@ def _head_of_files(
     for path in paths:
         if remaining == 0:
             break
-        row_groups = matching_row_groups(path, predicate) if predicate is not None else None
-        if row_groups == []:
-            continue
-        parquet = open_parquet(path)
-        present = set(parquet.schema_arrow.names)
-        batches = parquet.iter_batches(
-            batch_size=_HEAD_BATCH_ROWS,
-            row_groups=row_groups,
-            columns=[name for name in schema.names if name in present],
-            use_threads=False,
-        )
-        for batch in batches:
-            rows = conform(batch, schema)
-            if predicate is not None:
-                rows = rows.filter(predicate)
+        for rows in file_batches(path, schema, predicate, _HEAD_BATCH_ROWS):
             pieces.append(rows.slice(0, remaining))
             remaining -= pieces[-1].num_rows
             if remaining == 0:
