@@ -8,14 +8,16 @@ are the benchmark text that training data must not contain.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
-from posttrain.platform.errors import ConfigError
+from posttrain.platform.errors import ConfigError, InputFormatError
 from posttrain.platform.lineage import CONFIG_HASH_KEY, Lineage
 from posttrain.platform.schemas import DECONTAM_COLUMNS_PROPERTY, TableSpec
 from posttrain.platform.warehouse import Warehouse
@@ -52,6 +54,35 @@ def decontam_text_columns(
             )
     if not columns:
         raise ConfigError(f"{table}: table property {DECONTAM_COLUMNS_PROPERTY} names no column")
+    return columns
+
+
+def read_string_fields(source: Path, fields: tuple[str, ...]) -> dict[str, list[str]]:
+    """The string ``fields`` of every object of a JSONL file (``.gz`` or plain), by column.
+
+    Raises:
+        InputFormatError: a line is not JSON or lacks one of the string fields (file and
+            line named).
+    """
+    opener = gzip.open if source.suffix == ".gz" else open
+    columns: dict[str, list[str]] = {name: [] for name in fields}
+    with opener(source, "rt", encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputFormatError(
+                    source, "one JSON object per line", line=number, found=str(exc)
+                ) from None
+            missing = [name for name in fields if not isinstance(item.get(name), str)]
+            if missing:
+                raise InputFormatError(
+                    source, f"string fields {list(fields)}", line=number, found=f"no {missing}"
+                )
+            for name in fields:
+                columns[name].append(item[name])
     return columns
 
 

@@ -10,14 +10,12 @@ Example:
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import pyarrow as pa
 
-from posttrain.platform.errors import InputFormatError, MissingDependencyError
-from posttrain.platform.evals.benchmark import Benchmark, seed_benchmark
+from posttrain.platform.errors import MissingDependencyError
+from posttrain.platform.evals.benchmark import Benchmark, read_string_fields, seed_benchmark
 from posttrain.platform.schemas import EVAL_HUMANEVAL, TABLES, TableName
 from posttrain.platform.warehouse import Warehouse
 
@@ -43,25 +41,7 @@ def load_humaneval(path: str | Path | None = None) -> pa.Table:
         InputFormatError: a line is not JSON or lacks a HumanEval field.
     """
     source = Path(path) if path is not None else humaneval_data_file()
-    opener = gzip.open if source.suffix == ".gz" else open
-    columns: dict[str, list[str]] = {name: [] for name in _FIELDS}
-    with opener(source, "rt", encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                problem = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputFormatError(
-                    source, "one JSON object per line", line=number, found=str(exc)
-                ) from None
-            missing = [name for name in _FIELDS if not isinstance(problem.get(name), str)]
-            if missing:
-                raise InputFormatError(
-                    source, f"string fields {list(_FIELDS)}", line=number, found=f"no {missing}"
-                )
-            for name in _FIELDS:
-                columns[name].append(problem[name])
+    columns = read_string_fields(source, _FIELDS)
     item_ids = columns.pop("task_id")
     return pa.table({"item_id": item_ids, **columns}, schema=EVAL_HUMANEVAL)
 
