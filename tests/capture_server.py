@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,18 @@ def make_home(path: Path, **capture: Any) -> CaptureHome:
         for role in Role:
             home.tokens[(workspace, role.value)] = store.issue_token(workspace, role)[0]
     return home
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.05) -> Any:
+    """``check()``'s first truthy value, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout:g} s")
+        time.sleep(interval)
 
 
 def free_port() -> int:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2 as httpx
 import pytest
+from capture_server import wait_for
 from fastapi import FastAPI, Header, HTTPException
 
 from posttrain.platform.capture.proxy import ProxySettings
@@ -240,7 +241,7 @@ def test_a_capture_failure_never_fails_the_agents_call_and_is_counted(
     assert plain.status_code == streamed.status_code == 200
     assert plain.json()["choices"][0]["message"]["content"]
     assert streamed.text.rstrip().endswith("data: [DONE]")
-    _wait_for(lambda: proxy.stats.capture_failures == failures + 2)
+    wait_for(lambda: proxy.stats.capture_failures == failures + 2, timeout=10)
     assert "disk full" in proxy.stats.last_failure
 
 
@@ -253,7 +254,7 @@ def test_a_refused_ack_counts_as_a_capture_failure(
     try:
         failures = proxy.stats.capture_failures
         assert _post(url, {"model": "m", "messages": [{"role": "user", "content": "x"}]}).is_success
-        _wait_for(lambda: proxy.stats.capture_failures == failures + 1)
+        wait_for(lambda: proxy.stats.capture_failures == failures + 1, timeout=10)
     finally:
         proxy.recorder = original
 
@@ -285,10 +286,11 @@ def test_a_client_that_disconnects_mid_stream_closes_the_upstream_and_records_wh
     content = session["messages"][-1]["content"]
     assert content and len(content) < len("slowly " * 100)
     assert ("slowly " * 100).startswith(content)
-    _wait_for(
+    wait_for(
         lambda: (
             httpx.get(f"{upstream.url}/_stats", timeout=5).json()["streams_cut"] == cut_before + 1
-        )
+        ),
+        timeout=10,
     )
 
 
@@ -303,14 +305,6 @@ def test_an_unreachable_upstream_answers_502_in_the_openai_error_shape() -> None
     assert answer.status_code == 502
     assert answer.json()["error"]["type"] == "upstream_error"
     assert proxy.stats.upstream_unreachable == 1
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_a_response_past_the_capture_bound_reaches_the_agent_whole_and_is_marked_cut(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import yaml
-from capture_server import CaptureHome, make_home
+from capture_server import CaptureHome, make_home, wait_for
 from otlp_traces import EXPECTED, semconv_trace
 
 from posttrain.platform.capture.events import capture_record_id
@@ -80,17 +80,6 @@ def _flushed_rows(
                 return rows
         time.sleep(0.05)
     raise AssertionError(f"fewer than {count} rows of {workspace} reached bronze in time")
-
-
-def _wait(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)
 
 
 def test_an_agent_using_the_openai_client_lands_in_its_workspace_in_bronze(
@@ -165,7 +154,7 @@ def test_a_full_capture_log_does_not_fail_the_call_and_is_counted_in_metrics(
         metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
         return 'posttrain_capture_failures_total{reason="proxy"} 1' in metrics
 
-    _wait(counted, timeout=10)
+    wait_for(counted, timeout=10)
 
 
 def test_the_opentelemetry_exporter_sends_a_gzip_trace_that_lands_as_one_conversation(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from capture_server import CaptureHome, Server, call, make_home
+from capture_server import CaptureHome, Server, call, make_home, wait_for
 from typer.testing import CliRunner
 
 from posttrain.cli import app
@@ -41,17 +41,6 @@ def session(event_id: str, text: str = "hello", **extra: Any) -> dict[str, Any]:
         ],
         **extra,
     }
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
