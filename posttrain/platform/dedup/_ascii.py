@@ -5,6 +5,11 @@ case, whitespace and punctuation are properties of single bytes. Arrow's regex k
 spend most of their time on the many small matches of whitespace runs and punctuation in
 such texts; a byte lookup table does the same in a few vectorized passes. The Unicode
 path stays the definition: a test checks both paths agree on every ASCII character.
+
+Where the package was built with a C compiler, :func:`native_ascii_normalize` does the
+same in one pass over the bytes, hashing the words on the way (``csrc/fastnorm.c``, with
+this module's byte tables): the numpy functions here are then the reference it is tested
+against, and the fallback where it is missing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,13 @@ from itertools import pairwise
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+try:
+    from posttrain.platform.dedup import _fastnorm
+except ImportError:  # installed without a C compiler: the numpy path does the same
+    _fastnorm = None
+
+HAS_NATIVE = _fastnorm is not None
 
 
 def _byte_table(predicate: object) -> np.ndarray:
@@ -183,3 +195,34 @@ def ascii_separators_to_spaces(texts: pa.Array) -> pa.Array:
     validity = texts.is_valid().buffers()[1] if texts.null_count else None
     spaced = np.frombuffer(data.tobytes().translate(_SEPARATOR_TO_SPACE), dtype=np.uint8)
     return _string_array(spaced, offsets, validity)
+
+
+def native_ascii_normalize(texts: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """:func:`ascii_normalize` with every word already hashed, in C, without the GIL.
+
+    Returns the normal forms, the XXH3-64 hash of every word (what
+    :func:`.minhash.word_hashes` makes of :func:`ascii_normalize`'s words), flat, and each
+    text's offsets into them. Only where :data:`HAS_NATIVE`.
+    """
+    if _fastnorm is None:
+        raise RuntimeError("posttrain was installed without its C extension (_fastnorm)")
+    texts = texts.cast(pa.string())
+    data, offsets = _buffers(texts)
+    validity = texts.is_valid().buffers()[1] if texts.null_count else None
+    texts_count = len(offsets) - 1
+    forms = np.empty(len(data), dtype=np.uint8)
+    form_offsets = np.empty(texts_count + 1, dtype=np.int64)
+    # At most one word per two bytes of a text (a word and its separator), rounded up.
+    hashes = np.empty((len(data) + texts_count) // 2 + 1, dtype=np.uint64)
+    word_offsets = np.empty(texts_count + 1, dtype=np.int64)
+    form_bytes, words = _fastnorm.normalize_ascii(
+        np.ascontiguousarray(data),
+        offsets,
+        _FOLD_TABLE,
+        _WORD_TABLE,
+        forms,
+        form_offsets,
+        hashes,
+        word_offsets,
+    )
+    return _string_array(forms[:form_bytes], form_offsets, validity), hashes[:words], word_offsets

@@ -1,0 +1,145 @@
+/*
+ * posttrain.platform.dedup._fastnorm: the ASCII path of dedup's normalization in one
+ * pass over the bytes, with the word hashes made on the way.
+ *
+ * It computes exactly what posttrain/platform/dedup/_ascii.py computes with numpy
+ * (fold case and whitespace, collapse whitespace runs, cut trailing space, cut words at
+ * separators) followed by minhash.word_hashes (XXH3-64 of every word), without the
+ * intermediate arrays, and without the GIL, so fingerprint threads run on every core.
+ * The byte tables come from Python (_ascii.FOLD and _ascii.WORD), which stay the one
+ * definition of the rules; tests check both paths agree byte for byte.
+ *
+ * Build: an optional setuptools extension (see setup.py). Without a C compiler the
+ * numpy path runs instead, with the same results.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#define XXH_INLINE_ALL
+#include "xxhash.h"
+
+typedef struct {
+    const uint8_t *data;
+    Py_ssize_t data_len;
+    const int64_t *offsets; /* texts + 1 entries, relative to data */
+    Py_ssize_t texts;
+    const uint8_t *fold;    /* 256 entries: the byte after case and whitespace folding */
+    const uint8_t *is_word; /* 256 entries: 1 for bytes that belong to words */
+    uint8_t *forms;         /* >= data_len bytes: the normal forms, flat */
+    int64_t *form_offsets;  /* texts + 1 */
+    uint64_t *hashes;       /* >= (data_len + texts) / 2 + 1 word hashes, flat */
+    int64_t *word_offsets;  /* texts + 1 */
+} Job;
+
+/* One text: its normal form appended at forms[*out], its word hashes at hashes[*words]. */
+static void normalize_text(const Job *job, Py_ssize_t text, Py_ssize_t *out, Py_ssize_t *words)
+{
+    const int64_t start = job->offsets[text], stop = job->offsets[text + 1];
+    const Py_ssize_t form_start = *out;
+    Py_ssize_t o = *out, w = *words, word_start = -1;
+    for (int64_t i = start; i < stop; i++) {
+        const uint8_t byte = job->fold[job->data[i]];
+        if (job->is_word[byte]) {
+            if (word_start < 0)
+                word_start = o;
+        } else if (word_start >= 0) {
+            job->hashes[w++] = XXH3_64bits(job->forms + word_start, (size_t)(o - word_start));
+            word_start = -1;
+        }
+        /* A space opening the text or following a space is dropped: runs become one. */
+        if (byte != ' ' || (o > form_start && job->forms[o - 1] != ' '))
+            job->forms[o++] = byte;
+    }
+    if (word_start >= 0)
+        job->hashes[w++] = XXH3_64bits(job->forms + word_start, (size_t)(o - word_start));
+    if (o > form_start && job->forms[o - 1] == ' ')
+        o--; /* the trailing space */
+    *out = o;
+    *words = w;
+}
+
+static int writable(Py_buffer *view, Py_ssize_t needed, const char *name)
+{
+    if (view->len < needed) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, %zd are needed", name, view->len,
+                     needed);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(normalize_ascii_doc,
+             "normalize_ascii(data, offsets, fold, is_word, forms, form_offsets, hashes, "
+             "word_offsets) -> (form_bytes, words)\n\n"
+             "Normal forms and XXH3-64 word hashes of the texts data[offsets[i]:offsets[i+1]] "
+             "(offsets: int64), written into the given buffers. Returns how many bytes of "
+             "forms and how many hashes were written.");
+
+static PyObject *normalize_ascii(PyObject *self, PyObject *args)
+{
+    Py_buffer data, offsets, fold, is_word, forms, form_offsets, hashes, word_offsets;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*w*", &data, &offsets, &fold, &is_word, &forms,
+                          &form_offsets, &hashes, &word_offsets))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t texts = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    if (texts < 0 || fold.len != 256 || is_word.len != 256) {
+        PyErr_SetString(PyExc_ValueError, "offsets must hold at least one int64 and the "
+                                          "tables 256 bytes each");
+        goto done;
+    }
+    const int64_t *offs = offsets.buf;
+    if (offs[0] < 0 || offs[texts] > data.len) {
+        PyErr_SetString(PyExc_ValueError, "offsets point outside data");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < texts; i++) {
+        if (offs[i] > offs[i + 1]) {
+            PyErr_SetString(PyExc_ValueError, "offsets must not decrease");
+            goto done;
+        }
+    }
+    const Py_ssize_t index_bytes = (texts + 1) * (Py_ssize_t)sizeof(int64_t);
+    const Py_ssize_t max_words = (data.len + texts) / 2 + 1;
+    if (!writable(&forms, data.len, "forms") ||
+        !writable(&form_offsets, index_bytes, "form_offsets") ||
+        !writable(&hashes, max_words * (Py_ssize_t)sizeof(uint64_t), "hashes") ||
+        !writable(&word_offsets, index_bytes, "word_offsets"))
+        goto done;
+    Job job = {data.buf, data.len, offs, texts, fold.buf, is_word.buf,
+               forms.buf, form_offsets.buf, hashes.buf, word_offsets.buf};
+    Py_ssize_t out = 0, words = 0;
+    Py_BEGIN_ALLOW_THREADS
+    job.form_offsets[0] = 0;
+    job.word_offsets[0] = 0;
+    for (Py_ssize_t text = 0; text < texts; text++) {
+        normalize_text(&job, text, &out, &words);
+        job.form_offsets[text + 1] = out;
+        job.word_offsets[text + 1] = words;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("nn", out, words);
+done:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&fold);
+    PyBuffer_Release(&is_word);
+    PyBuffer_Release(&forms);
+    PyBuffer_Release(&form_offsets);
+    PyBuffer_Release(&hashes);
+    PyBuffer_Release(&word_offsets);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"normalize_ascii", normalize_ascii, METH_VARARGS, normalize_ascii_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastnorm",
+    "The ASCII normalization of dedup in C (see csrc/fastnorm.c).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__fastnorm(void) { return PyModule_Create(&module); }
