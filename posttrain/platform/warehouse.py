@@ -35,6 +35,7 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, In, Reference
 from pyiceberg.expressions.literals import literal
 from pyiceberg.table import Table, TableProperties
+from pyiceberg.utils.properties import property_as_int
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from posttrain.platform.errors import (
@@ -142,6 +143,31 @@ def _owning_retries(table: Table) -> Table:
             update={"properties": {**properties, TableProperties.COMMIT_NUM_RETRIES: "0"}}
         )
     return table
+
+
+def _in_row_groups(table: Table, data: pa.Table) -> pa.Table:
+    """``data`` as record batches of exactly the table's row-group rows (the last shorter).
+
+    pyiceberg cuts data files only between record batches and starts each file's row
+    groups at its first row: with whole row groups per batch, every file of one write holds
+    whole row groups, so the files' rows line up on multiples of the row-group size across
+    the table. Readers that stream the table in blocks that divide it (the blend loader)
+    then never get a block that straddles two files, which would cost a copy of each.
+    Only slices that span two chunks of ``data`` are copied.
+    """
+    rows = property_as_int(
+        table.metadata.properties,
+        TableProperties.PARQUET_ROW_GROUP_LIMIT,
+        TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT,
+    )
+    if rows is None or rows <= 0 or data.num_rows <= rows:
+        return data
+    batches = [
+        batch
+        for start in range(0, data.num_rows, rows)
+        for batch in data.slice(start, rows).combine_chunks().to_batches()
+    ]
+    return pa.Table.from_batches(batches, schema=data.schema)
 
 
 def _current_id(table: Table) -> int | None:
@@ -391,7 +417,9 @@ class Warehouse:
 
         def attempt(table: Table) -> int | None:
             if conformed.num_rows:
-                table.append(conformed, snapshot_properties=lineage.summary())
+                table.append(
+                    _in_row_groups(table, conformed), snapshot_properties=lineage.summary()
+                )
             return _current_id(table)  # the commit refreshed ``table``
 
         return self._commit(name, attempt, expected_snapshot)
@@ -424,7 +452,7 @@ class Warehouse:
                     pc.invert(pc.is_in(conformed[key], value_set=present.combine_chunks()))
                 )
             if fresh.num_rows:
-                table.append(fresh, snapshot_properties=lineage.summary())
+                table.append(_in_row_groups(table, fresh), snapshot_properties=lineage.summary())
             return AppendResult(
                 _current_id(table), fresh.num_rows, conformed.num_rows - fresh.num_rows
             )
@@ -451,7 +479,9 @@ class Warehouse:
                 if summary is not None and summary.additional_properties.get(batch_key) == batch_id:
                     return None
             if conformed.num_rows:
-                table.append(conformed, snapshot_properties=lineage.summary())
+                table.append(
+                    _in_row_groups(table, conformed), snapshot_properties=lineage.summary()
+                )
             return _current_id(table)
 
         return self._commit(name, attempt, ANY_SNAPSHOT)
@@ -479,13 +509,17 @@ class Warehouse:
                 # Overwriting an empty table would only add a no-op delete snapshot (and a
                 # warning); with no rows either, there is nothing to commit at all.
                 if conformed.num_rows:
-                    table.append(conformed, snapshot_properties=lineage.summary())
+                    table.append(
+                        _in_row_groups(table, conformed), snapshot_properties=lineage.summary()
+                    )
             else:
                 with warnings.catch_warnings():
                     # A filter matching no row yet (a new partition) is an append, not a fault.
                     warnings.filterwarnings("ignore", "Delete operation did not match any records")
                     table.overwrite(
-                        conformed, overwrite_filter=where, snapshot_properties=lineage.summary()
+                        _in_row_groups(table, conformed),
+                        overwrite_filter=where,
+                        snapshot_properties=lineage.summary(),
                     )
             return _current_id(table)
 
@@ -513,7 +547,9 @@ class Warehouse:
         def attempt(table: Table) -> int | None:
             if conformed.num_rows:
                 table.overwrite(
-                    conformed, overwrite_filter=doomed, snapshot_properties=lineage.summary()
+                    _in_row_groups(table, conformed),
+                    overwrite_filter=doomed,
+                    snapshot_properties=lineage.summary(),
                 )
             else:
                 table.delete(doomed, snapshot_properties=lineage.summary())

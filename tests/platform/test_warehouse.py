@@ -126,3 +126,46 @@ def test_opening_a_new_catalog_while_another_process_creates_it_succeeds(
     warehouse = Warehouse(WarehouseSettings.local(home))
 
     assert raced and warehouse.table_names() == []
+
+
+def test_a_write_in_odd_chunks_fills_data_files_with_whole_row_groups(
+    warehouse: Warehouse,
+) -> None:
+    # Files that start mid row group would make every block a blend reads after them
+    # straddle two files (a copy each); see warehouse._in_row_groups.
+    import pyarrow.parquet as pq
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField, StringType
+
+    warehouse.catalog.create_namespace("scratch")
+    warehouse.catalog.create_table(
+        "scratch.aligned",
+        schema=Schema(
+            NestedField(1, "id", LongType(), required=False),
+            NestedField(2, "text", StringType(), required=False),
+        ),
+        properties={
+            "write.parquet.row-group-limit": "100",
+            "write.target-file-size-bytes": "20000",  # several files for 800 rows
+        },
+    )
+    sizes, start, chunks = [37, 250, 113, 400], 0, []
+    for size in sizes:
+        ids = list(range(start, start + size))
+        chunks.append(pa.table({"id": ids, "text": [f"row {i:04d} " * 4 for i in ids]}))
+        start += size
+    data = pa.concat_tables(chunks)
+    warehouse.append("scratch.aligned", data, Lineage("test"))
+
+    table = warehouse.table("scratch.aligned")
+    files = [task.file for task in table.scan().plan_files()]
+    assert len(files) > 1
+    partial = [file.record_count for file in files if file.record_count % 100]
+    assert len(partial) <= 1 and sum(file.record_count for file in files) == 800
+    for file in files:
+        metadata = pq.ParquetFile(file.file_path.removeprefix("file://")).metadata
+        groups = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        assert all(rows == 100 for rows in groups[:-1]), groups
+    read = table.scan().to_arrow().sort_by("id")
+    assert read["id"].to_pylist() == list(range(800))
+    assert read["text"].to_pylist() == data["text"].to_pylist()

@@ -308,6 +308,7 @@ def _blocks(
     schema = blend_schema(snapshots, pinned)
     data_schema = pa.schema([field for field in schema if field.name != SOURCE_COLUMN])
     refs = pa.array([source.ref for source in pinned.sources], pa.string())
+    source_columns: dict[tuple[int, int], pa.Array] = {}
     position = int(offsets.sum())
     while True:
         block = position // block_rows
@@ -332,20 +333,35 @@ def _blocks(
                 rows = pinned.sources[index].rows
                 readers[index] = _Reader(snapshots[index], rows, pinned.columns)
             pieces.extend(readers[index].take(int(before[index]), int(offsets[index])))
-        yield Block(_interleave(pieces, choices, refs, data_schema, schema), before, choices)
+        sources = _source_column(refs, choices, source_columns)
+        yield Block(_interleave(pieces, choices, sources, data_schema, schema), before, choices)
         position += len(choices)
         if len(choices) < wanted:
             return
 
 
+def _source_column(
+    refs: pa.Array, choices: np.ndarray, one_source: dict[tuple[int, int], pa.Array]
+) -> pa.Array:
+    """The ``_source`` values of a block. A block from one source (every block of a
+    one-source blend) reuses the column made for the first such block: Arrow arrays are
+    immutable, so batches can share it."""
+    first = int(choices[0])
+    if not (choices == first).all():
+        return refs.take(pa.array(choices))
+    key = (first, len(choices))
+    if key not in one_source:
+        one_source[key] = refs.take(pa.array(choices))
+    return one_source[key]
+
+
 def _interleave(
     pieces: list[pa.RecordBatch],
     choices: np.ndarray,
-    refs: pa.Array,
+    sources: pa.Array,
     data_schema: pa.Schema,
     schema: pa.Schema,
 ) -> pa.RecordBatch:
-    sources = refs.take(pa.array(choices))
     conformed = [_conform(piece, data_schema) for piece in pieces]
     if len(conformed) == 1:  # the block is one slice of one read batch: no copy at all
         [piece] = conformed

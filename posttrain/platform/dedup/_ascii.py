@@ -23,10 +23,10 @@ import pyarrow.compute as pc
 
 try:
     from posttrain.platform.dedup import _fastnorm
-except ImportError:  # installed without a C compiler: the numpy path does the same
-    _fastnorm = None
 
-HAS_NATIVE = _fastnorm is not None
+    HAS_NATIVE = True
+except ImportError:  # installed without a C compiler: the numpy path does the same
+    HAS_NATIVE = False
 
 
 def _byte_table(predicate: object) -> np.ndarray:
@@ -204,7 +204,7 @@ def native_ascii_normalize(texts: pa.Array) -> tuple[pa.Array, np.ndarray, np.nd
     :func:`.minhash.word_hashes` makes of :func:`ascii_normalize`'s words), flat, and each
     text's offsets into them. Only where :data:`HAS_NATIVE`.
     """
-    if _fastnorm is None:
+    if not HAS_NATIVE:
         raise RuntimeError("posttrain was installed without its C extension (_fastnorm)")
     texts = texts.cast(pa.string())
     data, offsets = _buffers(texts)
