@@ -1,6 +1,7 @@
 /*
  * posttrain.platform.dedup._fastnorm: the ASCII path of dedup's normalization in one
- * pass over the bytes, with the word hashes made on the way.
+ * pass over the bytes, with the word hashes made on the way; and the word n-gram
+ * (shingle) hashes in one pass over the word hashes.
  *
  * It computes exactly what posttrain/platform/dedup/_ascii.py computes with numpy
  * (fold case and whitespace, collapse whitespace runs, cut trailing space, cut words at
@@ -132,8 +133,85 @@ done:
     return result;
 }
 
+/* minhash._mix: the MurmurHash3 64-bit finalizer. */
+static inline uint64_t mix(uint64_t value)
+{
+    value ^= value >> 33;
+    value *= 0xFF51AFD7ED558CCDULL;
+    value ^= value >> 33;
+    value *= 0xC4CEB9FE1A85EC53ULL;
+    value ^= value >> 33;
+    return value;
+}
+
+PyDoc_STRVAR(shingle_hashes_doc,
+             "shingle_hashes(hashes, offsets, ngram, multiplier, shingles, shingle_offsets) "
+             "-> count\n\n"
+             "minhash.shingle_hashes in one pass: the hashes of the word ngram-grams of every "
+             "text (a text of fewer words: one of all its words), written into shingles with "
+             "per-text offsets. Returns how many were written.");
+
+static PyObject *shingle_hashes(PyObject *self, PyObject *args)
+{
+    Py_buffer hashes, offsets, shingles, shingle_offsets;
+    Py_ssize_t ngram;
+    unsigned long long multiplier;
+    if (!PyArg_ParseTuple(args, "y*y*nKw*w*", &hashes, &offsets, &ngram, &multiplier, &shingles,
+                          &shingle_offsets))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t texts = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    const Py_ssize_t words = hashes.len / (Py_ssize_t)sizeof(uint64_t);
+    const int64_t *offs = offsets.buf;
+    if (texts < 0 || ngram < 1) {
+        PyErr_SetString(PyExc_ValueError, "offsets must hold at least one int64, ngram >= 1");
+        goto done;
+    }
+    if (offs[0] < 0 || offs[texts] > words) {
+        PyErr_SetString(PyExc_ValueError, "offsets point outside hashes");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < texts; i++) {
+        if (offs[i] > offs[i + 1]) {
+            PyErr_SetString(PyExc_ValueError, "offsets must not decrease");
+            goto done;
+        }
+    }
+    /* At most one shingle per word. */
+    if (!writable(&shingles, (offs[texts] - offs[0]) * (Py_ssize_t)sizeof(uint64_t), "shingles") ||
+        !writable(&shingle_offsets, (texts + 1) * (Py_ssize_t)sizeof(int64_t), "shingle_offsets"))
+        goto done;
+    const uint64_t *h = hashes.buf;
+    uint64_t *out = shingles.buf;
+    int64_t *out_offsets = shingle_offsets.buf;
+    Py_ssize_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    out_offsets[0] = 0;
+    for (Py_ssize_t text = 0; text < texts; text++) {
+        const int64_t start = offs[text], length = offs[text + 1] - start;
+        /* A text shorter than ngram has one window: all of its words. */
+        const int64_t width = length < ngram ? length : ngram;
+        for (int64_t first = start; length > 0 && first + width <= start + length; first++) {
+            uint64_t window = h[first];
+            for (int64_t i = 1; i < width; i++)
+                window = window * multiplier + h[first + i];
+            out[count++] = mix(window);
+        }
+        out_offsets[text + 1] = count;
+    }
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(count);
+done:
+    PyBuffer_Release(&hashes);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&shingles);
+    PyBuffer_Release(&shingle_offsets);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"normalize_ascii", normalize_ascii, METH_VARARGS, normalize_ascii_doc},
+    {"shingle_hashes", shingle_hashes, METH_VARARGS, shingle_hashes_doc},
     {NULL, NULL, 0, NULL},
 };
 

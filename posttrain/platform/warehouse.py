@@ -153,14 +153,22 @@ def _in_row_groups(table: Table, data: pa.Table) -> pa.Table:
     whole row groups, so the files' rows line up on multiples of the row-group size across
     the table. Readers that stream the table in blocks that divide it (the blend loader)
     then never get a block that straddles two files, which would cost a copy of each.
-    Only slices that span two chunks of ``data`` are copied.
+    Only slices that span two chunks of ``data`` are copied, and only when the write makes
+    more than one file.
     """
+    properties = table.metadata.properties
     rows = property_as_int(
-        table.metadata.properties,
+        properties,
         TableProperties.PARQUET_ROW_GROUP_LIMIT,
         TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT,
     )
-    if rows is None or rows <= 0 or data.num_rows <= rows:
+    file_bytes = property_as_int(
+        properties,
+        TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
+        TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
+    )
+    # Data that fits one file (pyiceberg sizes files by Arrow bytes) has nothing to line up.
+    if not rows or rows <= 0 or data.num_rows <= rows or data.nbytes <= (file_bytes or 0):
         return data
     batches = [
         batch

@@ -17,3 +17,12 @@ def normalize_ascii(
     word_offsets: _Bytes,
     /,
 ) -> tuple[int, int]: ...
+def shingle_hashes(
+    hashes: _Bytes,
+    offsets: _Bytes,
+    ngram: int,
+    multiplier: int,
+    shingles: _Bytes,
+    shingle_offsets: _Bytes,
+    /,
+) -> int: ...

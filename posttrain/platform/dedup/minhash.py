@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import rensa
 import xxhash
 
+from posttrain.platform.dedup._ascii import HAS_NATIVE
 from posttrain.platform.dedup._numpy import to_numpy
 from posttrain.platform.dedup.config import DedupConfig
 from posttrain.platform.dedup.normalize import NORMALIZATION_VERSION
@@ -75,10 +76,35 @@ def shingle_hashes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of the word ``ngram``-grams of every text, flat, with per-text offsets.
 
-    ``hashes[offsets[i]:offsets[i + 1]]`` are the word hashes of text ``i``. A text
-    shorter than ``ngram`` words has one shingle made of all its words; a text with no
-    words has none.
+    ``hashes[offsets[i]:offsets[i + 1]]`` are the word hashes of text ``i`` (``offsets`` run
+    from 0 to ``len(hashes)``). A text shorter than ``ngram`` words has one shingle made of
+    all its words; a text with no words has none. Each shingle is the rolling combination ``((h1 * M + h2) * M + ...)``
+    of its word hashes, spread by :func:`_mix`: in C where it was built, else
+    :func:`numpy_shingle_hashes` (the same numbers).
     """
+    if not HAS_NATIVE:
+        return numpy_shingle_hashes(hashes, offsets, ngram)
+    from posttrain.platform.dedup import _fastnorm
+
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    shingles = np.empty(max(int(offsets[-1] - offsets[0]), 0), dtype=np.uint64)
+    shingle_offsets = np.empty(len(offsets), dtype=np.int64)
+    count = _fastnorm.shingle_hashes(
+        np.ascontiguousarray(hashes, dtype=np.uint64),
+        offsets,
+        ngram,
+        int(_SHINGLE_MULTIPLIER),
+        shingles,
+        shingle_offsets,
+    )
+    return shingles[:count], shingle_offsets
+
+
+def numpy_shingle_hashes(
+    hashes: np.ndarray, offsets: np.ndarray, ngram: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`shingle_hashes` with numpy: the reference, and the path without the C
+    extension."""
     lengths = np.diff(offsets)
     text_starts = offsets[:-1]
     short = (lengths > 0) & (lengths < ngram)

@@ -10,7 +10,7 @@ import pytest
 
 from posttrain.platform.dedup import DedupConfig, deduplicate, fingerprints
 from posttrain.platform.dedup._ascii import HAS_NATIVE, ascii_normalize, native_ascii_normalize
-from posttrain.platform.dedup.minhash import word_hashes
+from posttrain.platform.dedup.minhash import numpy_shingle_hashes, shingle_hashes, word_hashes
 from posttrain.platform.execution import InProcessExecutor
 
 
@@ -110,3 +110,16 @@ def test_dedup_results_are_the_same_without_the_c_normalizer(
     assert with_native.assignments.equals(without.assignments)
     assert with_native.fingerprints.equals(without.fingerprints)
     assert with_native.stats.exact_duplicates >= 20 and with_native.stats.near_duplicates > 0
+
+
+@pytest.mark.parametrize("ngram", [1, 2, 5])
+def test_shingle_hashes_in_c_are_the_numpy_ones(ngram: int) -> None:
+    rng = np.random.default_rng(ngram)
+    lengths = rng.integers(0, 12, size=300)
+    lengths[:4] = [0, 1, ngram - 1 or 1, ngram]
+    hashes = rng.integers(0, 2**64, size=int(lengths.sum()), dtype=np.uint64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    native, native_offsets = shingle_hashes(hashes, offsets, ngram)
+    reference, reference_offsets = numpy_shingle_hashes(hashes, offsets, ngram)
+    assert native.tolist() == reference.tolist()
+    assert native_offsets.tolist() == reference_offsets.tolist()
