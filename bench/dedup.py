@@ -387,7 +387,7 @@ def cli_main(megabytes: float, repeats: int) -> None:
         f"(sha256 {digest}); {corpus.relative_to(REPO)}",
         flush=True,
     )
-    print(f"machine: {_load()} at the start", flush=True)
+    print(f"machine: {_load()} at the start; {_normalizer()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="posttrain-bench-") as tmp:
         folder = Path(tmp)
         ours, theirs, ratios = [], [], []
@@ -419,6 +419,14 @@ def cli_main(megabytes: float, repeats: int) -> None:
         "(target >= 8x)"
     )
     print(f"machine: {_load()} at the end")
+
+
+def _normalizer() -> str:
+    from posttrain.platform.dedup._ascii import HAS_NATIVE
+
+    if HAS_NATIVE:
+        return "ASCII normalizer and shingles: the C extension (csrc/fastnorm.c)"
+    return "ASCII normalizer and shingles: numpy (the C extension is not built)"
 
 
 def _load() -> str:
@@ -474,7 +482,7 @@ def main() -> None:
     megabytes, digest = corpus_summary(table)
     print(
         f"corpus: {table.num_rows:,} documents, {megabytes:.1f} MB of venv Python source "
-        f"(1–8 KB each, sha256 {digest}); {corpus.relative_to(REPO)}",
+        f"(1–8 KB each, sha256 {digest}); {corpus.relative_to(REPO)}; {_normalizer()}",
         flush=True,
     )
     ours = run_child("posttrain", corpus, args.workers, None, args.repeats)
