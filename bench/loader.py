@@ -28,7 +28,8 @@ tokens (sum of ``input_ids`` lengths) from them. Each side's time starts from an
 includes planning its scan (the raw sides list the snapshot's data files with
 ``scan().plan_files()``, as the blend and the loader do). Rounds alternate the sides, one
 fresh process per side and round; a ratio is taken round by round (both sides of a round
-ran under the same load) and the median round's is reported, with the range; each side's
+ran under the same load) and the median round's is reported, with the range and the ratio
+of the two sides' best rounds; each side's
 figures are its median round's wall and CPU time (user + system of all its threads, from
 ``getrusage``); peak RSS is the largest seen. The table is written in one commit, as the
 gold asset writes a packing. Targets:
@@ -291,8 +292,11 @@ def _ratio(rounds: dict[str, list[dict[str, Any]]], side: str, peer: str) -> str
         ratios = [
             theirs[key] / ours[key] for ours, theirs in zip(rounds[side], rounds[peer], strict=True)
         ]
+        fastest = min(result[key] for result in rounds[peer])
+        best = fastest / min(result[key] for result in rounds[side])
         parts.append(
-            f"{statistics.median(ratios):.2f}x {label} ({min(ratios):.2f}-{max(ratios):.2f})"
+            f"{statistics.median(ratios):.2f}x {label} ({min(ratios):.2f}-{max(ratios):.2f}; "
+            f"best vs best {best:.2f}x)"
         )
     return f"{side} / {peer} = " + ", ".join(parts)
 
