@@ -60,6 +60,23 @@ static void normalize_text(const Job *job, Py_ssize_t text, Py_ssize_t *out, Py_
     *words = w;
 }
 
+/* Offsets that index a buffer of `limit` items: from >= 0, never decreasing, to <= limit.
+ * Checked before the GIL is released: the loops trust them. */
+static int valid_offsets(const int64_t *offs, Py_ssize_t texts, Py_ssize_t limit, const char *what)
+{
+    if (offs[0] < 0 || offs[texts] > limit) {
+        PyErr_Format(PyExc_ValueError, "offsets point outside %s", what);
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < texts; i++) {
+        if (offs[i] > offs[i + 1]) {
+            PyErr_SetString(PyExc_ValueError, "offsets must not decrease");
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int writable(Py_buffer *view, Py_ssize_t needed, const char *name)
 {
     if (view->len < needed) {
@@ -91,16 +108,8 @@ static PyObject *normalize_ascii(PyObject *self, PyObject *args)
         goto done;
     }
     const int64_t *offs = offsets.buf;
-    if (offs[0] < 0 || offs[texts] > data.len) {
-        PyErr_SetString(PyExc_ValueError, "offsets point outside data");
+    if (!valid_offsets(offs, texts, data.len, "data"))
         goto done;
-    }
-    for (Py_ssize_t i = 0; i < texts; i++) {
-        if (offs[i] > offs[i + 1]) {
-            PyErr_SetString(PyExc_ValueError, "offsets must not decrease");
-            goto done;
-        }
-    }
     const Py_ssize_t index_bytes = (texts + 1) * (Py_ssize_t)sizeof(int64_t);
     const Py_ssize_t max_words = (data.len + texts) / 2 + 1;
     if (!writable(&forms, data.len, "forms") ||
@@ -167,16 +176,8 @@ static PyObject *shingle_hashes(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "offsets must hold at least one int64, ngram >= 1");
         goto done;
     }
-    if (offs[0] < 0 || offs[texts] > words) {
-        PyErr_SetString(PyExc_ValueError, "offsets point outside hashes");
+    if (!valid_offsets(offs, texts, words, "hashes"))
         goto done;
-    }
-    for (Py_ssize_t i = 0; i < texts; i++) {
-        if (offs[i] > offs[i + 1]) {
-            PyErr_SetString(PyExc_ValueError, "offsets must not decrease");
-            goto done;
-        }
-    }
     /* At most one shingle per word. */
     if (!writable(&shingles, (offs[texts] - offs[0]) * (Py_ssize_t)sizeof(uint64_t), "shingles") ||
         !writable(&shingle_offsets, (texts + 1) * (Py_ssize_t)sizeof(int64_t), "shingle_offsets"))
