@@ -184,9 +184,10 @@ def forget(
 ) -> None:
     """Erase records from every layer, branch, version and file of the warehouse.
 
-    Bronze is rewritten too (the one allowed rewrite, recorded in lineage.erasures);
-    versions holding the records are recut; replaced snapshots are expired after
-    --retention-hours and the files only they reached are deleted.
+    Bronze is rewritten too (the one allowed rewrite, recorded in
+    lineage.erasures); versions holding the records are recut; replaced
+    snapshots are expired after --retention-hours and the files only they
+    reached are deleted.
     """
     from posttrain.platform.erasure import expire
     from posttrain.platform.erasure import forget as erase

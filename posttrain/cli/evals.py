@@ -58,9 +58,9 @@ def run(
 ) -> None:
     """Score MODEL on SUITE and append one eval.results row per item.
 
-    Items the model could not answer (refused connection, timeout, malformed response,
-    output cut at --max-tokens) are recorded with their error and score 0. Exits 1 when
-    every item failed.
+    Items the model could not answer (refused connection, timeout, malformed
+    response, output cut at --max-tokens) are recorded with their error and
+    score 0. Exits 1 when every item failed.
     """
     from posttrain.platform.evals.cache import CACHE_FILE, EvalCache
     from posttrain.platform.evals.run import run_suite

@@ -30,8 +30,9 @@ def ingest_outcomes(
 ) -> None:
     """Append outcomes to bronze.outcomes, once each; bad lines are reported, good ones land.
 
-    Each row: record_id, kind (reward, preference, test_result, feedback, text), value
-    and/or text; optionally source, event_id, arrived_at (ISO 8601 with a time zone).
+    Each row: record_id, kind (reward, preference, test_result, feedback,
+    text), value and/or text; optionally source, event_id, arrived_at (ISO
+    8601 with a time zone).
     """
     from posttrain.platform.outcomes.ingest import ingest_outcome_file, read_outcome_file
 

@@ -20,9 +20,10 @@ def serve(
 ) -> None:
     """Capture agent sessions, turns and outcomes over HTTP into bronze.
 
-    Events are acknowledged once in the fsync'd write-ahead log and land in bronze.records
-    / bronze.outcomes in micro-batches (settings: capture: in posttrain.yaml). Tokens come
-    from `posttrain workspace token`. API documentation: http://HOST:PORT/docs
+    Events are acknowledged once in the fsync'd write-ahead log and land in
+    bronze.records / bronze.outcomes in micro-batches (settings: capture: in
+    posttrain.yaml). Tokens come from `posttrain workspace token`. API
+    documentation: http://HOST:PORT/docs
     """
     import uvicorn
 
