@@ -9,6 +9,7 @@ import typer
 from rich.table import Table as RichTable
 
 from posttrain.cli._app import HomeOption, app, console, open_warehouse
+from posttrain.platform.errors import ConfigError
 
 eval_app = typer.Typer(
     name="eval",
@@ -32,9 +33,22 @@ app.add_typer(eval_app)
 def run(
     suite: Annotated[str, typer.Argument(help="Suite name (see `posttrain eval suites`).")],
     model: Annotated[
-        str,
-        typer.Option("--model", help="openai:BASE_URL#MODEL, or a checkpoint folder (local:PATH)."),
-    ],
+        str | None,
+        typer.Option(
+            "--model",
+            help="openai:BASE_URL#MODEL, or a checkpoint folder (local:PATH).",
+            show_default=False,
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoint",
+            help="A registered checkpoint (lineage.checkpoints) instead of --model: its "
+            "folder is run, and its id and experiment are recorded with the results.",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(min=1, help="Only the first N items (item id order).")
     ] = None,
@@ -69,12 +83,21 @@ def run(
     from posttrain.platform.settings import load_settings
 
     get_suite(suite)  # an unknown suite fails before the model is touched
+    if (model is None) == (checkpoint is None):
+        raise ConfigError("give either --model or --checkpoint (see `posttrain eval run --help`)")
+    warehouse = open_warehouse(home)
+    if checkpoint is not None:
+        from posttrain.platform.experiments.manifest import get_checkpoint
+
+        registered = get_checkpoint(warehouse, checkpoint)
+        model = f"local:{registered.path}"
+        experiment = experiment or registered.experiment_id
     settings = GenerationSettings(
         max_tokens=max_tokens, timeout_s=timeout, concurrency=concurrency, retries=retries
     )
     cache = None if no_cache else EvalCache(load_settings(home).home / CACHE_FILE)
+    assert model is not None
     runner = runner_for(model, settings=settings, cache=cache, use_cache=not no_cache)
-    warehouse = open_warehouse(home)
     summary = run_suite(
         warehouse,
         suite,
@@ -82,6 +105,7 @@ def run(
         experiment_id=experiment,
         corpus_version=corpus_version,
         limit=limit,
+        checkpoint_id=checkpoint,
     )
     if as_json:
         console.print_json(json.dumps(summary.as_dict(), default=str))

@@ -87,3 +87,19 @@ def test_compare_on_an_empty_warehouse_says_how_to_start(
 ) -> None:
     assert run(["eval", "compare", "--home", str(tmp_path)]) == 0
     assert "no eval runs yet" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("choice", "message"),
+    [
+        ([], "give either --model or --checkpoint"),
+        (["--model", "openai:http://127.0.0.1:9#m", "--checkpoint", "x"], "give either"),
+        (["--checkpoint", "nope"], "no checkpoint 'nope'"),
+    ],
+)
+def test_eval_run_needs_one_model_or_one_known_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], choice: list[str], message: str
+) -> None:
+    assert run(["eval", "run", "math_heldout", *choice, "--home", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

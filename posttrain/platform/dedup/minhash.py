@@ -78,9 +78,9 @@ def shingle_hashes(
 
     ``hashes[offsets[i]:offsets[i + 1]]`` are the word hashes of text ``i`` (``offsets`` run
     from 0 to ``len(hashes)``). A text shorter than ``ngram`` words has one shingle made of
-    all its words; a text with no words has none. Each shingle is the rolling combination ``((h1 * M + h2) * M + ...)``
-    of its word hashes, spread by :func:`_mix`: in C where it was built, else
-    :func:`numpy_shingle_hashes` (the same numbers).
+    all its words; a text with no words has none. Each shingle is the rolling combination
+    ``((h1 * M + h2) * M + ...)`` of its word hashes, spread by :func:`_mix`: in C where it
+    was built, else :func:`numpy_shingle_hashes` (the same numbers).
     """
     if not HAS_NATIVE:
         return numpy_shingle_hashes(hashes, offsets, ngram)

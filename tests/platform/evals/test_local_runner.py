@@ -55,3 +55,35 @@ def test_a_checkpoint_that_does_not_load_is_recorded_not_raised(
     )
     assert (summary.items, summary.errors) == (2, 2)
     assert all(row["error"] for row in warehouse.read("eval.results").to_pylist())
+
+
+def test_eval_run_of_a_registered_checkpoint_records_its_id_and_experiment(
+    warehouse: Warehouse, checkpoint: Path, tmp_path: Path
+) -> None:
+    # The `warehouse` fixture's home (tests/conftest.py), as the CLI's --home.
+    import pyarrow as pa
+
+    from posttrain.cli import run
+    from posttrain.platform.experiments.manifest import Checkpoint
+    from posttrain.platform.lineage import Lineage
+    from posttrain.platform.schemas import TABLES, TableName
+
+    registered = Checkpoint(
+        checkpoint_id="tiny-exp:step-2",
+        path=str(checkpoint),
+        experiment_id="tiny-exp",
+        manifest_id="m1",
+        step=2,
+        examples=4,
+        stream_digest="0" * 64,
+    )
+    name = TableName.LINEAGE_CHECKPOINTS
+    rows = pa.Table.from_pylist([registered.row()], schema=TABLES[name].schema)
+    warehouse.append_new(name, rows, "checkpoint_id", Lineage("test"))
+    home = tmp_path / "home"
+    args = ["eval", "run", "math_heldout", "--checkpoint", "tiny-exp:step-2", "--limit", "1"]
+    assert run([*args, "--max-tokens", "4", "--no-cache", "--home", str(home)]) in (0, 1)
+    [result] = warehouse.read("eval.results").to_pylist()
+    assert result["checkpoint_id"] == "tiny-exp:step-2"
+    assert result["experiment_id"] == "tiny-exp"
+    assert result["model"] == str(checkpoint.resolve())
