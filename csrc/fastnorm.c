@@ -36,28 +36,34 @@ typedef struct {
 /* One text: its normal form appended at forms[*out], its word hashes at hashes[*words]. */
 static void normalize_text(const Job *job, Py_ssize_t text, Py_ssize_t *out, Py_ssize_t *words)
 {
-    const int64_t start = job->offsets[text], stop = job->offsets[text + 1];
-    const Py_ssize_t form_start = *out;
-    Py_ssize_t o = *out, w = *words, word_start = -1;
-    for (int64_t i = start; i < stop; i++) {
-        const uint8_t byte = job->fold[job->data[i]];
-        if (job->is_word[byte]) {
-            if (word_start < 0)
-                word_start = o;
-        } else if (word_start >= 0) {
-            job->hashes[w++] = XXH3_64bits(job->forms + word_start, (size_t)(o - word_start));
-            word_start = -1;
+    const uint8_t *src = job->data + job->offsets[text];
+    const uint8_t *const end = job->data + job->offsets[text + 1];
+    const uint8_t *const fold = job->fold, *const is_word = job->is_word;
+    uint8_t *const begin = job->forms + *out;
+    uint8_t *dst = begin, *word = NULL;
+    uint64_t *hash = job->hashes + *words;
+    int after_space = 1; /* a space opening the text is dropped, like one after a space */
+    for (; src < end; src++) {
+        const uint8_t byte = fold[*src];
+        if (is_word[byte]) {
+            if (word == NULL)
+                word = dst;
+        } else if (word != NULL) {
+            *hash++ = XXH3_64bits(word, (size_t)(dst - word));
+            word = NULL;
         }
-        /* A space opening the text or following a space is dropped: runs become one. */
-        if (byte != ' ' || (o > form_start && job->forms[o - 1] != ' '))
-            job->forms[o++] = byte;
+        /* Branch-free: always write, keep it unless it is a space after a space. */
+        const int is_space = byte == ' ';
+        *dst = byte;
+        dst += !(is_space & after_space);
+        after_space = is_space;
     }
-    if (word_start >= 0)
-        job->hashes[w++] = XXH3_64bits(job->forms + word_start, (size_t)(o - word_start));
-    if (o > form_start && job->forms[o - 1] == ' ')
-        o--; /* the trailing space */
-    *out = o;
-    *words = w;
+    if (word != NULL)
+        *hash++ = XXH3_64bits(word, (size_t)(dst - word));
+    if (dst > begin && dst[-1] == ' ')
+        dst--; /* the trailing space */
+    *out += dst - begin;
+    *words = hash - job->hashes;
 }
 
 /* Offsets that index a buffer of `limit` items: from >= 0, never decreasing, to <= limit.
