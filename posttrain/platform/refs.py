@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from pyiceberg.table import DataScan, Table
@@ -23,6 +24,9 @@ from pyiceberg.table.snapshots import Snapshot
 
 from posttrain.platform.errors import ConfigError, SnapshotNotFoundError
 from posttrain.platform.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 
 @dataclass(frozen=True)
@@ -275,6 +279,8 @@ class ScanPlan:
 BATCH_BYTES = 64 << 20
 DECODED_PER_ENCODED_BYTE = 4
 MAX_BATCH_ROWS = 65_536
+# Decoded bytes of the row groups one Parquet reader is opened for (see _row_group_windows).
+READ_WINDOW_BYTES = 64 << 20
 
 
 def _plain_table(table: Table) -> bool:
@@ -314,12 +320,34 @@ def _parquet_batches(
         groups = list(range(metadata.num_row_groups))
         while groups and skip_rows >= metadata.row_group(groups[0]).num_rows:
             skip_rows -= metadata.row_group(groups.pop(0)).num_rows
-        if not groups:
-            return
-        for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=groups, columns=names):
-            if skip_rows >= batch.num_rows:
-                skip_rows -= batch.num_rows
-                continue
-            if skip_rows:
-                batch, skip_rows = batch.slice(skip_rows), 0
-            yield batch.select(names)
+        for window in _row_group_windows(metadata, groups):
+            for batch in parquet.iter_batches(
+                batch_size=batch_rows, row_groups=window, columns=names
+            ):
+                if skip_rows >= batch.num_rows:
+                    skip_rows -= batch.num_rows
+                    continue
+                if skip_rows:
+                    batch, skip_rows = batch.slice(skip_rows), 0
+                yield batch.select(names)
+
+
+def _row_group_windows(metadata: pq.FileMetaData, groups: list[int]) -> Iterator[list[int]]:
+    """``groups`` cut into runs of at most :data:`READ_WINDOW_BYTES` (decoded size; one
+    group at least), each read by a reader of its own.
+
+    A pyarrow reader keeps what it has read of a file until it is dropped: over a whole
+    file its memory grows with the file (measured: 120 MB still held after the 64,512 rows
+    of a 110 MB file, against 20 MB in windows of eight 8 MB row groups, at the same speed).
+    """
+    window: list[int] = []
+    size = 0
+    for group in groups:
+        group_bytes = metadata.row_group(group).total_byte_size
+        if window and size + group_bytes > READ_WINDOW_BYTES:
+            yield window
+            window, size = [], 0
+        window.append(group)
+        size += group_bytes
+    if window:
+        yield window

@@ -138,3 +138,32 @@ def test_shards_are_data_files_and_together_hold_every_row_once(
     shards = [[row["record_id"] for row in dataset.shard(2, index)] for index in range(2)]
     assert all(shards)
     assert shards[0] + shards[1] == sft_warehouse.read(SFT)["record_id"].to_pylist()
+
+
+def test_a_file_is_read_in_row_group_windows_every_row_once_from_any_row(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One reader per window keeps memory flat in file size (refs._row_group_windows).
+    import pyarrow.parquet as pq
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import LongType, NestedField
+
+    from posttrain.platform import refs
+
+    warehouse.catalog.create_namespace("scratch")
+    warehouse.catalog.create_table(
+        "scratch.windows",
+        schema=Schema(NestedField(1, "id", LongType(), required=False)),
+        properties={"write.parquet.row-group-limit": "10"},
+    )
+    warehouse.append("scratch.windows", pa.table({"id": list(range(95))}), Lineage("test"))
+    monkeypatch.setattr(refs, "READ_WINDOW_BYTES", 1)  # a window per row group
+    pinned = resolve(warehouse, "scratch.windows")
+    [task] = list(pinned.table.scan().plan_files())
+    path = task.file.file_path.removeprefix("file://")
+    assert pq.ParquetFile(path).metadata.num_row_groups == 10
+    ids = [i for batch in stream_batches(pinned) for i in batch["id"].to_pylist()]
+    assert ids == list(range(95))
+    for start in (0, 9, 10, 11, 57, 94):
+        tail = refs.ScanPlan(pinned).batches(skip_rows=start)
+        assert [i for batch in tail for i in batch["id"].to_pylist()] == list(range(start, 95))
