@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -371,7 +371,7 @@ def _dictionary_match_counts(
     )
     # Row groups mostly share their dictionary: each one seen lately is evaluated once.
     hits: deque[tuple[pa.Array, np.ndarray]] = deque(maxlen=_DICTIONARIES_KEPT)
-    for chunk in _chunks_of_rows(metadata, groups, _DICTIONARY_COUNT_ROWS):
+    for chunk in row_group_runs(metadata, groups, _DICTIONARY_COUNT_ROWS, _rows):
         column = parquet.read_row_groups(chunk, columns=[field.name], use_threads=False).column(0)
         masks = [_dictionary_mask(array, field, predicate, hits) for array in column.chunks]
         mask = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
@@ -384,18 +384,35 @@ def _dictionary_match_counts(
     return tuple(counts)
 
 
-def _chunks_of_rows(metadata: pq.FileMetaData, groups: list[int], rows: int) -> Iterator[list[int]]:
-    """``groups`` in runs holding about ``rows`` rows (at least one group each)."""
-    chunk: list[int] = []
+def _rows(group: pq.RowGroupMetaData) -> int:
+    return int(group.num_rows)
+
+
+def row_group_runs(
+    metadata: pq.FileMetaData,
+    groups: list[int],
+    limit: int,
+    weight: Callable[[pq.RowGroupMetaData], int],
+) -> Iterator[list[int]]:
+    """``groups`` in consecutive runs, each closed once the ``weight`` of its row groups
+    (rows, bytes...) reaches ``limit``: at least one group each, and a run overshoots
+    ``limit`` by less than its last group.
+
+    Example:
+        >>> rows = lambda group: group.num_rows  # doctest: +SKIP
+        >>> list(row_group_runs(metadata, [0, 1, 2], 200, rows))  # doctest: +SKIP
+        [[0, 1], [2]]
+    """
+    run: list[int] = []
     held = 0
     for group in groups:
-        chunk.append(group)
-        held += metadata.row_group(group).num_rows
-        if held >= rows:
-            yield chunk
-            chunk, held = [], 0
-    if chunk:
-        yield chunk
+        run.append(group)
+        held += weight(metadata.row_group(group))
+        if held >= limit:
+            yield run
+            run, held = [], 0
+    if run:
+        yield run
 
 
 def _dictionary_mask(
