@@ -130,13 +130,19 @@ def open_parquet(path: str) -> pq.ParquetFile:
 def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
     """``batch`` with exactly ``schema``'s columns: files written before a column was added
     lack it (null), and a file's string type may be the large variant."""
-    arrays = [
+    return pa.Table.from_arrays(conformed_columns(batch, schema), schema=schema)
+
+
+def conformed_columns(
+    batch: pa.RecordBatch | pa.Table, schema: pa.Schema
+) -> list[pa.Array | pa.ChunkedArray]:
+    """The columns of :func:`conform`, for a caller that builds a record batch of them."""
+    return [
         batch.column(field.name).cast(field.type)
         if field.name in batch.schema.names
         else pa.nulls(batch.num_rows, field.type)
         for field in schema
     ]
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def file_batches(

@@ -387,13 +387,9 @@ def _conform(piece: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         piece.schema.field(index).type == field.type for index, field in enumerate(schema)
     ):
         return piece
-    columns = [
-        piece.column(field.name).cast(field.type)
-        if field.name in piece.schema.names
-        else pa.nulls(piece.num_rows, field.type)
-        for field in schema
-    ]
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+    from posttrain.platform.datafiles import conformed_columns
+
+    return pa.RecordBatch.from_arrays(conformed_columns(piece, schema), schema=schema)
 
 
 def rows_of(batch: pa.RecordBatch, row_format: RowFormat = "python") -> list[dict[str, Any]]:
