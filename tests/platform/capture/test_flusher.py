@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from posttrain.platform.capture.flusher import BATCH_KEY, capture_flushes, flush_segment
 from posttrain.platform.capture.wal import WriteAheadLog, encode_entry
@@ -11,20 +12,34 @@ from posttrain.platform.schemas import TableName
 from posttrain.platform.warehouse import Warehouse
 
 
-def _entries() -> bytes:
-    record = {
+def _record(payload: str, at: int) -> dict[str, Any]:
+    """A WAL entry of one captured record (session r1 of workspace alpha)."""
+    return {
         "k": "r1",
         "t": "r",
-        "at": 1_700_000_000_000_000,
+        "at": at,
         "row": {
             "record_id": "r1",
-            "payload": '{"messages": []}',
+            "payload": payload,
             "source": "alpha/capture",
             "source_uri": "capture://alpha/sessions/s1",
             "workspace": "alpha",
             "format": "openai",
         },
     }
+
+
+def _segment(tmp_path: Path, *entries: bytes) -> Path:
+    """The one WAL segment holding ``entries`` (encoded JSON objects)."""
+    wal = WriteAheadLog(tmp_path / "wal")
+    wal.append_sync(b"".join(encode_entry(entry) for entry in entries), len(entries))
+    wal.close()
+    (segment,) = WriteAheadLog.segments(wal)
+    return segment
+
+
+def _entries() -> list[bytes]:
+    record = _record('{"messages": []}', 1_700_000_000_000_000)
     outcome = {
         "k": "o1",
         "t": "o",
@@ -39,14 +54,11 @@ def _entries() -> bytes:
             "workspace": "alpha",
         },
     }
-    return b"".join(encode_entry(json.dumps(e).encode()) for e in (record, outcome))
+    return [json.dumps(entry).encode() for entry in (record, outcome)]
 
 
 def test_a_segment_flushed_twice_lands_once(tmp_path: Path, warehouse: Warehouse) -> None:
-    wal = WriteAheadLog(tmp_path / "wal")
-    wal.append_sync(_entries(), 2)
-    wal.close()
-    (segment,) = WriteAheadLog.segments(wal)
+    segment = _segment(tmp_path, *_entries())
     events, first = flush_segment(warehouse, segment)
     # A crash between the commit and the trim: the restarted service flushes it again.
     again = flush_segment(warehouse, segment)[1]
@@ -68,20 +80,7 @@ def test_rows_read_from_a_segment_keep_every_character_and_value(tmp_path: Path)
     from posttrain.platform.capture.flusher import segment_tables
 
     hostile = 'line\nbreak \r "quoted" \\ \u2028 \u0000 é 😀 {"nested": [1]}'
-    record = {
-        "k": "r1",
-        "t": "r",
-        "at": 7,
-        "extra": {"ignored": True},
-        "row": {
-            "record_id": "r1",
-            "payload": hostile,
-            "source": "alpha/capture",
-            "source_uri": "capture://alpha/sessions/s1",
-            "workspace": "alpha",
-            "format": "openai",
-        },
-    }
+    record = {**_record(hostile, 7), "extra": {"ignored": True}}
     outcome = {
         "k": "o1",
         "t": "o",
@@ -94,10 +93,7 @@ def test_rows_read_from_a_segment_keep_every_character_and_value(tmp_path: Path)
             "text": hostile,
         },
     }
-    wal = WriteAheadLog(tmp_path / "wal")
-    wal.append_sync(b"".join(encode_entry(orjson.dumps(e)) for e in (record, outcome)), 2)
-    wal.close()
-    (segment,) = WriteAheadLog.segments(wal)
+    segment = _segment(tmp_path, orjson.dumps(record), orjson.dumps(outcome))
     records, outcomes, count = segment_tables(segment)
     assert count == 2
     assert records.column("payload").to_pylist() == [hostile]
