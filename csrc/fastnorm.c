@@ -22,14 +22,12 @@
 
 typedef struct {
     const uint8_t *data;
-    Py_ssize_t data_len;
     const int64_t *offsets; /* texts + 1 entries, relative to data */
-    Py_ssize_t texts;
     const uint8_t *fold;    /* 256 entries: the byte after case and whitespace folding */
     const uint8_t *is_word; /* 256 entries: 1 for bytes that belong to words */
-    uint8_t *forms;         /* >= data_len bytes: the normal forms, flat */
+    uint8_t *forms;         /* as many bytes as data: the normal forms, flat */
     int64_t *form_offsets;  /* texts + 1 */
-    uint64_t *hashes;       /* >= (data_len + texts) / 2 + 1 word hashes, flat */
+    uint64_t *hashes;       /* (data bytes + texts) / 2 + 1 word hashes, flat */
     int64_t *word_offsets;  /* texts + 1 */
 } Job;
 
@@ -123,7 +121,7 @@ static PyObject *normalize_ascii(PyObject *self, PyObject *args)
         !writable(&hashes, max_words * (Py_ssize_t)sizeof(uint64_t), "hashes") ||
         !writable(&word_offsets, index_bytes, "word_offsets"))
         goto done;
-    Job job = {data.buf, data.len, offs, texts, fold.buf, is_word.buf,
+    Job job = {data.buf,  offs,           fold.buf,   is_word.buf,
                forms.buf, form_offsets.buf, hashes.buf, word_offsets.buf};
     Py_ssize_t out = 0, words = 0;
     Py_BEGIN_ALLOW_THREADS
